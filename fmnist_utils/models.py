@@ -1,0 +1,107 @@
+"""The seed CNN ("2 Conv+3 FC ~1.8M parameters", Keras 2017), its corrected variant, and its optimizer.
+
+Seed architecture (channels-last here; the seed fed channels-first 1x28x28 images)::
+
+    BatchNormalization (over the image *width*: 4 x 28 = 112 params, 56 non-trainable)
+    Conv2D 64 5x5 relu (kernel random_uniform, bias random_normal)  -> 24x24x64     1,664
+    MaxPooling2D 2                                                  -> 12x12x64
+    Conv2D 512 5x5 relu                                             ->  8x8x512   819,712
+    MaxPooling2D 2                                                  ->  4x4x512
+    Flatten                                                         ->  8192
+    Dense 128 relu                                                              1,048,704
+    Dropout 0.35
+    Dense 64 relu                                                                   8,256
+    Dropout 0.35
+    Dense 10 softmax                                                                  650
+                                                                   total        1,879,098
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+INPUT_SHAPE = (28, 28, 1)
+NUM_CLASSES = 10
+SEED_TOTAL_PARAMS = 1_879_098
+VARIANTS = ("seed", "channel_bn")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def build_seed_model(variant: str = "seed", precision: str = "float32", name: str | None = None) -> keras.Model:
+    """Build the seed CNN (uncompiled).
+
+    ``variant="seed"`` reproduces the 2017 model exactly, quirk included: old Keras'
+    ``BatchNormalization()`` defaulted to ``axis=-1``, which on the seed's channels-first input
+    (1, 28, 28) is the image *width*. So the layer learns 28 scales/offsets (plus 28 running means and
+    variances), one per pixel column, instead of one per channel. In channels-last (28, 28, 1) the
+    width is axis 2, so ``axis=2`` here gives the same 112 parameters (56 non-trainable) and the same
+    computation. It still works as an input scaler for raw 0-255 pixels, which is why the seed did not
+    need to divide by 255.
+
+    ``variant="channel_bn"`` is the corrected layer: normalise over the (single) channel, i.e. one
+    mean and variance for all pixels (4 parameters, 2 non-trainable); everything else is unchanged.
+
+    ``precision`` is a Keras dtype policy for every layer but the output, which always computes its
+    softmax in float32 for numerically stable probabilities.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"Unknown variant {variant!r}. Valid variants: {', '.join(map(repr, VARIANTS))}.")
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}. Valid precisions: {', '.join(map(repr, PRECISIONS))}.")
+    bn_axis = 2 if variant == "seed" else -1
+    dtype = precision
+    model = keras.Sequential(
+        [
+            keras.Input(shape=INPUT_SHAPE, name="image"),
+            layers.BatchNormalization(axis=bn_axis, name="input_bn", dtype=dtype),
+            layers.Conv2D(64, 5, activation="relu", kernel_initializer="random_uniform",
+                          bias_initializer="random_normal", name="conv1", dtype=dtype),
+            layers.MaxPooling2D(2, name="pool1", dtype=dtype),
+            layers.Conv2D(512, 5, activation="relu", name="conv2", dtype=dtype),
+            layers.MaxPooling2D(2, name="pool2", dtype=dtype),
+            layers.Flatten(name="flatten", dtype=dtype),
+            layers.Dense(128, activation="relu", name="fc1", dtype=dtype),
+            layers.Dropout(0.35, name="drop1", dtype=dtype),
+            layers.Dense(64, activation="relu", name="fc2", dtype=dtype),
+            layers.Dropout(0.35, name="drop2", dtype=dtype),
+            layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities", dtype="float32"),
+        ],
+        name=name or f"seed_cnn_{variant}",
+    )
+    return model
+
+
+def seed_learning_rate(initial: float = 1e-3, decay: float = 1e-3) -> keras.optimizers.schedules.LearningRateSchedule:
+    """Legacy Keras ``decay`` as a Keras 3 schedule: ``lr_t = initial / (1 + decay * t)``, t = optimizer steps.
+
+    Keras 3 silently ignores ``Adam(decay=...)`` (only a warning), which would train at a constant
+    1e-3; ``InverseTimeDecay`` with ``decay_steps=1`` and no staircase is the exact equivalent.
+    """
+    return keras.optimizers.schedules.InverseTimeDecay(initial, decay_steps=1, decay_rate=decay, staircase=False)
+
+
+def seed_optimizer(initial: float = 1e-3, decay: float = 1e-3) -> keras.optimizers.Adam:
+    """The seed's ``Adam(decay=0.001)``, faithfully: Adam on :func:`seed_learning_rate`."""
+    return keras.optimizers.Adam(learning_rate=seed_learning_rate(initial, decay))
+
+
+def compile_seed_model(model: keras.Model, optimizer: keras.optimizers.Optimizer | None = None) -> keras.Model:
+    """Compile with the seed's loss and metric (integer labels instead of one-hot: same loss)."""
+    model.compile(optimizer=optimizer or seed_optimizer(), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def parameter_table(model: keras.Model):
+    """One row per layer: output shape, trainable and non-trainable parameter counts (a DataFrame)."""
+    import pandas as pd
+
+    rows = []
+    for layer in model.layers:
+        trainable = sum(int(w.numpy().size) for w in layer.trainable_weights)
+        frozen = sum(int(w.numpy().size) for w in layer.non_trainable_weights)
+        rows.append({"layer": layer.name, "type": type(layer).__name__,
+                     "output_shape": tuple(layer.output.shape[1:]), "trainable": trainable,
+                     "non_trainable": frozen, "total": trainable + frozen})
+    return pd.DataFrame(rows)

@@ -1,0 +1,238 @@
+"""Figures of the series (matplotlib + seaborn). Each function returns its figure; ``save_to`` writes a PNG.
+
+Every figure has a title and labelled axes. Saving is atomic (temporary file, then rename).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+
+from fmnist_utils.evaluation import Evaluation, misclassified_indices
+
+
+def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 110) -> Path:
+    """Save ``fig`` as PNG at ``path`` (folders created; written to a temporary name first)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{path.name}")
+    fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+    os.replace(tmp, path)
+    return path
+
+
+def _finish(fig: plt.Figure, save_to: str | os.PathLike | None) -> plt.Figure:
+    fig.tight_layout()
+    if save_to is not None:
+        save_figure(fig, save_to)
+    return fig
+
+
+def _hide_ticks(ax: plt.Axes) -> None:
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+# ----------------------------------------------------------------------------------------------------
+# Data
+# ----------------------------------------------------------------------------------------------------
+
+def sample_grid(x: np.ndarray, y: np.ndarray, class_names: list[str], per_class: int = 8,
+                title: str = "Samples per class", seed: int = 0, save_to=None) -> plt.Figure:
+    """A grid with one row per class and ``per_class`` random examples of it."""
+    rng = np.random.default_rng(seed)
+    fig, axes = plt.subplots(len(class_names), per_class, figsize=(per_class * 0.9 + 1.2, len(class_names) * 0.95))
+    for row, name in enumerate(class_names):
+        members = np.flatnonzero(y == row)
+        picks = rng.choice(members, size=min(per_class, len(members)), replace=False)
+        for col in range(per_class):
+            ax = axes[row, col]
+            _hide_ticks(ax)
+            if col < len(picks):
+                ax.imshow(x[picks[col]], cmap="gray_r", vmin=0, vmax=255)
+        axes[row, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    fig.suptitle(title)
+    return _finish(fig, save_to)
+
+
+def class_balance(y: np.ndarray, class_names: list[str], title: str = "Examples per class",
+                  save_to=None) -> plt.Figure:
+    """Bar chart of how many examples each class has."""
+    counts = np.bincount(y, minlength=len(class_names))
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    sns.barplot(x=list(class_names), y=counts, ax=ax, color="tab:blue")
+    ax.set(title=title, xlabel="class", ylabel="number of images")
+    ax.tick_params(axis="x", rotation=45)
+    return _finish(fig, save_to)
+
+
+def mean_images(x: np.ndarray, y: np.ndarray, class_names: list[str], title: str = "Mean image per class",
+                save_to=None) -> plt.Figure:
+    """The average image of each class: what a pixel-wise template classifier would see."""
+    fig, axes = plt.subplots(1, len(class_names), figsize=(1.3 * len(class_names), 1.9))
+    for label, (ax, name) in enumerate(zip(axes, class_names)):
+        ax.imshow(x[y == label].mean(axis=0), cmap="magma", vmin=0, vmax=255)
+        ax.set_title(name, fontsize=8)
+        _hide_ticks(ax)
+    fig.suptitle(title)
+    return _finish(fig, save_to)
+
+
+def pixel_histograms(images: Mapping[str, np.ndarray], title: str = "Pixel-intensity distribution",
+                     save_to=None) -> plt.Figure:
+    """Overlaid histograms of pixel values (0-255), one per named image set (log count axis)."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    bins = np.arange(0, 257, 4)
+    for label, x in images.items():
+        ax.hist(np.asarray(x).ravel(), bins=bins, histtype="step", linewidth=1.6, label=label, density=True)
+    ax.set(title=title, xlabel="pixel value (0 = background, 255 = full ink)", ylabel="density (log scale)",
+           yscale="log")
+    ax.legend()
+    return _finish(fig, save_to)
+
+
+def embedding_scatter(points: np.ndarray, y: np.ndarray, class_names: list[str], title: str,
+                      xlabel: str = "component 1", ylabel: str = "component 2", ax: plt.Axes | None = None,
+                      save_to=None) -> plt.Figure:
+    """2-D scatter of an embedding coloured by class (``ax`` lets callers put several side by side)."""
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    fig = ax.figure
+    palette = sns.color_palette("tab10", len(class_names))
+    for label, name in enumerate(class_names):
+        sel = y == label
+        ax.scatter(points[sel, 0], points[sel, 1], s=4, alpha=0.6, color=palette[label], label=name)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.legend(markerscale=3, fontsize=7, loc="best", frameon=True)
+    return _finish(fig, save_to) if own else fig
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------------------------------------
+
+def training_curves(histories, title: str = "Training curves", save_to=None) -> plt.Figure:
+    """Loss and accuracy per epoch, training (solid) vs validation (dashed).
+
+    ``histories`` is one history (DataFrame or dict of lists) or a mapping ``label -> history`` to
+    overlay several runs (e.g. MNIST and Fashion-MNIST) in the same two panels.
+    """
+    import pandas as pd
+
+    if isinstance(histories, (pd.DataFrame, dict)) and "loss" in histories:
+        histories = {"": histories}
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.2))
+    palette = sns.color_palette("tab10", len(histories))
+    for color, (label, hist) in zip(palette, histories.items()):
+        hist = pd.DataFrame(hist)
+        epochs = np.arange(1, len(hist) + 1)
+        prefix = f"{label} " if label else ""
+        for ax, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+            ax.plot(epochs, hist[metric], color=color, label=f"{prefix}train")
+            ax.plot(epochs, hist[f"val_{metric}"], color=color, linestyle="--", label=f"{prefix}validation")
+    ax_loss.set(title="Loss", xlabel="epoch", ylabel="cross-entropy loss")
+    ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    return _finish(fig, save_to)
+
+
+def learning_rate_curve(schedules: Mapping[str, np.ndarray], steps: np.ndarray,
+                        title: str = "Learning rate per optimizer step", save_to=None) -> plt.Figure:
+    """Learning-rate curves (``label -> values at steps``)."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for label, values in schedules.items():
+        ax.plot(steps, values, label=label)
+    ax.set(title=title, xlabel="optimizer step t", ylabel="learning rate")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _finish(fig, save_to)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Results
+# ----------------------------------------------------------------------------------------------------
+
+def confusion_heatmap(confusion: np.ndarray, class_names: list[str], normalize: bool = True,
+                      title: str = "Confusion matrix", ax: plt.Axes | None = None, save_to=None) -> plt.Figure:
+    """Confusion matrix heatmap; ``normalize`` shows each row as shares of its true class."""
+    cm = np.asarray(confusion, dtype=float)
+    values = cm / cm.sum(axis=1, keepdims=True).clip(min=1) if normalize else cm
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(7.5, 6.2))
+    sns.heatmap(values, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", square=True, ax=ax,
+                xticklabels=class_names, yticklabels=class_names, cbar=own, annot_kws={"fontsize": 7},
+                vmin=0, vmax=1 if normalize else None)
+    ax.set(title=title, xlabel="predicted class", ylabel="true class")
+    ax.tick_params(axis="x", rotation=45)
+    ax.tick_params(axis="y", rotation=0)
+    return _finish(ax.figure, save_to) if own else ax.figure
+
+
+def per_class_accuracy(accuracies: Mapping[str, "object"], title: str = "Test accuracy per class",
+                       save_to=None) -> plt.Figure:
+    """Grouped bars of per-class accuracy (``label -> pandas Series indexed by class``)."""
+    import pandas as pd
+
+    table = pd.DataFrame({label: pd.Series(s).reset_index(drop=True) for label, s in accuracies.items()})
+    table["class index"] = range(len(table))
+    long = table.melt(id_vars="class index", var_name="run", value_name="accuracy")
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    sns.barplot(data=long, x="class index", y="accuracy", hue="run", ax=ax)
+    first = next(iter(accuracies.values()))
+    if len(accuracies) == 1:
+        ax.set_xticks(range(len(first)), list(pd.Series(first).index), rotation=45)
+    ax.set(title=title, xlabel="class", ylabel="accuracy", ylim=(max(0.0, float(long["accuracy"].min()) - 0.05), 1.0))
+    return _finish(fig, save_to)
+
+
+def misclassified_gallery(x: np.ndarray, evaluation: Evaluation, n: int = 24, cols: int = 8,
+                          title: str = "Most confident mistakes", save_to=None) -> plt.Figure:
+    """The ``n`` most confident wrong predictions, captioned 'true -> predicted (confidence)'."""
+    idx = misclassified_indices(evaluation, limit=n)
+    rows = max(1, int(np.ceil(len(idx) / cols)))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.9), squeeze=False)
+    names = evaluation.class_names
+    for ax in axes.ravel():
+        _hide_ticks(ax)
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), idx):
+        pred = evaluation.y_pred[i]
+        ax.imshow(x[i], cmap="gray_r", vmin=0, vmax=255)
+        ax.set_title(f"{names[evaluation.y_true[i]]}\n→ {names[pred]} ({evaluation.probabilities[i, pred]:.2f})",
+                     fontsize=7, color="tab:red")
+    if len(idx) == 0:
+        axes[0, 0].set_title("no mistakes")
+    fig.suptitle(f"{title} (true → predicted, confidence)")
+    return _finish(fig, save_to)
+
+
+def prediction_bars(x: np.ndarray, evaluation: Evaluation, indices, title: str = "Predicted probabilities",
+                    save_to=None) -> plt.Figure:
+    """For each index: the image and a bar chart of the 10 class probabilities (true class in green)."""
+    indices = list(indices)
+    fig, axes = plt.subplots(len(indices), 2, figsize=(9, 1.9 * len(indices)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 4]})
+    names = evaluation.class_names
+    for (ax_img, ax_bar), i in zip(axes, indices):
+        ax_img.imshow(x[i], cmap="gray_r", vmin=0, vmax=255)
+        _hide_ticks(ax_img)
+        ax_img.set_xlabel(f"#{i}", fontsize=8)
+        colors = ["tab:gray"] * len(names)
+        colors[evaluation.y_pred[i]] = "tab:red"
+        colors[evaluation.y_true[i]] = "tab:green"
+        ax_bar.bar(range(len(names)), evaluation.probabilities[i], color=colors)
+        ax_bar.set_xticks(range(len(names)), names, fontsize=7)
+        ax_bar.set(ylim=(0, 1), ylabel="probability")
+    axes[-1, 1].set_xlabel("class (green: true, red: predicted when wrong)")
+    fig.suptitle(title)
+    return _finish(fig, save_to)

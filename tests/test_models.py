@@ -1,0 +1,87 @@
+"""fmnist_utils.models: the seed architecture, its corrected variant, the legacy-decay optimizer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fmnist_utils.models import (PRECISIONS, SEED_TOTAL_PARAMS, build_seed_model, compile_seed_model,
+                                 parameter_table, seed_learning_rate, seed_optimizer)
+
+SEED_TABLE = [  # layer, output shape, params (the seed's model.summary(), in channels-last)
+    ("input_bn", (28, 28, 1), 112), ("conv1", (24, 24, 64), 1_664), ("pool1", (12, 12, 64), 0),
+    ("conv2", (8, 8, 512), 819_712), ("pool2", (4, 4, 512), 0), ("flatten", (8192,), 0),
+    ("fc1", (128,), 1_048_704), ("drop1", (128,), 0), ("fc2", (64,), 8_256), ("drop2", (64,), 0),
+    ("probabilities", (10,), 650),
+]
+
+
+def test_seed_model_parameter_counts():
+    model = build_seed_model()
+    assert model.count_params() == SEED_TOTAL_PARAMS == 1_879_098
+    table = parameter_table(model)
+    assert int(table["non_trainable"].sum()) == 56
+    assert int(table["trainable"].sum()) == 1_879_042
+
+
+def test_seed_model_layers_and_shapes_match_the_seed_table():
+    table = parameter_table(build_seed_model())
+    assert list(zip(table["layer"], table["output_shape"], table["total"])) == SEED_TABLE
+
+
+def test_seed_batchnorm_normalises_the_width_axis():
+    bn = build_seed_model().get_layer("input_bn")
+    assert bn.axis in (2, [2]) or list(np.atleast_1d(bn.axis)) == [2]
+    assert tuple(bn.gamma.shape) == (28,) and tuple(bn.moving_mean.shape) == (28,)
+
+
+def test_seed_initialisers():
+    conv1 = build_seed_model().get_layer("conv1")
+    assert type(conv1.kernel_initializer).__name__ == "RandomUniform"
+    assert type(conv1.bias_initializer).__name__ == "RandomNormal"
+
+
+def test_corrected_variant_normalises_the_channel():
+    model = build_seed_model("channel_bn")
+    bn = model.get_layer("input_bn")
+    assert tuple(bn.gamma.shape) == (1,)
+    assert model.count_params() == SEED_TOTAL_PARAMS - 112 + 4
+
+
+@pytest.mark.parametrize("kwargs,match", [({"variant": "resnet"}, r"'resnet'.*'seed', 'channel_bn'"),
+                                          ({"precision": "fp8"}, r"'fp8'.*'float32', 'mixed_bfloat16'")])
+def test_bad_builder_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        build_seed_model(**kwargs)
+
+
+def test_schedule_equals_legacy_decay_formula_for_1000_steps():
+    schedule = seed_learning_rate()
+    steps = np.arange(1001)
+    got = np.array([float(schedule(int(t))) for t in steps])
+    np.testing.assert_allclose(got, 1e-3 / (1 + 1e-3 * steps), rtol=1e-6)
+    assert got[-1] == pytest.approx(5e-4, rel=1e-6)
+
+
+def test_optimizer_applies_the_schedule_per_step():
+    import keras
+
+    optimizer = seed_optimizer()
+    var = keras.Variable(np.ones(3, dtype="float32"))
+    for _ in range(7):
+        optimizer.apply_gradients([(keras.ops.ones((3,)), var)])
+    assert int(optimizer.iterations) == 7
+    current = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    assert current == pytest.approx(1e-3 / (1 + 1e-3 * 7), rel=1e-6)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_every_precision_builds_and_trains_a_step(precision):
+    model = compile_seed_model(build_seed_model(precision=precision))
+    x = np.random.default_rng(0).integers(0, 256, size=(8, 28, 28, 1)).astype("float32")
+    y = np.arange(8) % 10
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert np.isfinite(logs["loss"])
+    probs = model.predict(x, verbose=0)
+    assert probs.dtype == np.float32  # the softmax output stays float32 under mixed precision
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-3)

@@ -1,0 +1,96 @@
+"""fmnist_utils.training: a short real run on the sample, its artefacts, and resume after a crash."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from fmnist_utils.data import load_dataset, train_val_split
+from fmnist_utils.models import build_seed_model
+from fmnist_utils.training import load_run, resolve_progress, set_seed, train
+
+
+@pytest.fixture(scope="module")
+def fashion_sample():
+    ((x, y), test), info = load_dataset("fashion_mnist", source="sample", verbose=False, return_info=True)
+    train_data, val_data = train_val_split(x, y, dataset="fashion_mnist")
+    return train_data, val_data, test, info
+
+
+def test_short_real_training_on_the_sample(fashion_sample, tmp_path, capsys):
+    train_data, val_data, test_data, info = fashion_sample
+    set_seed(0)
+    result = train(build_seed_model(), train_data, val_data, test_data, output_dir=tmp_path, epochs=5,
+                   data_info=info, progress="epoch")
+    m = result.metrics
+    assert m["test_accuracy"] > 0.55, "well above chance (0.10) after 5 epochs on 1,700 images"
+    assert m["is_sample"] is True and m["data_source"] == "sample" and "SAMPLE DATA" in m["note"]
+    assert "SAMPLE DATA" in capsys.readouterr().out
+    assert (m["train_size"], m["val_size"], m["test_size"]) == (1700, 300, 500)
+    assert m["epochs_completed"] == 5 and len(m["epoch_seconds"]) == 5 and m["total_seconds"] > 0
+    assert m["params"] == 1_879_098 and m["machine"]["tensorflow"].startswith("2.21")
+    steps = 5 * int(np.ceil(1700 / 256))
+    assert m["final_learning_rate"] == pytest.approx(1e-3 / (1 + 1e-3 * steps), rel=1e-5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "history.json", "metrics.json",
+                                                          "model.keras"]
+    metrics, history = load_run(tmp_path)
+    assert metrics == json.loads(json.dumps(m)) and list(history["epoch"]) == [0, 1, 2, 3, 4]
+    assert {"loss", "val_loss", "accuracy", "val_accuracy", "epoch_seconds", "learning_rate"} <= set(history)
+    reloaded = keras.models.load_model(tmp_path / "model.keras")
+    x_test, y_test = test_data
+    acc = float(np.mean(reloaded.predict(x_test[..., None].astype("float32"), verbose=0).argmax(1) == y_test))
+    assert acc == pytest.approx(m["test_accuracy"], abs=1e-6)
+
+
+class _Crash(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 2:
+            raise KeyboardInterrupt("simulated kill")
+
+
+def test_killed_run_resumes_from_its_last_epoch(fashion_sample, tmp_path):
+    train_data, val_data, test_data, info = fashion_sample
+    small = (train_data[0][:512], train_data[1][:512])
+    set_seed(1)
+    with pytest.raises(KeyboardInterrupt):
+        train(build_seed_model(), small, val_data, output_dir=tmp_path, epochs=4, data_info=info,
+              callbacks=[_Crash()], progress="none")
+    assert (tmp_path / "backup").is_dir() and not (tmp_path / "metrics.json").exists()
+    set_seed(1)
+    result = train(build_seed_model(), small, val_data, test_data, output_dir=tmp_path, epochs=4,
+                   data_info=info, progress="none")
+    assert result.metrics["resumed"] is True
+    assert list(result.history["epoch"]) == [0, 1, 2, 3]  # the 2 saved epochs + the 2 resumed ones
+    assert not (tmp_path / "backup").exists()  # removed once training completed
+    assert int(result.model.optimizer.iterations) == 4 * 2  # optimizer state (and its schedule) restored
+
+
+def test_resume_false_starts_over(fashion_sample, tmp_path):
+    train_data, val_data, _, info = fashion_sample
+    small = (train_data[0][:256], train_data[1][:256])
+    with pytest.raises(KeyboardInterrupt):
+        train(build_seed_model(), small, val_data, output_dir=tmp_path, epochs=3, callbacks=[_Crash()],
+              progress="none")
+    result = train(build_seed_model(), small, val_data, output_dir=tmp_path, epochs=1, resume=False,
+                   progress="none")
+    assert result.metrics["resumed"] is False and list(result.history["epoch"]) == [0]
+
+
+def test_progress_styles(monkeypatch):
+    assert resolve_progress("bar") == 1 and resolve_progress("epoch") == 2 and resolve_progress("none") == 0
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    monkeypatch.setenv("FMNIST_PROGRESS", "epoch")
+    assert resolve_progress("auto") == 2
+    monkeypatch.delenv("FMNIST_PROGRESS")
+    monkeypatch.setenv("JPY_SESSION_NAME", "notebook.ipynb")  # a JupyterLab kernel: keep the live bar
+    assert resolve_progress("auto") == 1
+    with pytest.raises(ValueError, match="'loud'.*'auto', 'bar', 'epoch', 'none'"):
+        resolve_progress("loud")
+
+
+def test_load_run_names_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="metrics.json"):
+        load_run(tmp_path)
