@@ -188,9 +188,9 @@ def per_class_accuracy(accuracies: Mapping[str, "object"], title: str = "Test ac
     long = table.melt(id_vars="class index", var_name="run", value_name="accuracy")
     fig, ax = plt.subplots(figsize=(9, 3.8))
     sns.barplot(data=long, x="class index", y="accuracy", hue="run", ax=ax)
-    first = next(iter(accuracies.values()))
-    if len(accuracies) == 1:
-        ax.set_xticks(range(len(first)), list(pd.Series(first).index), rotation=45)
+    names_per_index = zip(*(list(pd.Series(s).index) for s in accuracies.values()))
+    ax.set_xticks(range(len(table)), [" · ".join(dict.fromkeys(map(str, names))) for names in names_per_index],
+                  rotation=45, ha="right")
     ax.set(title=title, xlabel="class", ylabel="accuracy", ylim=(max(0.0, float(long["accuracy"].min()) - 0.05), 1.0))
     return _finish(fig, save_to)
 

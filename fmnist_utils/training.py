@@ -255,6 +255,17 @@ def _save_model(model, path: Path) -> Path:
     return path
 
 
+def update_metrics(output_dir: str | os.PathLike, updates: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``updates`` (e.g. an evaluation) into a finished run's ``metrics.json``, atomically."""
+    path = Path(output_dir) / "metrics.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"No metrics.json in {output_dir}: train first.")
+    metrics = json.loads(path.read_text())
+    metrics.update(updates)
+    write_json(path, metrics)
+    return metrics
+
+
 def load_run(output_dir: str | os.PathLike) -> tuple[dict[str, Any], Any]:
     """Read a finished run's ``metrics.json`` and ``history.csv`` (as a DataFrame)."""
     import pandas as pd

@@ -1,0 +1,71 @@
+"""Reading two training runs (one per dataset) and putting them beside the seed's published results."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from fmnist_utils.training import SEED_BATCH_SIZE, SEED_EPOCHS, load_run
+
+#: Test accuracy of the 2017 seed notebook.
+SEED_RESULTS = {"mnist": 0.9942, "fashion_mnist": 0.9323}
+#: How the Fashion-MNIST benchmark lists the seed (its README's benchmark table, rounded there).
+BENCHMARK_ROW = {"classifier": "2 Conv+3 FC ~1.8M parameters", "fashion_mnist": 0.932, "mnist": 0.994}
+DATASET_LABELS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+
+
+def load_runs(runs_dir: str | os.PathLike, datasets=("mnist", "fashion_mnist")) -> dict[str, tuple[dict, Any]]:
+    """``dataset -> (metrics, history)`` from ``runs_dir/<dataset>``; a missing run names the command."""
+    runs_dir = Path(runs_dir)
+    runs, missing = {}, []
+    for name in datasets:
+        try:
+            runs[name] = load_run(runs_dir / name)
+        except FileNotFoundError:
+            missing.append(name)
+    if missing:
+        commands = "\n".join(
+            f"  papermill notebooks/03_training.ipynb {runs_dir}/03_training_{name}.ipynb "
+            f"-p dataset {name} -p output_dir {runs_dir / name}" for name in missing)
+        raise FileNotFoundError(
+            f"No finished training run for {', '.join(missing)} in {runs_dir}. Produce it with:\n{commands}\n"
+            f"or run the whole series: python -m fmnist_utils.run_notebooks --output-dir {runs_dir}")
+    return runs
+
+
+def protocol_notes(metrics: dict[str, Any]) -> list[str]:
+    """How a run departs from the seed protocol (sample data, fewer epochs, a train limit...)."""
+    notes = []
+    if metrics.get("is_sample"):
+        notes.append("SAMPLE DATA")
+    if metrics.get("epochs") != SEED_EPOCHS:
+        notes.append(f"{metrics.get('epochs')} epochs (seed: {SEED_EPOCHS})")
+    if metrics.get("batch_size") != SEED_BATCH_SIZE:
+        notes.append(f"batch {metrics.get('batch_size')} (seed: {SEED_BATCH_SIZE})")
+    if metrics.get("train_limit"):
+        notes.append(f"train_limit={metrics['train_limit']}")
+    if metrics.get("variant", "seed") != "seed":
+        notes.append(f"variant={metrics['variant']}")
+    return notes
+
+
+def results_table(runs: dict[str, tuple[dict, Any]]):
+    """One row per dataset: this project's test accuracy beside the seed's and the benchmark's."""
+    import pandas as pd
+
+    rows = []
+    for name, (m, _) in runs.items():
+        rows.append({
+            "dataset": DATASET_LABELS.get(name, name),
+            "this run: test accuracy": m.get("test_accuracy"),
+            "seed (2017)": SEED_RESULTS.get(name),
+            f"benchmark: {BENCHMARK_ROW['classifier']}": BENCHMARK_ROW.get(name),
+            "difference vs seed (pp)": (100 * (m["test_accuracy"] - SEED_RESULTS[name])
+                                        if m.get("test_accuracy") is not None and name in SEED_RESULTS else None),
+            "epochs": m.get("epochs_completed"),
+            "seconds / epoch": m.get("mean_epoch_seconds"),
+            "hardware": m.get("machine", {}).get("cpu"),
+            "protocol notes": ", ".join(protocol_notes(m)) or "seed protocol",
+        })
+    return pd.DataFrame(rows).set_index("dataset")

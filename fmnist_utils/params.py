@@ -1,0 +1,59 @@
+"""Validation of notebook parameters (papermill injects them; a typo must fail loudly and early).
+
+Each check raises ``ValueError`` naming the parameter, what is allowed, and what it got.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+ENV_RUNS_DIR = "FMNIST_RUNS_DIR"
+
+
+def check_choice(name: str, value: Any, allowed: Sequence[Any]) -> Any:
+    """``value`` if it is one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"Parameter {name!r} must be one of {', '.join(map(repr, allowed))}; got {value!r}.")
+    return value
+
+
+def check_int(name: str, value: Any, minimum: int = 1, allow_none: bool = False) -> int | None:
+    """``value`` as an int >= ``minimum`` (or None when allowed); bools and floats with a fraction fail."""
+    if value is None and allow_none:
+        return None
+    ok = isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(value, float) and value.is_integer():
+        ok, value = True, int(value)
+    if not ok or value < minimum:
+        allowed = f"an integer >= {minimum}" + (" or None" if allow_none else "")
+        raise ValueError(f"Parameter {name!r} must be {allowed}; got {value!r}.")
+    return value
+
+
+def project_root() -> Path | None:
+    """The repository root when the package runs from a checkout (editable install), else None."""
+    root = Path(__file__).resolve().parent.parent
+    return root if (root / "notebooks").is_dir() and (root / "pyproject.toml").is_file() else None
+
+
+def default_runs_dir() -> Path:
+    """Where runs go unless told: ``FMNIST_RUNS_DIR``, else ``<repo>/runs``, else ``./runs``.
+
+    Anchored to the project, not the current directory, so JupyterLab (cwd = notebooks/) and papermill
+    started from anywhere write to the same place.
+    """
+    if os.environ.get(ENV_RUNS_DIR):
+        return Path(os.environ[ENV_RUNS_DIR]).expanduser().resolve()
+    root = project_root()
+    return (root / "runs") if root else Path.cwd() / "runs"
+
+
+def resolve_dir(name: str, value: Any, default: Path) -> Path:
+    """A folder parameter: None or "" means ``default``; anything else must be a path string."""
+    if value is None or value == "":
+        return default
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"Parameter {name!r} must be a folder path (string) or None; got {value!r}.")
+    return Path(value).expanduser().resolve()

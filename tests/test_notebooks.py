@@ -1,0 +1,168 @@
+"""The notebook series, executed headlessly with papermill exactly as users and the batch runner do."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+from fmnist_utils import run_notebooks
+from fmnist_utils.params import project_root
+
+pytestmark = pytest.mark.notebooks
+NOTEBOOKS = project_root() / "notebooks"
+SOURCE_NOTEBOOKS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _digest(paths) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def _errors(nb) -> list[str]:
+    return [f"{o.ename}: {o.evalue}" for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+            if o.output_type == "error"]
+
+
+def _stdout(nb) -> str:
+    return "".join(o.text for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                   if o.output_type == "stream" and o.name == "stdout")
+
+
+@pytest.fixture(scope="module")
+def quick_series(tmp_path_factory):
+    """The batch runner's quick preset on the bundled sample, into a temporary folder."""
+    before = _digest(SOURCE_NOTEBOOKS)
+    out = tmp_path_factory.mktemp("series")
+    rc = run_notebooks.main(["--quick", "--data-source", "sample", "--output-dir", str(out), "--quiet"])
+    assert rc == 0
+    assert _digest(SOURCE_NOTEBOOKS) == before, "running the series must not modify the committed notebooks"
+    return out
+
+
+def test_every_source_notebook_has_one_parameters_cell_then_validation():
+    assert [p.name[:2] for p in SOURCE_NOTEBOOKS][:4] == ["01", "02", "03", "04"]
+    for path in SOURCE_NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        tagged = [i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", [])]
+        assert tagged == [0], f"{path.name}: exactly one parameters cell, the first code cell"
+        validation = "\n".join(c.source for c in code[1:3])
+        assert "check_" in validation or "resolve_dir" in validation, f"{path.name}: validate right after"
+        for line in code[0].source.splitlines():  # literals only: papermill injects after this cell
+            assert not line.strip() or line.lstrip().startswith("#") or "(" not in line.split("#")[0], line
+
+
+def test_series_runs_every_notebook_without_errors(quick_series):
+    executed = sorted(quick_series.glob("*.ipynb"))
+    assert [p.name for p in executed] == ["01_data_exploration.ipynb", "02_model_build.ipynb",
+                                          "03_training_fashion_mnist.ipynb", "03_training_mnist.ipynb",
+                                          "04_compare_mnist_fashion.ipynb"]
+    for path in executed:
+        nb = nbformat.read(path, as_version=4)
+        assert not _errors(nb), f"{path.name}: {_errors(nb)}"
+        assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+
+
+@pytest.mark.parametrize("name", ["fashion_mnist", "mnist"])
+def test_training_runs_write_real_metrics(quick_series, name):
+    metrics = json.loads((quick_series / name / "metrics.json").read_text())
+    assert metrics["dataset"] == name and metrics["is_sample"] is True and metrics["data_source"] == "sample"
+    assert metrics["train_size"] + metrics["val_size"] == 2000 and metrics["test_size"] == 500
+    assert metrics["epochs_completed"] == 1 and metrics["train_limit"] == 2000
+    assert 0.2 < metrics["test_accuracy"] <= 1.0, "one epoch on the sample is already well above chance (0.1)"
+    assert metrics["evaluation"]["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
+    assert len(metrics["evaluation"]["confusion_matrix"]) == 10
+    figures = {p.name for p in (quick_series / name / "figures").iterdir()}
+    assert figures == {f"{kind}_{name}.png" for kind in ("curves", "per_class_accuracy", "confusion",
+                                                          "misclassified", "prediction_bars")}
+    text = _stdout(nbformat.read(quick_series / f"03_training_{name}.ipynb", as_version=4))
+    assert "SAMPLE DATA" in text
+    assert "\r" not in text and "━" not in text, "no per-batch progress bar in executed notebooks"
+    assert text.count("val_accuracy: ") == 1, "exactly one log line per epoch"
+
+
+def test_exploration_model_build_and_comparison_figures(quick_series):
+    expected = {
+        "exploration": {"class_balance_mnist.png", "class_balance_fashion_mnist.png", "sample_grid_mnist.png",
+                        "sample_grid_fashion_mnist.png", "mean_images_mnist.png", "mean_images_fashion_mnist.png",
+                        "pixel_histograms.png", "embeddings_raw_pixels.png"},
+        "model_build": {"batchnorm_axis.png", "learning_rate_schedule.png", "untrained_predictions.png"},
+        "comparison": {"curves_overlay.png", "per_class_accuracy.png", "confusion_matrices.png"},
+    }
+    for folder, names in expected.items():
+        written = {p.name for p in (quick_series / folder / "figures").iterdir()}
+        assert written == names, folder
+        for name in names:
+            assert (quick_series / folder / "figures" / name).read_bytes()[:4] == b"\x89PNG"
+    text = _stdout(nbformat.read(quick_series / "02_model_build.ipynb", as_version=4))
+    assert "Matches: 1,879,098 parameters, 56 of them non-trainable" in text
+    comparison = _stdout(nbformat.read(quick_series / "04_compare_mnist_fashion.ipynb", as_version=4))
+    assert "SAMPLE DATA" in comparison and "more mistakes on clothes" in comparison
+
+
+@pytest.mark.parametrize("parameters,message", [
+    ({"epochs": 0}, "Parameter 'epochs' must be an integer >= 1; got 0"),
+    ({"dataset": "cifar10"}, "Parameter 'dataset' must be one of 'fashion_mnist', 'fashion-mnist', 'mnist'; got 'cifar10'"),
+    ({"data_source": "internet"}, "Parameter 'data_source' must be one of 'auto', 'sample'"),
+    ({"precision": "fp8"}, "Parameter 'precision' must be one of 'float32', 'mixed_bfloat16', 'mixed_float16'"),
+])
+def test_bad_parameters_fail_with_a_clear_error(tmp_path, parameters, message):
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(NOTEBOOKS / "03_training.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters={"output_dir": str(tmp_path / "run"), **parameters}, progress_bar=False)
+    assert err.value.ename == "ValueError" and message in err.value.evalue
+    assert not (tmp_path / "run").exists(), "nothing is written before the parameters are valid"
+
+
+def test_comparison_names_the_command_when_runs_are_missing(tmp_path):
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(NOTEBOOKS / "04_compare_mnist_fashion.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters={"runs_dir": str(tmp_path)}, progress_bar=False)
+    assert err.value.ename == "FileNotFoundError"
+    assert "papermill notebooks/03_training.ipynb" in err.value.evalue and "-p dataset mnist" in err.value.evalue
+
+
+def test_runner_names_the_failing_notebook_and_cell(tmp_path, capsys):
+    broken = tmp_path / "notebooks"
+    broken.mkdir()
+    for path in SOURCE_NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        if path.name.startswith("01"):
+            nb.cells.insert(3, nbformat.v4.new_code_cell('raise RuntimeError("boom")'))
+        nbformat.write(nb, broken / path.name)
+    rc = run_notebooks.main(["--quick", "--data-source", "sample", "--quiet", "--notebooks-dir", str(broken),
+                             "--output-dir", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "FAILED: 01_data_exploration.ipynb" in err and "RuntimeError: boom" in err and "cell [" in err
+    assert not (tmp_path / "out" / "02_model_build.ipynb").exists(), "the series stops at the failure"
+
+
+def test_runner_rejects_bad_arguments(capsys):
+    assert run_notebooks.main(["--epochs", "0"]) == 2
+    assert "--epochs must be a positive integer" in capsys.readouterr().err
+
+
+@pytest.mark.full_data
+def test_papermill_cli_from_another_directory_on_full_data(full_data_root, tmp_path):
+    """The issue's command, run from an unrelated working directory, on the user's full data copy."""
+    env = {**os.environ, "FMNIST_DATA_DIR": str(full_data_root), "FMNIST_RUNS_DIR": str(tmp_path / "runs")}
+    env.pop("JPY_SESSION_NAME", None)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    cmd = [sys.executable, "-m", "papermill", str(NOTEBOOKS / "03_training.ipynb"), "out.ipynb",
+           "-p", "dataset", "fashion_mnist", "-p", "epochs", "1", "-p", "train_limit", "2000"]
+    subprocess.run(cmd, cwd=elsewhere, env=env, check=True, capture_output=True, timeout=600)
+    metrics = json.loads((tmp_path / "runs" / "fashion_mnist" / "metrics.json").read_text())
+    assert metrics["data_source"] == "FMNIST_DATA_DIR" and metrics["is_sample"] is False
+    assert metrics["test_size"] == 10_000 and metrics["train_size"] == 1700
+    assert 0.2 < metrics["test_accuracy"] <= 1.0
+    nb = nbformat.read(elsewhere / "out.ipynb", as_version=4)
+    assert not _errors(nb) and _stdout(nb).count("val_accuracy: ") == 1
