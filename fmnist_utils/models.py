@@ -25,7 +25,38 @@ INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
 SEED_TOTAL_PARAMS = 1_879_098
 VARIANTS = ("seed", "channel_bn")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
+
+
+def resolve_precision(precision: str = "auto") -> str:
+    """The Keras dtype policy for ``precision``; ``"auto"`` picks what this machine runs fast.
+
+    * a GPU with compute capability >= 8.0 (Ampere, Hopper...): ``mixed_bfloat16`` (no loss scaling);
+      7.x (Volta, Turing): ``mixed_float16``;
+    * a CPU with native bf16 instructions (AVX512_BF16 or AMX): ``mixed_bfloat16``;
+    * anything else: ``float32`` (emulated bf16 would be slower than float32).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}. Valid precisions: {', '.join(map(repr, PRECISIONS))}.")
+    if precision != "auto":
+        return precision
+    import tensorflow as tf
+
+    for gpu in tf.config.list_physical_devices("GPU"):
+        major, _ = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+        if major >= 8:
+            return "mixed_bfloat16"
+        if major == 7:
+            return "mixed_float16"
+    return "mixed_bfloat16" if _cpu_has_bf16() else "float32"
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def build_seed_model(variant: str = "seed", precision: str = "float32", name: str | None = None) -> keras.Model:
@@ -43,14 +74,12 @@ def build_seed_model(variant: str = "seed", precision: str = "float32", name: st
     mean and variance for all pixels (4 parameters, 2 non-trainable); everything else is unchanged.
 
     ``precision`` is a Keras dtype policy for every layer but the output, which always computes its
-    softmax in float32 for numerically stable probabilities.
+    softmax in float32 for numerically stable probabilities; ``"auto"`` see :func:`resolve_precision`.
     """
     if variant not in VARIANTS:
         raise ValueError(f"Unknown variant {variant!r}. Valid variants: {', '.join(map(repr, VARIANTS))}.")
-    if precision not in PRECISIONS:
-        raise ValueError(f"Unknown precision {precision!r}. Valid precisions: {', '.join(map(repr, PRECISIONS))}.")
+    dtype = resolve_precision(precision)
     bn_axis = 2 if variant == "seed" else -1
-    dtype = precision
     model = keras.Sequential(
         [
             keras.Input(shape=INPUT_SHAPE, name="image"),
@@ -91,6 +120,21 @@ def compile_seed_model(model: keras.Model, optimizer: keras.optimizers.Optimizer
     model.compile(optimizer=optimizer or seed_optimizer(), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     return model
+
+
+def forward_flops(model: keras.Model) -> int:
+    """Floating-point operations of one forward pass of one image (multiply + add = 2), counting the
+    convolutions and dense layers, which are >99 % of the work; training costs about 3x this
+    (forward, plus gradients with respect to inputs and weights)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            kh, kw = layer.kernel_size
+            out_h, out_w, out_c = layer.output.shape[1:]
+            total += 2 * out_h * out_w * out_c * kh * kw * layer.kernel.shape[2]
+        elif isinstance(layer, layers.Dense):
+            total += 2 * int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
+    return int(total)
 
 
 def parameter_table(model: keras.Model):

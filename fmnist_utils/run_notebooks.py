@@ -1,7 +1,7 @@
 """Execute the notebook series headlessly with papermill: ``python -m fmnist_utils.run_notebooks``.
 
-Runs, in order: 01 data exploration, 02 model build, 03 training once per dataset, 04 comparison
-(and 05 beyond the seed when it exists), into one run folder::
+Runs, in order: 01 data exploration, 02 model build, 03 training once per dataset, 04 comparison,
+into one run folder::
 
     <output-dir>/
         01_data_exploration.ipynb ...          executed notebooks, with their outputs
@@ -85,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", type=Path, help="run folder (default: <project>/runs/series[-quick])")
     p.add_argument("--notebooks-dir", type=Path, help="folder of the source notebooks (default: the repo's)")
     p.add_argument("--quiet", action="store_true", help="do not stream cell outputs to the console")
+    p.add_argument("--publish", action="store_true",
+                   help="after a full seed-protocol run, copy notebooks, figures and metrics into the repository "
+                        "(notebooks/, assets/, results/seed/)")
     return p
 
 
@@ -99,6 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None and value < 1:
             print(f"error: {flag} must be a positive integer, got {value}", file=sys.stderr)
             return 2
+    if args.publish and (args.quick or args.data_source == "sample" or args.train_limit
+                         or args.epochs not in (None, 30) or set(args.datasets) != set(DATASETS)):
+        print("error: --publish needs the full seed protocol: both datasets, full data, 30 epochs "
+              "(no --quick, --data-source sample, --train-limit or --epochs)", file=sys.stderr)
+        return 2
     epochs, train_limit, embedding_points = args.epochs, args.train_limit, None
     if args.quick:
         epochs, train_limit, embedding_points = epochs or 1, train_limit or 2000, 300
@@ -130,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{label}: done in {time.perf_counter() - t0:.0f}s", flush=True)
     print(f"All {len(steps)} notebooks ran in {(time.perf_counter() - started) / 60:.1f} min. Results: {out}")
+    if args.publish:
+        from fmnist_utils.publish import publish, summary_table
+
+        results = publish(out)
+        print(f"Published into notebooks/, assets/ and {results}:\n{summary_table(results)}")
     return 0
 
 

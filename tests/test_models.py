@@ -85,3 +85,23 @@ def test_every_precision_builds_and_trains_a_step(precision):
     probs = model.predict(x, verbose=0)
     assert probs.dtype == np.float32  # the softmax output stays float32 under mixed precision
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-3)
+
+
+def test_auto_precision_follows_the_hardware(monkeypatch):
+    from fmnist_utils import models
+
+    monkeypatch.setattr(models, "_cpu_has_bf16", lambda: True)
+    assert models.resolve_precision("auto") == "mixed_bfloat16"  # no GPU on the test machines
+    monkeypatch.setattr(models, "_cpu_has_bf16", lambda: False)
+    assert models.resolve_precision("auto") == "float32"
+    assert build_seed_model(precision="auto").layers[0].dtype_policy.name == "float32"
+    assert models.resolve_precision("mixed_float16") == "mixed_float16"
+
+
+def test_forward_flops_match_the_layer_arithmetic():
+    from fmnist_utils.models import forward_flops
+
+    conv1 = 2 * 24 * 24 * 64 * (5 * 5 * 1)
+    conv2 = 2 * 8 * 8 * 512 * (5 * 5 * 64)
+    dense = 2 * (8192 * 128 + 128 * 64 + 64 * 10)
+    assert forward_flops(build_seed_model()) == conv1 + conv2 + dense

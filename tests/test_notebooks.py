@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from fmnist_utils import run_notebooks
 from fmnist_utils.params import project_root
+from fmnist_utils.publish import PublishError, publish
 
 pytestmark = pytest.mark.notebooks
 NOTEBOOKS = project_root() / "notebooks"
@@ -166,3 +168,33 @@ def test_papermill_cli_from_another_directory_on_full_data(full_data_root, tmp_p
     assert 0.2 < metrics["test_accuracy"] <= 1.0
     nb = nbformat.read(elsewhere / "out.ipynb", as_version=4)
     assert not _errors(nb) and _stdout(nb).count("val_accuracy: ") == 1
+
+
+def test_publish_refuses_runs_that_are_not_the_full_protocol(quick_series, tmp_path):
+    with pytest.raises(PublishError, match=r"not a full seed-protocol run \(SAMPLE DATA, 1 epochs"):
+        publish(quick_series, repo=tmp_path)
+    assert not any(tmp_path.iterdir()), "nothing is copied from a refused run"
+    assert run_notebooks.main(["--quick", "--publish"]) == 2
+
+
+def test_publish_copies_notebooks_figures_and_metrics(quick_series, tmp_path):
+    """The copy mechanics, on a copy of the quick run relabelled as full protocol (never published)."""
+    run = tmp_path / "run"
+    shutil.copytree(quick_series, run)
+    for name in ("fashion_mnist", "mnist"):
+        path = run / name / "metrics.json"
+        metrics = json.loads(path.read_text()) | {"is_sample": False, "epochs": 30, "train_limit": None}
+        path.write_text(json.dumps(metrics))
+    repo = tmp_path / "repo"
+    results = publish(run, repo=repo)
+    assert sorted(p.name for p in (repo / "notebooks").iterdir()) == [
+        "01_data_exploration.ipynb", "02_model_build.ipynb", "03_training.ipynb", "04_compare_mnist_fashion.ipynb"]
+    published = nbformat.read(repo / "notebooks" / "03_training.ipynb", as_version=4)
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in published.cells)
+    assert "parameters" in published.cells[1].metadata.get("tags", []) and not _errors(published)
+    assert len({p.name for p in (repo / "assets").iterdir()}) == 12
+    assert sorted(p.name for p in results.iterdir()) == [
+        "03_training_mnist.ipynb", "fashion_mnist-seed0-history.csv", "fashion_mnist-seed0.json",
+        "mnist-seed0-history.csv", "mnist-seed0.json", "summary.md"]
+    summary = (results / "summary.md").read_text()
+    assert "| Fashion-MNIST | 1 |" in summary and "0.9323" in summary and "| MNIST | 1 |" in summary

@@ -1,0 +1,153 @@
+"""Publish a finished full-protocol series run into the repository: notebooks, figures, metrics.
+
+``python -m fmnist_utils.run_notebooks --publish`` runs the series and then calls :func:`publish`;
+``python -m fmnist_utils.publish RUN_DIR`` publishes a run that already finished. It copies:
+
+* the executed notebooks over ``notebooks/`` (Fashion-MNIST's training run becomes
+  ``notebooks/03_training.ipynb``; MNIST's is kept as ``results/seed/03_training_mnist.ipynb``), with
+  papermill's injected-parameters cell removed so that a user's re-run uses the defaults shown;
+* the figures the README shows into ``assets/``;
+* each run's ``metrics.json`` and ``history.csv`` into ``results/seed/<dataset>-seed<N>.*`` (no weights),
+  and a regenerated ``results/seed/summary.md`` over every seed published so far.
+
+Only full-data seed-protocol runs are published: sample data, subsets or fewer epochs are refused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+
+from fmnist_utils.comparison import protocol_notes
+from fmnist_utils.params import project_root
+from fmnist_utils.training import load_run
+
+DATASETS = ("fashion_mnist", "mnist")
+ASSETS = {  # run-relative source -> assets/ name
+    "exploration/figures/sample_grid_fashion_mnist.png": "sample_grid_fashion_mnist.png",
+    "exploration/figures/sample_grid_mnist.png": "sample_grid_mnist.png",
+    "exploration/figures/embeddings_raw_pixels.png": "embeddings_raw_pixels.png",
+    "model_build/figures/learning_rate_schedule.png": "learning_rate_schedule.png",
+    "model_build/figures/batchnorm_axis.png": "batchnorm_axis.png",
+    "fashion_mnist/figures/curves_fashion_mnist.png": "curves_fashion_mnist.png",
+    "mnist/figures/curves_mnist.png": "curves_mnist.png",
+    "fashion_mnist/figures/confusion_fashion_mnist.png": "confusion_fashion_mnist.png",
+    "mnist/figures/confusion_mnist.png": "confusion_mnist.png",
+    "fashion_mnist/figures/misclassified_fashion_mnist.png": "misclassified_fashion_mnist.png",
+    "comparison/figures/curves_overlay.png": "curves_overlay.png",
+    "comparison/figures/per_class_accuracy.png": "per_class_accuracy.png",
+}
+
+
+class PublishError(RuntimeError):
+    """The run is not publishable (incomplete, or not the full seed protocol)."""
+
+
+def _copy(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".tmp-{dest.name}")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dest)
+
+
+def _publish_notebook(src: Path, dest: Path) -> None:
+    nb = nbformat.read(src, as_version=4)
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".tmp-{dest.name}")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, dest)
+
+
+def check_publishable(run_dir: Path) -> dict[str, dict]:
+    """Metrics of both datasets' runs, or PublishError saying what is missing or off-protocol."""
+    metrics = {}
+    for name in DATASETS:
+        try:
+            metrics[name], _ = load_run(run_dir / name)
+        except FileNotFoundError as exc:
+            raise PublishError(str(exc)) from exc
+        notes = protocol_notes(metrics[name])
+        if notes:
+            raise PublishError(f"{run_dir / name} is not a full seed-protocol run ({', '.join(notes)}); "
+                               "only those are published.")
+    missing = [src for src in ASSETS if not (run_dir / src).is_file()]
+    missing += [f"{n}.ipynb" for n in ("01_data_exploration", "02_model_build", "03_training_fashion_mnist",
+                                        "03_training_mnist", "04_compare_mnist_fashion")
+                if not (run_dir / f"{n}.ipynb").is_file()]
+    if missing:
+        raise PublishError(f"{run_dir} is incomplete, missing: {', '.join(missing)}")
+    return metrics
+
+
+def summary_table(results_dir: Path) -> str:
+    """Markdown table over every published seed: test accuracy mean ± std, seconds per epoch, hardware."""
+    import numpy as np
+
+    lines = ["| dataset | seeds | test accuracy (mean ± std) | per seed | seed (2017) | s / epoch | hardware |",
+             "|---|---|---|---|---|---|---|"]
+    from fmnist_utils.comparison import DATASET_LABELS, SEED_RESULTS
+
+    for name in DATASETS:
+        runs = [json.loads(p.read_text()) for p in sorted(results_dir.glob(f"{name}-seed*.json"))]
+        if not runs:
+            continue
+        acc = np.array([r["test_accuracy"] for r in runs])
+        std = f" ± {acc.std(ddof=1):.4f}" if len(acc) > 1 else " (one seed)"
+        per_seed = ", ".join(f"{r['seed']}: {r['test_accuracy']:.4f}" for r in runs)
+        epoch_s = np.mean([r["mean_epoch_seconds"] for r in runs])
+        hardware = ", ".join(sorted({f"{r['machine']['cpu']} ({r['machine']['cpu_count']} cores)"
+                                     + (f", {', '.join(r['machine']['gpus'])}" if r['machine']['gpus'] else "")
+                                     for r in runs}))
+        lines.append(f"| {DATASET_LABELS[name]} | {len(acc)} | {acc.mean():.4f}{std} | {per_seed} | "
+                     f"{SEED_RESULTS[name]:.4f} | {epoch_s:.0f} | {hardware} |")
+    return "\n".join(lines) + "\n"
+
+
+def publish(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -> Path:
+    """Copy a finished full-protocol run into the repository (see module docstring). Returns results dir."""
+    run_dir = Path(run_dir).resolve()
+    repo = Path(repo) if repo else project_root()
+    if repo is None:
+        raise PublishError("publishing needs the project's git checkout (pass repo=...)")
+    metrics = check_publishable(run_dir)
+    results = repo / "results" / "seed"
+    for name, m in metrics.items():
+        _copy(run_dir / name / "metrics.json", results / f"{name}-seed{m['seed']}.json")
+        _copy(run_dir / name / "history.csv", results / f"{name}-seed{m['seed']}-history.csv")
+    for src, dest in ASSETS.items():
+        _copy(run_dir / src, repo / "assets" / dest)
+    notebooks = repo / "notebooks"
+    for executed, dest in (("01_data_exploration.ipynb", notebooks / "01_data_exploration.ipynb"),
+                           ("02_model_build.ipynb", notebooks / "02_model_build.ipynb"),
+                           ("03_training_fashion_mnist.ipynb", notebooks / "03_training.ipynb"),
+                           ("03_training_mnist.ipynb", results / "03_training_mnist.ipynb"),
+                           ("04_compare_mnist_fashion.ipynb", notebooks / "04_compare_mnist_fashion.ipynb")):
+        _publish_notebook(run_dir / executed, dest)
+    (results / "summary.md").write_text(summary_table(results))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fmnist_utils.publish", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path, help="a finished series run folder (from run_notebooks)")
+    args = parser.parse_args(argv)
+    try:
+        results = publish(args.run_dir)
+    except PublishError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Published {args.run_dir} into notebooks/, assets/ and {results}")
+    print((results / "summary.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""fmnist_utils.benchmark runs end to end (structure and sanity only: timings are never asserted)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fmnist_utils import benchmark
+
+
+def test_benchmark_compares_baseline_and_candidates(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    rc = benchmark.main(["--data-source", "sample", "--images", "512", "--repeats", "1", "--parity-epochs", "1",
+                         "--output", str(out)])
+    assert rc == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("Speed-up: ") and "SAMPLE DATA" in last
+    result = json.loads(out.read_text())
+    names = [row["name"] for row in result["throughput"]]
+    assert names[0] == benchmark.BASELINE.name and set(names[1:]) == {c.name for c in benchmark.CANDIDATES}
+    assert all(row["images_per_second"] > 0 and len(row["epoch_seconds"]) == 1 for row in result["throughput"])
+    fastest = max(result["throughput"][1:], key=lambda r: r["images_per_second"])
+    assert result["fastest"] == fastest["name"]
+    assert result["speedup"] == fastest["images_per_second"] / result["throughput"][0]["images_per_second"]
+    assert [p["precision"] for p in result["parity"]] == ["float32", fastest["precision"]]
+    assert all(0.0 <= p["test_accuracy"] <= 1.0 for p in result["parity"])
+    assert round(result["model_forward_mflops_per_image"], 3) == 108.816  # 2 convolutions + 3 dense layers
+
+
+def test_time_to_accuracy_reports_each_epoch(tmp_path, capsys):
+    out = tmp_path / "tta.json"
+    assert benchmark.main(["--time-to-accuracy", "--data-source", "sample", "--max-epochs", "2",
+                           "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [h["epoch"] for h in result["history"]] == [1, 2] and result["reached"] is False
+    assert result["history"][1]["training_seconds"] > result["history"][0]["training_seconds"] > 0
+    assert "Did not reach 0.9323 within 2 epochs" in capsys.readouterr().out
+
+
+def test_bad_arguments_are_rejected(capsys):
+    with pytest.raises(SystemExit):
+        benchmark.main(["--repeats", "0"])
+    assert "--repeats must be a positive integer" in capsys.readouterr().err
