@@ -1,0 +1,191 @@
+"""The notebooks as users meet them: JupyterLab in headless Chromium, every cell run through the UI.
+
+Starts ``jupyter lab`` on 127.0.0.1 (random token, free port) over a temporary copy of notebooks
+01 and 02, opens each in Debian's Chromium driven by Playwright, runs all cells from the Run menu, waits
+for the kernel to go idle, and checks the page and the notebook JupyterLab saved. Screenshots go to the
+test's temporary folder, and also to ``$FMNIST_SCREENSHOT_DIR`` when set (how assets/ is refreshed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from fmnist_utils.params import project_root
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+FIGURES = {"01_data_exploration.ipynb": 9, "02_model_build.ipynb": 3}
+
+if not CHROMIUM.exists():
+    pytest.skip("Debian's chromium is not installed (apt install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _api(url: str, token: str, path: str, method: str = "GET"):
+    request = urllib.request.Request(f"{url}{path}", method=method, headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        body = response.read()
+    return json.loads(body) if body else None
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server over a temporary copy of the notebooks; always shut down afterwards."""
+    root = tmp_path_factory.mktemp("lab")
+    use_full = bool(os.environ.get("FMNIST_DATA_DIR"))
+    for name in FIGURES:
+        nb = nbformat.read(project_root() / "notebooks" / name, as_version=4)
+        params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        lines = []
+        for line in params.source.splitlines():  # the copies write into the temporary folder
+            if line.startswith("output_dir"):
+                line = f"output_dir = {str(root / 'out')!r}"
+            if line.startswith("data_source") and not use_full:
+                line = 'data_source = "sample"   # no full data on this machine'
+            lines.append(line)
+        params.source = "\n".join(lines)
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        nbformat.write(nb, root / name)
+    settings = root / "settings" / "@jupyterlab" / "notebook-extension"
+    settings.mkdir(parents=True)
+    (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    apputils = root / "settings" / "@jupyterlab" / "apputils-extension"
+    apputils.mkdir(parents=True)
+    (apputils / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "FMNIST_PROGRESS")}
+    log = open(root / "jupyter.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+         f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={root / 'settings'}",
+         f"--LabApp.workspaces_dir={root / 'workspaces'}",  # a fresh layout: no panels restored from earlier
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--ServerApp.allow_root=True"],
+        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                _api(url, token, "/api/status")
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"jupyter lab did not start: {(root / 'jupyter.log').read_text()[-2000:]}")
+                time.sleep(0.5)
+        yield {"url": url, "token": token, "root": root}
+    finally:
+        try:
+            for kernel in _api(url, token, "/api/kernels") or []:
+                _api(url, token, f"/api/kernels/{kernel['id']}", method="DELETE")
+        except OSError:
+            pass
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+PANEL = ".jp-NotebookPanel:not(.lm-mod-hidden)"
+ALL_PROMPTS_DONE = """() => {
+  const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
+  if (!panel) return false;
+  if (panel.innerText.includes('Traceback (most recent call last)')) return true;  // failed: stop waiting
+  const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
+  return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
+}"""
+PROMPTS = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')]
+  .map(p => p.textContent)"""
+
+
+ANY_CELL_STARTED = """() => [...document.querySelectorAll(
+  '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
+
+
+def _run_all_cells(page) -> None:
+    """Run → Run All Cells, once the command is enabled; retried if execution does not start."""
+    for _ in range(3):
+        page.click(".lm-MenuBar-itemLabel:text-is('Run')")
+        item = page.wait_for_selector("li.lm-Menu-item[data-command='runmenu:run-all']:not(.lm-mod-disabled)",
+                                      timeout=60_000)
+        item.click()
+        try:
+            page.wait_for_function(ANY_CELL_STARTED, timeout=30_000, polling=500)
+            return
+        except sync_api.TimeoutError:
+            page.keyboard.press("Escape")
+    pytest.fail("Run All Cells did not start any cell in three attempts")
+
+
+@pytest.mark.parametrize("notebook", list(FIGURES))
+def test_notebook_runs_in_jupyterlab(lab, notebook, tmp_path):
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            # A workspace of its own, reset: nothing restored from the other notebook's session.
+            workspace = notebook.removesuffix(".ipynb")
+            page.goto(f"{lab['url']}/lab/workspaces/{workspace}/tree/{notebook}?reset&token={lab['token']}")
+            page.wait_for_selector(f"{PANEL} .jp-CodeCell", timeout=90_000)
+            page.wait_for_selector(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+            assert page.locator(".jp-NotebookPanel").count() == 1
+            _run_all_cells(page)
+            try:
+                page.wait_for_function(ALL_PROMPTS_DONE, timeout=int(os.environ.get("FMNIST_BROWSER_TIMEOUT_S", "420")) * 1000, polling=1000)
+            except sync_api.TimeoutError:
+                page.screenshot(path=str(tmp_path / "timeout.png"))
+                pytest.fail(f"cells still pending: {page.evaluate(PROMPTS)}; see {tmp_path}/timeout.png")
+            page.wait_for_selector(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+
+            tracebacks = page.locator(f"{PANEL} .jp-OutputArea-output", has_text="Traceback (most recent call last)")
+            assert tracebacks.count() == 0, tracebacks.first.inner_text()[:2000]
+            images = page.locator(f"{PANEL} .jp-OutputArea-output img")
+            assert images.count() == FIGURES[notebook]
+            first_code = page.locator(f"{PANEL} .jp-CodeCell").first
+            assert first_code.is_visible() and "# Parameters" in first_code.inner_text()
+
+            page.keyboard.press("Control+s")
+            page.wait_for_timeout(1500)
+            images.nth(min(1, images.count() - 1)).scroll_into_view_if_needed()  # show a rendered figure
+            shot = tmp_path / f"jupyterlab_{notebook.removesuffix('.ipynb')}.png"
+            page.screenshot(path=str(shot))
+            assert shot.read_bytes()[:4] == b"\x89PNG"
+            if os.environ.get("FMNIST_SCREENSHOT_DIR"):
+                Path(os.environ["FMNIST_SCREENSHOT_DIR"]).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(shot, Path(os.environ["FMNIST_SCREENSHOT_DIR"]) / shot.name)
+        finally:
+            browser.close()
+
+    saved = nbformat.read(lab["root"] / notebook, as_version=4)  # what JupyterLab wrote back
+    code = [c for c in saved.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata.get("tags", [])
+    assert all(c.execution_count for c in code), "every code cell ran"
+    outputs = [o for c in code for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == FIGURES[notebook]
