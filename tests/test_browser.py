@@ -128,9 +128,27 @@ ANY_CELL_STARTED = """() => [...document.querySelectorAll(
   '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
 
 
+def _dismiss_dialogs(page) -> list[str]:
+    """Close any modal dialog (e.g. a slow kernel start under load), returning what each said."""
+    seen = []
+    while page.locator(".jp-Dialog").count():
+        dialog = page.locator(".jp-Dialog").first
+        seen.append(dialog.inner_text()[:500])
+        buttons = dialog.locator(".jp-Dialog-button.jp-mod-accept, .jp-Dialog-button")
+        if buttons.count():
+            buttons.first.click()
+        else:
+            page.keyboard.press("Escape")
+        page.wait_for_timeout(500)
+    if seen:
+        print(f"dismissed JupyterLab dialogs: {seen}")
+    return seen
+
+
 def _run_all_cells(page) -> None:
     """Run → Run All Cells, once the command is enabled; retried if execution does not start."""
     for _ in range(3):
+        _dismiss_dialogs(page)
         page.click(".lm-MenuBar-itemLabel:text-is('Run')")
         item = page.wait_for_selector("li.lm-Menu-item[data-command='runmenu:run-all']:not(.lm-mod-disabled)",
                                       timeout=60_000)
