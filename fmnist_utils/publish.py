@@ -23,8 +23,9 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 
-from fmnist_utils.comparison import protocol_notes
+from fmnist_utils.comparison import DATASET_LABELS, SEED_RESULTS, protocol_notes
 from fmnist_utils.params import project_root
 from fmnist_utils.training import load_run
 
@@ -88,12 +89,8 @@ def check_publishable(run_dir: Path) -> dict[str, dict]:
 
 def summary_table(results_dir: Path) -> str:
     """Markdown table over every published seed: test accuracy mean ± std, seconds per epoch, hardware."""
-    import numpy as np
-
     lines = ["| dataset | seeds | test accuracy (mean ± std) | per seed | seed (2017) | s / epoch | hardware |",
              "|---|---|---|---|---|---|---|"]
-    from fmnist_utils.comparison import DATASET_LABELS, SEED_RESULTS
-
     for name in DATASETS:
         runs = [json.loads(p.read_text()) for p in sorted(results_dir.glob(f"{name}-seed*.json"))]
         if not runs:

@@ -57,6 +57,9 @@ def resolve_progress(progress: str = "auto") -> int:
         raise ValueError(f"Unknown progress {progress!r}. Valid values: {', '.join(map(repr, PROGRESS))}.")
     if progress == "auto":
         progress = os.environ.get(ENV_PROGRESS, "auto")
+        if progress not in PROGRESS:
+            raise ValueError(f"Environment variable {ENV_PROGRESS}={progress!r} is not one of "
+                             f"{', '.join(map(repr, PROGRESS))}.")
     if progress == "auto":
         interactive = sys.stdout.isatty() or "JPY_SESSION_NAME" in os.environ
         progress = "bar" if interactive else "epoch"

@@ -198,3 +198,12 @@ def test_publish_copies_notebooks_figures_and_metrics(quick_series, tmp_path):
         "mnist-seed0-history.csv", "mnist-seed0.json", "summary.md"]
     summary = (results / "summary.md").read_text()
     assert "| Fashion-MNIST | 1 |" in summary and "0.9323" in summary and "| MNIST | 1 |" in summary
+
+
+@pytest.mark.parametrize("path", SOURCE_NOTEBOOKS, ids=lambda p: p.stem)
+def test_papermill_sees_every_parameter(path):
+    """`papermill --help-notebook` lists each parameter (a '=' in a comment would hide it)."""
+    nb = nbformat.read(path, as_version=4)
+    source = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = [line.split("=")[0].strip() for line in source.splitlines() if line and not line.startswith("#")]
+    assert list(pm.inspect_notebook(str(path))) == assigned

@@ -89,6 +89,9 @@ def test_progress_styles(monkeypatch):
     assert resolve_progress("auto") == 1
     with pytest.raises(ValueError, match="'loud'.*'auto', 'bar', 'epoch', 'none'"):
         resolve_progress("loud")
+    monkeypatch.setenv("FMNIST_PROGRESS", "verbose")
+    with pytest.raises(ValueError, match="FMNIST_PROGRESS='verbose' is not one of"):
+        resolve_progress("auto")
 
 
 def test_load_run_names_missing_files(tmp_path):
