@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from fmnist_utils.data import load_dataset, make_tf_dataset, train_val_split
-from fmnist_utils.models import build_seed_model, compile_seed_model, forward_flops, resolve_precision
+from fmnist_utils.models import (build_seed_model, compile_seed_model, forward_flops, one_cycle_schedule,
+                                 resolve_precision)
 from fmnist_utils.training import machine_info, set_seed, train, write_json
 
 TARGET_ACCURACY = 0.9323  # the seed's Fashion-MNIST test accuracy
@@ -133,10 +134,7 @@ def time_to_accuracy(target: float = TARGET_ACCURACY, max_epochs: int = 20, peak
     import keras
 
     (x_tr, y_tr), (x_val, y_val), (x_test, y_test), info = _data("fashion_mnist", data_source)
-    steps_per_epoch = int(np.ceil(len(x_tr) / batch_size))
-    schedule = keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=peak_lr / 10, decay_steps=(max_epochs - 1) * steps_per_epoch, alpha=0.0,
-        warmup_target=peak_lr, warmup_steps=steps_per_epoch)
+    schedule = one_cycle_schedule(int(np.ceil(len(x_tr) / batch_size)), max_epochs, peak_lr)
     set_seed(seed)
     model = compile_seed_model(build_seed_model(precision=precision), keras.optimizers.Adam(schedule))
     train_ds = make_tf_dataset(x_tr, y_tr, batch_size, shuffle=True, seed=seed)

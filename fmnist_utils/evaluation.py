@@ -81,9 +81,13 @@ def most_confused_pairs(confusion: np.ndarray, class_names: list[str], top: int 
     return table.sort_values("count", ascending=False, kind="stable").head(top).reset_index(drop=True)
 
 
-def misclassified_indices(evaluation: Evaluation, limit: int | None = None) -> np.ndarray:
-    """Indices of wrong predictions, most confident mistakes first."""
-    wrong = np.flatnonzero(evaluation.y_pred != evaluation.y_true)
+def misclassified_indices(evaluation: Evaluation, limit: int | None = None, classes=None) -> np.ndarray:
+    """Indices of wrong predictions, most confident mistakes first; ``classes`` (indices) keeps only
+    mistakes whose true class is one of them."""
+    wrong = evaluation.y_pred != evaluation.y_true
+    if classes is not None:
+        wrong &= np.isin(evaluation.y_true, list(classes))
+    wrong = np.flatnonzero(wrong)
     confidence = evaluation.probabilities[wrong, evaluation.y_pred[wrong]]
     ordered = wrong[np.argsort(-confidence, kind="stable")]
     return ordered if limit is None else ordered[:limit]
@@ -102,3 +106,20 @@ def embed_2d(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.nda
         return TSNE(n_components=2, init="pca", perplexity=min(30.0, (len(flat) - 1) / 3),
                     random_state=seed).fit_transform(reduced)
     raise ValueError(f"Unknown method {method!r}. Valid methods: 'pca', 'tsne'.")
+
+
+def separability(features: np.ndarray, y: np.ndarray, map_2d: np.ndarray | None = None,
+                 neighbours: int = 5, folds: int = 5) -> dict[str, float]:
+    """How well classes separate in a feature space: the accuracy of a k-nearest-neighbour classifier
+    (k-fold cross-validated), and, given a 2-D map of the same points, the silhouette score of the classes
+    in it (-1 to 1; higher means tighter, better separated classes)."""
+    from sklearn.metrics import silhouette_score
+    from sklearn.model_selection import cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    flat = np.asarray(features, dtype="float32").reshape(len(features), -1)
+    scores = {f"{neighbours}-NN accuracy": float(
+        cross_val_score(KNeighborsClassifier(neighbours), flat, y, cv=folds).mean())}
+    if map_2d is not None:
+        scores["silhouette in 2-D map"] = float(silhouette_score(map_2d, y))
+    return scores

@@ -26,6 +26,7 @@ NUM_CLASSES = 10
 SEED_TOTAL_PARAMS = 1_879_098
 VARIANTS = ("seed", "channel_bn")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
+INPUT_NORMS = ("bn_width", "bn_channel", "rescale")
 
 
 def resolve_precision(precision: str = "auto") -> str:
@@ -78,27 +79,60 @@ def build_seed_model(variant: str = "seed", precision: str = "float32", name: st
     """
     if variant not in VARIANTS:
         raise ValueError(f"Unknown variant {variant!r}. Valid variants: {', '.join(map(repr, VARIANTS))}.")
+    return build_cnn(input_norm="bn_width" if variant == "seed" else "bn_channel", precision=precision,
+                     name=name or f"seed_cnn_{variant}")
+
+
+def augmentation_layers(flip: bool, seed: int = 0) -> list[layers.Layer]:
+    """Random shifts (up to 10 % = 2-3 pixels) and rotations (up to 10 degrees), and horizontal flips
+    when ``flip`` (a mirrored shirt is still a shirt; a mirrored 2 is no digit). Active in training only;
+    empty borders are filled with black, like the images' background."""
+    fill = {"fill_mode": "constant", "fill_value": 0.0, "dtype": "float32"}
+    augment = [layers.RandomTranslation(0.1, 0.1, seed=seed, name="random_shift", **fill),
+               layers.RandomRotation(10 / 360, seed=seed + 1, name="random_rotation", **fill)]
+    if flip:
+        augment.append(layers.RandomFlip("horizontal", seed=seed + 2, name="random_flip", dtype="float32"))
+    return augment
+
+
+def build_cnn(input_norm: str = "bn_width", conv_bn: bool = False, augmentation: list[layers.Layer] | None = None,
+              precision: str = "float32", name: str = "cnn") -> keras.Model:
+    """The seed's two convolutions and three dense layers, with the input treatment and extras to choose.
+
+    ``input_norm``: ``"bn_width"`` (the seed's BatchNormalization over the image width), ``"bn_channel"``
+    (over the channel) or ``"rescale"`` (divide by 255, no input BatchNormalization). ``conv_bn`` adds
+    BatchNormalization between each convolution and its relu (the convolution then needs no bias).
+    ``augmentation`` layers, if any, come first. With the defaults this is exactly :func:`build_seed_model`.
+    """
+    if input_norm not in INPUT_NORMS:
+        raise ValueError(f"Unknown input_norm {input_norm!r}. Valid values: {', '.join(map(repr, INPUT_NORMS))}.")
     dtype = resolve_precision(precision)
-    bn_axis = 2 if variant == "seed" else -1
-    model = keras.Sequential(
-        [
-            keras.Input(shape=INPUT_SHAPE, name="image"),
-            layers.BatchNormalization(axis=bn_axis, name="input_bn", dtype=dtype),
-            layers.Conv2D(64, 5, activation="relu", kernel_initializer="random_uniform",
-                          bias_initializer="random_normal", name="conv1", dtype=dtype),
-            layers.MaxPooling2D(2, name="pool1", dtype=dtype),
-            layers.Conv2D(512, 5, activation="relu", name="conv2", dtype=dtype),
-            layers.MaxPooling2D(2, name="pool2", dtype=dtype),
-            layers.Flatten(name="flatten", dtype=dtype),
-            layers.Dense(128, activation="relu", name="fc1", dtype=dtype),
-            layers.Dropout(0.35, name="drop1", dtype=dtype),
-            layers.Dense(64, activation="relu", name="fc2", dtype=dtype),
-            layers.Dropout(0.35, name="drop2", dtype=dtype),
-            layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities", dtype="float32"),
-        ],
-        name=name or f"seed_cnn_{variant}",
-    )
-    return model
+    if input_norm == "rescale":
+        stack = [layers.Rescaling(1 / 255, name="input_scale", dtype=dtype)]
+    else:
+        stack = [layers.BatchNormalization(axis=2 if input_norm == "bn_width" else -1, name="input_bn", dtype=dtype)]
+
+    def conv(index: int, filters: int, **init) -> list[layers.Layer]:
+        if not conv_bn:
+            return [layers.Conv2D(filters, 5, activation="relu", name=f"conv{index}", dtype=dtype, **init)]
+        return [layers.Conv2D(filters, 5, use_bias=False, name=f"conv{index}", dtype=dtype,
+                              kernel_initializer=init.get("kernel_initializer", "glorot_uniform")),
+                layers.BatchNormalization(name=f"conv{index}_bn", dtype=dtype),
+                layers.Activation("relu", name=f"conv{index}_relu", dtype=dtype)]
+
+    stack += [
+        *conv(1, 64, kernel_initializer="random_uniform", bias_initializer="random_normal"),
+        layers.MaxPooling2D(2, name="pool1", dtype=dtype),
+        *conv(2, 512),
+        layers.MaxPooling2D(2, name="pool2", dtype=dtype),
+        layers.Flatten(name="flatten", dtype=dtype),
+        layers.Dense(128, activation="relu", name="fc1", dtype=dtype),
+        layers.Dropout(0.35, name="drop1", dtype=dtype),
+        layers.Dense(64, activation="relu", name="fc2", dtype=dtype),
+        layers.Dropout(0.35, name="drop2", dtype=dtype),
+        layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities", dtype="float32"),
+    ]
+    return keras.Sequential([keras.Input(shape=INPUT_SHAPE, name="image"), *(augmentation or []), *stack], name=name)
 
 
 def seed_learning_rate(initial: float = 1e-3, decay: float = 1e-3) -> keras.optimizers.schedules.LearningRateSchedule:
@@ -115,10 +149,45 @@ def seed_optimizer(initial: float = 1e-3, decay: float = 1e-3) -> keras.optimize
     return keras.optimizers.Adam(learning_rate=seed_learning_rate(initial, decay))
 
 
-def compile_seed_model(model: keras.Model, optimizer: keras.optimizers.Optimizer | None = None) -> keras.Model:
-    """Compile with the seed's loss and metric (integer labels instead of one-hot: same loss)."""
-    model.compile(optimizer=optimizer or seed_optimizer(), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+def one_cycle_schedule(steps_per_epoch: int, epochs: int, peak_lr: float = 2e-3,
+                       warmup_epochs: int = 1) -> keras.optimizers.schedules.LearningRateSchedule:
+    """A one-cycle style schedule: linear warm-up from ``peak_lr / 10`` to ``peak_lr`` over
+    ``warmup_epochs``, then cosine decay to 0 at the end of ``epochs`` (Keras' ``CosineDecay``)."""
+    if steps_per_epoch < 1 or epochs < 1:
+        raise ValueError(f"steps_per_epoch and epochs must be >= 1, got {steps_per_epoch} and {epochs}.")
+    warmup = min(warmup_epochs, epochs - 1) * steps_per_epoch
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=peak_lr / 10, decay_steps=max(1, epochs * steps_per_epoch - warmup), alpha=0.0,
+        warmup_target=peak_lr if warmup else None, warmup_steps=warmup)
+
+
+@keras.saving.register_keras_serializable(package="fmnist_utils")
+class SparseCrossentropyWithSmoothing(keras.losses.Loss):
+    """Cross-entropy on integer labels with label smoothing (Keras' sparse loss has no ``label_smoothing``):
+    the target is ``1 - s + s/K`` for the true class and ``s/K`` for the others."""
+
+    def __init__(self, label_smoothing: float = 0.1, name: str = "smoothed_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}.")
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        one_hot = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), ops.shape(y_pred)[-1])
+        return keras.losses.categorical_crossentropy(one_hot, y_pred, label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def compile_seed_model(model: keras.Model, optimizer: keras.optimizers.Optimizer | None = None,
+                       label_smoothing: float = 0.0) -> keras.Model:
+    """Compile with the seed's loss and metric (integer labels instead of one-hot: same loss);
+    ``label_smoothing`` > 0 swaps in :class:`SparseCrossentropyWithSmoothing`."""
+    loss = SparseCrossentropyWithSmoothing(label_smoothing) if label_smoothing else "sparse_categorical_crossentropy"
+    model.compile(optimizer=optimizer or seed_optimizer(), loss=loss,
+                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     return model
 
 

@@ -113,6 +113,21 @@ def embedding_scatter(points: np.ndarray, y: np.ndarray, class_names: list[str],
     return _finish(fig, save_to) if own else fig
 
 
+def embedding_panels(panels: Mapping[str, tuple[np.ndarray, np.ndarray, list[str]]], ncols: int = 4,
+                     title: str = "2-D embeddings", save_to=None) -> plt.Figure:
+    """Several :func:`embedding_scatter` side by side: ``panel title -> (points, labels, class names)``."""
+    nrows = int(np.ceil(len(panels) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 4.3 * nrows), squeeze=False)
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    for i, (panel_title, (points, y, names)) in enumerate(panels.items()):
+        ax = axes.ravel()[i]
+        embedding_scatter(points, y, names, title=panel_title, ax=ax)
+        ax.get_legend().set_visible(i % ncols == 0)  # one legend per row (a row is one dataset)
+    fig.suptitle(title)
+    return _finish(fig, save_to)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------------
@@ -157,6 +172,29 @@ def learning_rate_curve(schedules: Mapping[str, np.ndarray], steps: np.ndarray,
     return _finish(fig, save_to)
 
 
+def ablation_chart(tables: Mapping[str, "object"], title: str = "One change at a time: validation accuracy",
+                   save_to=None) -> plt.Figure:
+    """One panel per dataset (``label -> run_ladder table``): a bar per step, blue where the change was kept,
+    grey where it was dropped, and a dashed line at the seed recipe's validation accuracy."""
+    fig, axes = plt.subplots(1, len(tables), figsize=(6.5 * len(tables), 4.2), squeeze=False)
+    for ax, (label, table) in zip(axes[0], tables.items()):
+        acc = table["val_accuracy"].to_numpy()
+        colors = ["tab:blue" if kept else "tab:gray" for kept in table["kept"]]
+        positions = np.arange(len(table))
+        ax.barh(positions, acc, color=colors)
+        ax.axvline(acc[0], color="black", linestyle="--", linewidth=1, label="seed recipe")
+        ax.set_yticks(positions, [f"{i}: {c}" for i, c in zip(table.index, table["change tried"])], fontsize=7)
+        ax.invert_yaxis()
+        spread = max(float(acc.max() - acc.min()), 0.005)
+        ax.set(title=f"{label} (blue: kept, grey: dropped)", xlabel="validation accuracy (last epoch)", ylabel="step",
+               xlim=(max(0.0, float(acc.min()) - spread), min(1.0, float(acc.max()) + spread / 2)))
+        for pos, value in zip(positions, acc):
+            ax.text(value, pos, f" {value:.4f}", va="center", fontsize=7)
+        ax.legend(fontsize=7, loc="lower right")
+    fig.suptitle(title)
+    return _finish(fig, save_to)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Results
 # ----------------------------------------------------------------------------------------------------
@@ -196,9 +234,10 @@ def per_class_accuracy(accuracies: Mapping[str, "object"], title: str = "Test ac
 
 
 def misclassified_gallery(x: np.ndarray, evaluation: Evaluation, n: int = 24, cols: int = 8,
-                          title: str = "Most confident mistakes", save_to=None) -> plt.Figure:
-    """The ``n`` most confident wrong predictions, captioned 'true -> predicted (confidence)'."""
-    idx = misclassified_indices(evaluation, limit=n)
+                          title: str = "Most confident mistakes", classes=None, save_to=None) -> plt.Figure:
+    """The ``n`` most confident wrong predictions, captioned 'true -> predicted (confidence)';
+    ``classes`` (indices) shows only mistakes on those true classes."""
+    idx = misclassified_indices(evaluation, limit=n, classes=classes)
     rows = max(1, int(np.ceil(len(idx) / cols)))
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.9), squeeze=False)
     names = evaluation.class_names

@@ -1,13 +1,14 @@
 """Execute the notebook series headlessly with papermill: ``python -m fmnist_utils.run_notebooks``.
 
-Runs, in order: 01 data exploration, 02 model build, 03 training once per dataset, 04 comparison,
-into one run folder::
+Runs, in order: 01 data exploration, 02 model build, 03 training once per dataset, 04 comparison
+(and, with ``--beyond``, 05 beyond the seed), into one run folder::
 
     <output-dir>/
         01_data_exploration.ipynb ...          executed notebooks, with their outputs
         03_training_fashion_mnist.ipynb
         fashion_mnist/ mnist/                  metrics.json, history.csv, model.keras, figures/
         exploration/ model_build/ comparison/  figures
+        beyond/                                with --beyond: the ablation trials, summary.json, figures
 
 ``--quick`` is a few-minute smoke run (1 epoch on 2,000 images per dataset, small embeddings).
 A failing notebook stops the series; the exit status is 1 and the message names the notebook and cell.
@@ -40,7 +41,7 @@ class Step:
 
 
 def plan(out: Path, *, data_source: str, epochs: int | None, train_limit: int | None, seed: int,
-         embedding_points: int | None, datasets=DATASETS, notebooks_dir: Path) -> list[Step]:
+         embedding_points: int | None, datasets=DATASETS, notebooks_dir: Path, beyond: bool = False) -> list[Step]:
     """The ordered steps of a series run into ``out``."""
     def optional(**kwargs):
         return {k: v for k, v in kwargs.items() if v is not None}
@@ -59,6 +60,11 @@ def plan(out: Path, *, data_source: str, epochs: int | None, train_limit: int | 
     if set(datasets) == set(DATASETS):
         steps.append(Step("04_compare_mnist_fashion.ipynb", "04_compare_mnist_fashion.ipynb",
                           {"runs_dir": str(out), "output_dir": str(out / "comparison")}))
+    if beyond:
+        steps.append(Step("05_beyond_the_seed.ipynb", "05_beyond_the_seed.ipynb",
+                          {"datasets": list(datasets), "data_source": data_source, "seed": seed, "progress": "epoch",
+                           "train_limit": train_limit, "output_dir": str(out / "beyond"),
+                           **optional(epochs=epochs, embedding_points=embedding_points)}))
     return [s for s in steps if (notebooks_dir / s.notebook).is_file()]
 
 
@@ -85,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", type=Path, help="run folder (default: <project>/runs/series[-quick])")
     p.add_argument("--notebooks-dir", type=Path, help="folder of the source notebooks (default: the repo's)")
     p.add_argument("--quiet", action="store_true", help="do not stream cell outputs to the console")
+    p.add_argument("--beyond", action="store_true",
+                   help="also run 05_beyond_the_seed (the ablation ladder: 7 trainings per dataset; hours on a CPU "
+                        "with the defaults, minutes with --quick)")
     p.add_argument("--publish", action="store_true",
                    help="after a full seed-protocol run, copy notebooks, figures and metrics into the repository "
                         "(notebooks/, assets/, results/seed/)")
@@ -120,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
 
     steps = plan(out, data_source=args.data_source, epochs=epochs, train_limit=train_limit, seed=args.seed,
-                 embedding_points=embedding_points, datasets=tuple(args.datasets), notebooks_dir=notebooks_dir)
+                 embedding_points=embedding_points, datasets=tuple(args.datasets), notebooks_dir=notebooks_dir,
+                 beyond=args.beyond)
     print(f"Running {len(steps)} notebooks from {notebooks_dir} into {out}", flush=True)
     started = time.perf_counter()
     for i, step in enumerate(steps, 1):

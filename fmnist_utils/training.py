@@ -151,7 +151,8 @@ class TrainResult:
 def train(model, train_data, val_data, test_data=None, *, output_dir: str | os.PathLike,
           epochs: int = SEED_EPOCHS, batch_size: int = SEED_BATCH_SIZE, seed: int = 0, optimizer=None,
           progress: str = "auto", resume: bool = True, data_info: DataInfo | None = None,
-          extra: dict[str, Any] | None = None, callbacks: list | None = None) -> TrainResult:
+          extra: dict[str, Any] | None = None, callbacks: list | None = None,
+          label_smoothing: float = 0.0) -> TrainResult:
     """Compile (seed loss/metric, seed optimizer unless given) and fit, then evaluate and save everything.
 
     ``train_data``/``val_data``/``test_data`` are ``(x, y)`` uint8 image / int label arrays; they are fed
@@ -174,7 +175,7 @@ def train(model, train_data, val_data, test_data=None, *, output_dir: str | os.P
     is_sample = bool(data_info and data_info.is_sample)
     banner = "*** SAMPLE DATA: results are NOT comparable with the full dataset ***" if is_sample else ""
 
-    compile_seed_model(model, optimizer)
+    compile_seed_model(model, optimizer, label_smoothing)
     history_csv = out / "history.csv"
     run_callbacks = [
         _epoch_stats(),

@@ -37,12 +37,18 @@ def _stdout(nb) -> str:
                    if o.output_type == "stream" and o.name == "stdout")
 
 
+def _displayed(nb) -> str:
+    """The plain-text form of every displayed value (tables, reprs)."""
+    return "".join(o.get("data", {}).get("text/plain", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []) if o.output_type in ("execute_result", "display_data"))
+
+
 @pytest.fixture(scope="module")
 def quick_series(tmp_path_factory):
     """The batch runner's quick preset on the bundled sample, into a temporary folder."""
     before = _digest(SOURCE_NOTEBOOKS)
     out = tmp_path_factory.mktemp("series")
-    rc = run_notebooks.main(["--quick", "--data-source", "sample", "--output-dir", str(out), "--quiet"])
+    rc = run_notebooks.main(["--quick", "--beyond", "--data-source", "sample", "--output-dir", str(out), "--quiet"])
     assert rc == 0
     assert _digest(SOURCE_NOTEBOOKS) == before, "running the series must not modify the committed notebooks"
     return out
@@ -65,7 +71,7 @@ def test_series_runs_every_notebook_without_errors(quick_series):
     executed = sorted(quick_series.glob("*.ipynb"))
     assert [p.name for p in executed] == ["01_data_exploration.ipynb", "02_model_build.ipynb",
                                           "03_training_fashion_mnist.ipynb", "03_training_mnist.ipynb",
-                                          "04_compare_mnist_fashion.ipynb"]
+                                          "04_compare_mnist_fashion.ipynb", "05_beyond_the_seed.ipynb"]
     for path in executed:
         nb = nbformat.read(path, as_version=4)
         assert not _errors(nb), f"{path.name}: {_errors(nb)}"
@@ -107,6 +113,41 @@ def test_exploration_model_build_and_comparison_figures(quick_series):
     assert "Matches: 1,879,098 parameters, 56 of them non-trainable" in text
     comparison = _stdout(nbformat.read(quick_series / "04_compare_mnist_fashion.ipynb", as_version=4))
     assert "SAMPLE DATA" in comparison and "more mistakes on clothes" in comparison
+
+
+def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
+    """05 on the sample: a 7-step ladder per dataset, the winner tested once, everything flagged as sample."""
+    beyond = quick_series / "beyond"
+    summary = json.loads((beyond / "summary.json").read_text())
+    assert summary["epochs"] == 1 and summary["train_limit"] == 2000
+    for name in ("fashion_mnist", "mnist"):
+        row = summary["datasets"][name]
+        assert row["is_sample"] is True and row["target met"] is False
+        assert [step["step"] for step in row["ablation"]] == list(range(7))
+        assert row["val accuracy: best recipe"] == max(step["val_accuracy"] for step in row["ablation"])
+        assert 0.2 < row["test accuracy: best recipe (measured once)"] <= 1.0
+        tested = [p.parent.name for p in (beyond / name).glob("step*/metrics.json")
+                  if "test_accuracy" in json.loads(p.read_text())]
+        assert len(tested) == 1, "only the winning trial is ever evaluated on the test set"
+    figures = {p.name for p in (beyond / "figures").iterdir()}
+    assert figures == {"ablation.png", "confusion_best_fashion_mnist.png", "confusion_best_mnist.png",
+                       "misclassified_upper_body.png", "embeddings_raw_vs_learned.png"}
+    nb = nbformat.read(quick_series / "05_beyond_the_seed.ipynb", as_version=4)
+    assert "SAMPLE DATA" in _stdout(nb) and "\r" not in _stdout(nb)
+    assert "5-NN accuracy" in _displayed(nb) and "learned features" in _displayed(nb)
+
+
+@pytest.mark.parametrize("parameters,message", [
+    ({"datasets": ["cifar10"]}, "Parameter 'datasets' must be one of 'fashion_mnist', 'fashion-mnist', 'mnist'; got 'cifar10'"),
+    ({"datasets": "mnist"}, "Parameter 'datasets' must be a non-empty list of 'fashion_mnist', 'mnist'; got 'mnist'"),
+    ({"epochs": 1.5}, "Parameter 'epochs' must be an integer >= 1; got 1.5"),
+])
+def test_beyond_the_seed_rejects_bad_parameters(tmp_path, parameters, message):
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(NOTEBOOKS / "05_beyond_the_seed.ipynb"), str(tmp_path / "out.ipynb"),
+                            parameters={"output_dir": str(tmp_path / "run"), **parameters}, progress_bar=False)
+    assert err.value.ename == "ValueError" and message in err.value.evalue
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("parameters,message", [

@@ -37,7 +37,13 @@ CASES = {
     "per_class_accuracy": lambda: plots.per_class_accuracy({"run": _evaluation().per_class_accuracy}),
     "misclassified_gallery": lambda: plots.misclassified_gallery(X[:100], _evaluation(), n=8),
     "prediction_bars": lambda: plots.prediction_bars(X[:100], _evaluation(), [0, 1, 2]),
+    "misclassified_gallery_by_class": lambda: plots.misclassified_gallery(X[:100], _evaluation(), n=8, classes=[6]),
+    "embedding_panels": lambda: plots.embedding_panels(
+        {f"panel {i}": (np.random.default_rng(i).normal(size=(len(Y), 2)), Y, NAMES) for i in range(3)}, ncols=2),
+    "ablation_chart": lambda: plots.ablation_chart({"Fashion": ABLATION, "MNIST": ABLATION}),
 }
+ABLATION = pd.DataFrame({"change tried": ["seed", "channel BN", "augment"], "val_accuracy": [0.91, 0.92, 0.915],
+                         "kept": [True, True, False]})
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -47,7 +53,7 @@ def test_figure_is_titled_and_labelled(case):
     assert any(t.strip() for t in titles), "figure has no title"
     data_axes = [ax for ax in fig.axes if ax.lines or ax.patches or ax.collections]
     labelled = [ax for ax in data_axes if ax.get_xlabel() and ax.get_ylabel()]
-    if case not in {"sample_grid", "mean_images", "misclassified_gallery"}:  # image grids have no axes
+    if case not in {"sample_grid", "mean_images", "misclassified_gallery", "misclassified_gallery_by_class"}:  # image grids
         assert labelled, "no axis labels"
     plt.close(fig)
 
@@ -67,4 +73,12 @@ def test_save_to_writes_a_png_and_no_temporary_file(tmp_path):
     fig = plots.training_curves(HISTORY, save_to=target)
     assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in target.parent.iterdir()] == ["curves.png"]
+    plt.close(fig)
+
+
+def test_ablation_chart_colours_kept_and_dropped_steps():
+    fig = plots.ablation_chart({"Fashion": ABLATION})
+    bars = fig.axes[0].patches
+    assert [b.get_width() for b in bars] == list(ABLATION["val_accuracy"])
+    assert bars[0].get_facecolor() == bars[1].get_facecolor() != bars[2].get_facecolor()
     plt.close(fig)

@@ -1,0 +1,167 @@
+"""fmnist_utils.ablation and the model pieces it adds: recipes, one-cycle schedule, smoothed loss, the ladder."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from fmnist_utils import ablation, data
+from fmnist_utils.evaluation import evaluate_predictions, misclassified_indices, separability
+from fmnist_utils.models import (SEED_TOTAL_PARAMS, SparseCrossentropyWithSmoothing, build_cnn, build_seed_model,
+                                 compile_seed_model, one_cycle_schedule)
+
+
+@pytest.fixture(scope="module")
+def sample_split():
+    ((x, y), (x_test, y_test)), info = data.load_dataset("fashion_mnist", source="sample", return_info=True)
+    x, y = data.limit_examples(x, y, 600, seed=0)
+    train, val = data.train_val_split(x, y, dataset="fashion_mnist")
+    return train, val, (x_test, y_test), info
+
+
+def test_seed_recipe_is_the_seed_model():
+    model = ablation.build_recipe_model(ablation.SEED_RECIPE, "fashion_mnist")
+    seed = build_seed_model()
+    assert model.count_params() == seed.count_params() == SEED_TOTAL_PARAMS
+    assert [type(layer).__name__ for layer in model.layers] == [type(layer).__name__ for layer in seed.layers]
+    assert ablation.SEED_RECIPE.describe() == "seed"
+
+
+def test_recipe_changes_build_what_they_say():
+    conv_bn = ablation.build_recipe_model(ablation.Recipe(input_norm="bn_channel", conv_bn=True), "mnist")
+    names = [layer.name for layer in conv_bn.layers]
+    assert "conv1_bn" in names and "conv2_bn" in names and conv_bn.get_layer("conv1").use_bias is False
+    # seed - 112 (width BN) + 4 (channel BN) - 64 - 512 (conv biases) + 4 * (64 + 512) (BN after convolutions)
+    assert conv_bn.count_params() == SEED_TOTAL_PARAMS - 112 + 4 - 576 + 4 * 576
+    rescale = ablation.build_recipe_model(ablation.Recipe(input_norm="rescale"), "mnist")
+    assert "input_bn" not in [layer.name for layer in rescale.layers]
+    assert rescale.count_params() == SEED_TOTAL_PARAMS - 112
+    fashion = ablation.build_recipe_model(ablation.Recipe(augment=True), "fashion_mnist")
+    digits = ablation.build_recipe_model(ablation.Recipe(augment=True), "mnist")
+    assert "random_flip" in [layer.name for layer in fashion.layers], "clothes survive a mirror"
+    assert "random_flip" not in [layer.name for layer in digits.layers], "digits do not"
+    assert {"random_shift", "random_rotation"} <= {layer.name for layer in digits.layers}
+    assert ablation.Recipe(augment=True, label_smoothing=0.1).describe() == "augment, label_smoothing=0.1"
+
+
+def test_augmentation_is_off_at_inference():
+    model = ablation.build_recipe_model(ablation.Recipe(augment=True), "fashion_mnist")
+    x = np.random.default_rng(0).integers(0, 256, size=(8, 28, 28, 1)).astype("float32")
+    np.testing.assert_array_equal(model.predict(x, verbose=0), model.predict(x, verbose=0))
+    trained_view = [model(x, training=True).numpy() for _ in range(2)]
+    assert not np.allclose(trained_view[0], trained_view[1]), "training mode augments (and drops out)"
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"input_norm": "layer_norm"}, r"input_norm must be one of 'bn_width', 'bn_channel', 'rescale'; got 'layer_norm'"),
+    ({"schedule": "step"}, r"schedule must be one of 'seed', 'one_cycle'; got 'step'"),
+    ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\); got 1.0"),
+])
+def test_bad_recipes_are_rejected(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ablation.Recipe(**kwargs)
+
+
+def test_build_cnn_rejects_unknown_input_norm():
+    with pytest.raises(ValueError, match=r"Unknown input_norm 'none'.*'bn_width', 'bn_channel', 'rescale'"):
+        build_cnn(input_norm="none")
+
+
+def test_one_cycle_schedule_warms_up_then_decays_to_zero():
+    schedule = one_cycle_schedule(steps_per_epoch=10, epochs=5, peak_lr=2e-3)
+    lr = np.array([float(schedule(step)) for step in range(51)])
+    assert lr[0] == pytest.approx(2e-4) and lr[10] == pytest.approx(2e-3) and lr[50] == pytest.approx(0.0, abs=1e-9)
+    assert np.all(np.diff(lr[:11]) > 0) and np.all(np.diff(lr[10:]) <= 1e-12)
+    with pytest.raises(ValueError, match="must be >= 1"):
+        one_cycle_schedule(0, 5)
+
+
+def test_smoothed_loss_matches_keras_categorical_smoothing():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, size=16)
+    probs = rng.dirichlet(np.ones(10), size=16).astype("float32")
+    one_hot = np.eye(10, dtype="float32")[labels]
+    expected = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(one_hot, probs)
+    assert float(SparseCrossentropyWithSmoothing(0.1)(labels, probs)) == pytest.approx(float(expected), rel=1e-5)
+    plain = keras.losses.SparseCategoricalCrossentropy()(labels, probs)
+    assert float(SparseCrossentropyWithSmoothing(0.0)(labels, probs)) == pytest.approx(float(plain), rel=1e-5)
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\)"):
+        SparseCrossentropyWithSmoothing(-0.1)
+
+
+def test_model_with_smoothed_loss_saves_and_loads(tmp_path):
+    model = compile_seed_model(build_seed_model(), label_smoothing=0.1)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras")
+    assert isinstance(loaded.loss, SparseCrossentropyWithSmoothing) and loaded.loss.label_smoothing == 0.1
+
+
+def test_ladder_keeps_only_what_raises_validation_accuracy_and_reuses_finished_trials(sample_split, tmp_path, capsys):
+    train, val, _, info = sample_split
+    ladder = ablation.LADDER[:3]
+    result = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=1, progress="none",
+                                 data_info=info, ladder=ladder)
+    table = result.table
+    assert list(table.index) == [0, 1, 2] and list(table["change tried"]) == [label for label, _ in ladder]
+    best_so_far = table["val_accuracy"].iloc[0]
+    for step in (1, 2):
+        kept = table["val_accuracy"].iloc[step] > best_so_far
+        assert table["kept"].iloc[step] == kept
+        assert table["gain over best so far (pp)"].iloc[step] == pytest.approx(
+            100 * (table["val_accuracy"].iloc[step] - best_so_far))
+        best_so_far = max(best_so_far, table["val_accuracy"].iloc[step])
+    assert result.best_metrics["final_val_accuracy"] == best_so_far
+    assert (tmp_path / "ablation.csv").is_file() and (result.best_dir / "model.keras").is_file()
+    for step in range(3):
+        metrics = json.loads((tmp_path / f"step{step}" / "metrics.json").read_text())
+        assert "test_accuracy" not in metrics, "trials never look at the test set"
+        assert metrics["is_sample"] is True and metrics["recipe"]["input_norm"] in ("bn_width", "bn_channel")
+    stamps = {step: (tmp_path / f"step{step}" / "metrics.json").stat().st_mtime_ns for step in range(3)}
+    capsys.readouterr()
+    again = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=1, progress="none",
+                                data_info=info, ladder=ladder)
+    assert capsys.readouterr().out.count("Reusing the finished trial") == 3
+    assert stamps == {step: (tmp_path / f"step{step}" / "metrics.json").stat().st_mtime_ns for step in range(3)}
+    assert again.best_recipe == result.best_recipe
+    rerun = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=2, progress="none",
+                                data_info=info, ladder=ladder[:1])
+    assert rerun.table["epochs"].iloc[0] == 2, "a different set-up is retrained, not reused"
+
+
+def test_penultimate_features(sample_split):
+    _, _, (x_test, y_test), _ = sample_split
+    model = build_seed_model()
+    features = ablation.penultimate_features(model, x_test[:32])
+    assert features.shape == (32, 64) and features.dtype == np.float32 and (features >= 0).all()  # relu
+
+
+def test_summarize_never_claims_a_target_on_sample_data(sample_split, tmp_path):
+    train, val, (x_test, y_test), info = sample_split
+    result = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=1, progress="none",
+                                 data_info=info, ladder=ablation.LADDER[:1])
+    table, summary = ablation.summarize({"fashion_mnist": result}, {"fashion_mnist": 0.99}, {"fashion_mnist": True})
+    row = summary["fashion_mnist"]
+    assert row["target met"] is False and row["is_sample"] is True and row["target"] == 0.940
+    assert row["best_recipe"] == {"input_norm": "bn_width", "conv_bn": False, "augment": False,
+                                  "label_smoothing": 0.0, "schedule": "seed"}
+    assert table.loc["Fashion-MNIST", "test accuracy: best recipe (measured once)"] == 0.99
+    _, full = ablation.summarize({"fashion_mnist": result}, {"fashion_mnist": 0.941}, {"fashion_mnist": False})
+    assert full["fashion_mnist"]["target met"] is True
+
+
+def test_misclassified_indices_by_class_and_separability():
+    y_true = np.array([0, 1, 2, 2, 1, 0])
+    probs = np.eye(3)[[1, 1, 0, 2, 2, 0]] * 0.9 + 0.1 / 3
+    evaluation = evaluate_predictions(y_true, probs, ["a", "b", "c"])
+    assert sorted(misclassified_indices(evaluation).tolist()) == [0, 2, 4]
+    assert misclassified_indices(evaluation, classes=[2]).tolist() == [2]
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 50)
+    separated = rng.normal(size=(100, 5)) + y[:, None] * 10
+    mixed = rng.normal(size=(100, 5))
+    good, bad = separability(separated, y, separated[:, :2]), separability(mixed, y, mixed[:, :2])
+    assert good["5-NN accuracy"] == 1.0 and bad["5-NN accuracy"] < 0.8
+    assert good["silhouette in 2-D map"] > 0.5 > bad["silhouette in 2-D map"]
