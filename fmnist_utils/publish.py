@@ -8,9 +8,14 @@
   papermill's injected-parameters cell removed so that a user's re-run uses the defaults shown;
 * the figures the README shows into ``assets/``;
 * each run's ``metrics.json`` and ``history.csv`` into ``results/seed/<dataset>-seed<N>.*`` (no weights),
-  and a regenerated ``results/seed/summary.md`` over every seed published so far.
+  and a regenerated ``results/seed/summary.md`` over every seed published so far, which also replaces
+  the table between the ``<!-- results-seed -->`` markers of README.md.
 
 Only full-data seed-protocol runs are published: sample data, subsets or fewer epochs are refused.
+
+With ``--beyond`` (or :func:`publish_beyond`) the run's ``05_beyond_the_seed`` results are published too:
+the executed notebook over ``notebooks/05_beyond_the_seed.ipynb``, ``summary.json`` and each dataset's
+``ablation.csv`` into ``results/beyond/``, and its figures into ``assets/beyond_*.png``; full data only.
 """
 
 from __future__ import annotations
@@ -107,6 +112,23 @@ def summary_table(results_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+README_MARKERS = ("<!-- results-seed -->", "<!-- /results-seed -->")
+
+
+def update_readme(readme: Path, table: str, markers: tuple[str, str] = README_MARKERS) -> bool:
+    """Replace the text between ``markers`` in ``readme`` with ``table``; False (unchanged) without markers."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text()
+    start, end = text.find(markers[0]), text.find(markers[1])
+    if start < 0 or end < start:
+        return False
+    tmp = readme.with_name(f".tmp-{readme.name}")
+    tmp.write_text(text[:start + len(markers[0])] + "\n" + table + text[end:])
+    os.replace(tmp, readme)
+    return True
+
+
 def publish(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -> Path:
     """Copy a finished full-protocol run into the repository (see module docstring). Returns results dir."""
     run_dir = Path(run_dir).resolve()
@@ -127,7 +149,31 @@ def publish(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -
                            ("03_training_mnist.ipynb", results / "03_training_mnist.ipynb"),
                            ("04_compare_mnist_fashion.ipynb", notebooks / "04_compare_mnist_fashion.ipynb")):
         _publish_notebook(run_dir / executed, dest)
-    (results / "summary.md").write_text(summary_table(results))
+    table = summary_table(results)
+    (results / "summary.md").write_text(table)
+    update_readme(repo / "README.md", table)
+    return results
+
+
+def publish_beyond(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -> Path:
+    """Copy a finished full-data run of notebook 05 (``run_dir/beyond``) into the repository."""
+    run_dir = Path(run_dir).resolve()
+    repo = Path(repo) if repo else project_root()
+    if repo is None:
+        raise PublishError("publishing needs the project's git checkout (pass repo=...)")
+    beyond, notebook = run_dir / "beyond", run_dir / "05_beyond_the_seed.ipynb"
+    if not (beyond / "summary.json").is_file() or not notebook.is_file():
+        raise PublishError(f"{run_dir} holds no finished 05_beyond_the_seed run (run it with --beyond)")
+    summary = json.loads((beyond / "summary.json").read_text())
+    if summary.get("train_limit") or any(d.get("is_sample") for d in summary["datasets"].values()):
+        raise PublishError(f"{beyond} was trained on the sample or a subset; only full-data runs are published.")
+    results = repo / "results" / "beyond"
+    _copy(beyond / "summary.json", results / "summary.json")
+    for name in summary["datasets"]:
+        _copy(beyond / name / "ablation.csv", results / f"{name}-ablation.csv")
+    for figure in sorted((beyond / "figures").glob("*.png")):
+        _copy(figure, repo / "assets" / f"beyond_{figure.name}")
+    _publish_notebook(notebook, repo / "notebooks" / "05_beyond_the_seed.ipynb")
     return results
 
 
@@ -135,14 +181,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fmnist_utils.publish", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path, help="a finished series run folder (from run_notebooks)")
+    parser.add_argument("--beyond", action="store_true", help="publish the run's 05_beyond_the_seed results too")
     args = parser.parse_args(argv)
     try:
         results = publish(args.run_dir)
+        beyond = publish_beyond(args.run_dir) if args.beyond else None
     except PublishError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"Published {args.run_dir} into notebooks/, assets/ and {results}")
     print((results / "summary.md").read_text())
+    if beyond:
+        print(f"Published notebook 05's results into {beyond}")
     return 0
 
 

@@ -149,10 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label}: done in {time.perf_counter() - t0:.0f}s", flush=True)
     print(f"All {len(steps)} notebooks ran in {(time.perf_counter() - started) / 60:.1f} min. Results: {out}")
     if args.publish:
-        from fmnist_utils.publish import publish, summary_table
+        from fmnist_utils.publish import publish, publish_beyond, summary_table
 
         results = publish(out)
         print(f"Published into notebooks/, assets/ and {results}:\n{summary_table(results)}")
+        if args.beyond:
+            print(f"Published notebook 05's results into {publish_beyond(out)}")
     return 0
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from fmnist_utils import run_notebooks
 from fmnist_utils.params import project_root
-from fmnist_utils.publish import PublishError, publish
+from fmnist_utils.publish import PublishError, publish, publish_beyond
 
 pytestmark = pytest.mark.notebooks
 NOTEBOOKS = project_root() / "notebooks"
@@ -227,6 +227,8 @@ def test_publish_copies_notebooks_figures_and_metrics(quick_series, tmp_path):
         metrics = json.loads(path.read_text()) | {"is_sample": False, "epochs": 30, "train_limit": None}
         path.write_text(json.dumps(metrics))
     repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "README.md").write_text("# Title\n<!-- results-seed -->\nold table\n<!-- /results-seed -->\nafter\n")
     results = publish(run, repo=repo)
     assert sorted(p.name for p in (repo / "notebooks").iterdir()) == [
         "01_data_exploration.ipynb", "02_model_build.ipynb", "03_training.ipynb", "04_compare_mnist_fashion.ipynb"]
@@ -239,6 +241,8 @@ def test_publish_copies_notebooks_figures_and_metrics(quick_series, tmp_path):
         "mnist-seed0-history.csv", "mnist-seed0.json", "summary.md"]
     summary = (results / "summary.md").read_text()
     assert "| Fashion-MNIST | 1 |" in summary and "0.9323" in summary and "| MNIST | 1 |" in summary
+    readme = (repo / "README.md").read_text()
+    assert "old table" not in readme and summary in readme and readme.endswith("<!-- /results-seed -->\nafter\n")
 
 
 @pytest.mark.parametrize("path", SOURCE_NOTEBOOKS, ids=lambda p: p.stem)
@@ -248,3 +252,24 @@ def test_papermill_sees_every_parameter(path):
     source = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     assigned = [line.split("=")[0].strip() for line in source.splitlines() if line and not line.startswith("#")]
     assert list(pm.inspect_notebook(str(path))) == assigned
+
+
+def test_publish_beyond_refuses_sample_runs_and_copies_full_ones(quick_series, tmp_path):
+    with pytest.raises(PublishError, match="trained on the sample or a subset"):
+        publish_beyond(quick_series, repo=tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()
+    with pytest.raises(PublishError, match="no finished 05_beyond_the_seed run"):
+        publish_beyond(tmp_path, repo=tmp_path / "repo")
+    run = tmp_path / "run"  # the copy mechanics, on a quick run relabelled as full data (never published)
+    shutil.copytree(quick_series, run)
+    summary = json.loads((run / "beyond" / "summary.json").read_text())
+    summary["train_limit"] = None
+    for row in summary["datasets"].values():
+        row["is_sample"] = False
+    (run / "beyond" / "summary.json").write_text(json.dumps(summary))
+    results = publish_beyond(run, repo=tmp_path / "repo")
+    assert sorted(p.name for p in results.iterdir()) == ["fashion_mnist-ablation.csv", "mnist-ablation.csv",
+                                                         "summary.json"]
+    assert len(list((tmp_path / "repo" / "assets").glob("beyond_*.png"))) == 5
+    published = nbformat.read(tmp_path / "repo" / "notebooks" / "05_beyond_the_seed.ipynb", as_version=4)
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in published.cells)
