@@ -7,7 +7,8 @@
   ``notebooks/03_training.ipynb``; MNIST's is kept as ``results/seed/03_training_mnist.ipynb``), with
   papermill's injected-parameters cell removed so that a user's re-run uses the defaults shown;
 * the figures the README shows into ``assets/``;
-* each run's ``metrics.json`` and ``history.csv`` into ``results/seed/<dataset>-seed<N>.*`` (no weights),
+* each run's ``metrics.json`` and ``history.csv`` into ``results/seed/<dataset>-seed<N>.*`` (no weights;
+  ``--metrics-only`` records just these, for another seed of one or both datasets),
   and a regenerated ``results/seed/summary.md`` over every seed published so far, which also replaces
   the table between the ``<!-- results-seed -->`` markers of README.md.
 
@@ -71,10 +72,10 @@ def _publish_notebook(src: Path, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
-def check_publishable(run_dir: Path) -> dict[str, dict]:
-    """Metrics of both datasets' runs, or PublishError saying what is missing or off-protocol."""
+def protocol_metrics(run_dir: Path, names=DATASETS) -> dict[str, dict]:
+    """Metrics of the training runs ``run_dir/<name>``, or PublishError if one is missing or off-protocol."""
     metrics = {}
-    for name in DATASETS:
+    for name in names:
         try:
             metrics[name], _ = load_run(run_dir / name)
         except FileNotFoundError as exc:
@@ -83,6 +84,12 @@ def check_publishable(run_dir: Path) -> dict[str, dict]:
         if notes:
             raise PublishError(f"{run_dir / name} is not a full seed-protocol run ({', '.join(notes)}); "
                                "only those are published.")
+    return metrics
+
+
+def check_publishable(run_dir: Path) -> dict[str, dict]:
+    """Metrics of both datasets' runs, or PublishError saying what is missing or off-protocol."""
+    metrics = protocol_metrics(run_dir)
     missing = [src for src in ASSETS if not (run_dir / src).is_file()]
     missing += [f"{n}.ipynb" for n in ("01_data_exploration", "02_model_build", "03_training_fashion_mnist",
                                         "03_training_mnist", "04_compare_mnist_fashion")
@@ -136,10 +143,7 @@ def publish(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -
     if repo is None:
         raise PublishError("publishing needs the project's git checkout (pass repo=...)")
     metrics = check_publishable(run_dir)
-    results = repo / "results" / "seed"
-    for name, m in metrics.items():
-        _copy(run_dir / name / "metrics.json", results / f"{name}-seed{m['seed']}.json")
-        _copy(run_dir / name / "history.csv", results / f"{name}-seed{m['seed']}-history.csv")
+    results = _record_metrics(run_dir, metrics, repo)
     for src, dest in ASSETS.items():
         _copy(run_dir / src, repo / "assets" / dest)
     notebooks = repo / "notebooks"
@@ -149,10 +153,32 @@ def publish(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -
                            ("03_training_mnist.ipynb", results / "03_training_mnist.ipynb"),
                            ("04_compare_mnist_fashion.ipynb", notebooks / "04_compare_mnist_fashion.ipynb")):
         _publish_notebook(run_dir / executed, dest)
+    return results
+
+
+def _record_metrics(run_dir: Path, metrics: dict[str, dict], repo: Path) -> Path:
+    """Copy each run's metrics and history into results/seed/, then rewrite summary.md and README's table."""
+    results = repo / "results" / "seed"
+    for name, m in metrics.items():
+        _copy(run_dir / name / "metrics.json", results / f"{name}-seed{m['seed']}.json")
+        _copy(run_dir / name / "history.csv", results / f"{name}-seed{m['seed']}-history.csv")
     table = summary_table(results)
     (results / "summary.md").write_text(table)
     update_readme(repo / "README.md", table)
     return results
+
+
+def publish_metrics(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -> Path:
+    """Another seed: record the metrics of every full-protocol training run in ``run_dir`` (one dataset
+    or both) in results/seed/ and the tables, leaving the published notebooks and figures as they are."""
+    run_dir = Path(run_dir).resolve()
+    repo = Path(repo) if repo else project_root()
+    if repo is None:
+        raise PublishError("publishing needs the project's git checkout (pass repo=...)")
+    names = [n for n in DATASETS if (run_dir / n / "metrics.json").is_file()]
+    if not names:
+        raise PublishError(f"{run_dir} holds no finished training run ({' or '.join(DATASETS)} folder)")
+    return _record_metrics(run_dir, protocol_metrics(run_dir, names), repo)
 
 
 def publish_beyond(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -> Path:
@@ -182,8 +208,15 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path, help="a finished series run folder (from run_notebooks)")
     parser.add_argument("--beyond", action="store_true", help="publish the run's 05_beyond_the_seed results too")
+    parser.add_argument("--metrics-only", action="store_true",
+                        help="another seed: record only its metrics in results/seed/ and the README table")
     args = parser.parse_args(argv)
     try:
+        if args.metrics_only:
+            results = publish_metrics(args.run_dir)
+            print(f"Recorded the metrics of {args.run_dir} in {results}")
+            print((results / "summary.md").read_text())
+            return 0
         results = publish(args.run_dir)
         beyond = publish_beyond(args.run_dir) if args.beyond else None
     except PublishError as exc:

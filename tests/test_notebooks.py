@@ -16,7 +16,7 @@ import pytest
 
 from fmnist_utils import run_notebooks
 from fmnist_utils.params import project_root
-from fmnist_utils.publish import PublishError, publish, publish_beyond
+from fmnist_utils.publish import PublishError, publish, publish_beyond, publish_metrics
 
 pytestmark = pytest.mark.notebooks
 NOTEBOOKS = project_root() / "notebooks"
@@ -243,6 +243,21 @@ def test_publish_copies_notebooks_figures_and_metrics(quick_series, tmp_path):
     assert "| Fashion-MNIST | 1 |" in summary and "0.9323" in summary and "| MNIST | 1 |" in summary
     readme = (repo / "README.md").read_text()
     assert "old table" not in readme and summary in readme and readme.endswith("<!-- /results-seed -->\nafter\n")
+
+    # another seed of one dataset: its metrics join the table; notebooks and figures stay as published
+    extra = tmp_path / "seed1"
+    shutil.copytree(run / "fashion_mnist", extra / "fashion_mnist")
+    path = extra / "fashion_mnist" / "metrics.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"seed": 1, "test_accuracy": 0.5}))
+    before = _digest((repo / "notebooks").iterdir())
+    publish_metrics(extra, repo=repo)
+    assert _digest((repo / "notebooks").iterdir()) == before
+    first = json.loads((results / "fashion_mnist-seed0.json").read_text())["test_accuracy"]
+    summary = (results / "summary.md").read_text()
+    assert "| Fashion-MNIST | 2 |" in summary and "| MNIST | 1 |" in summary and "1: 0.5000" in summary
+    assert f"{(first + 0.5) / 2:.4f} ± " in summary and summary in (repo / "README.md").read_text()
+    with pytest.raises(PublishError, match="holds no finished training run"):
+        publish_metrics(tmp_path / "empty", repo=repo)
 
 
 @pytest.mark.parametrize("path", SOURCE_NOTEBOOKS, ids=lambda p: p.stem)
