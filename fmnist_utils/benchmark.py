@@ -2,7 +2,8 @@
 
 In one process, on the same data and batch size, it measures the plain port (float32, NumPy arrays
 into ``fit``) and the candidate configurations (tf.data input pipeline, mixed bfloat16), each after a
-warm-up and over several timed epochs, and reports images/s, the speed-up over the baseline, and the
+warm-up, over several rounds of one timed epoch per configuration (interleaved, so a machine whose speed
+drifts slows all alike), and reports images/s, the speed-up over the baseline, and the
 achieved GFLOP/s against the model's FLOP count. A parity check then trains the baseline precision and
 the fastest configuration for a few epochs with the same seed on real data and compares test accuracy,
 so a speed-up never silently costs accuracy. The last line printed is the speed-up.
@@ -51,25 +52,38 @@ CANDIDATES = (
 )
 
 
-def measure_throughput(config: Config, x: np.ndarray, y: np.ndarray, batch_size: int, repeats: int,
-                       seed: int = 0) -> dict[str, Any]:
-    """Images/s of ``config`` training on ``(x, y)``: one warm-up epoch, then ``repeats`` timed epochs."""
+def _prepare(config: Config, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
+    """A compiled model of ``config`` and its ``fit`` inputs, warmed up by one untimed epoch (graph tracing,
+    oneDNN kernel selection, filling the tf.data cache)."""
     set_seed(seed)
     model = compile_seed_model(build_seed_model(precision=config.precision))
     if config.pipeline == "numpy":
         inputs = {"x": x[..., None].astype("float32"), "y": y, "batch_size": batch_size, "shuffle": True}
     else:
         inputs = {"x": make_tf_dataset(x, y, batch_size, shuffle=True, seed=seed), "shuffle": False}
-    model.fit(epochs=1, verbose=0, **inputs)  # warm-up: graph tracing, oneDNN kernel selection, tf.data cache
-    seconds = []
+    model.fit(epochs=1, verbose=0, **inputs)
+    return model, inputs
+
+
+def measure_throughput(configs, x: np.ndarray, y: np.ndarray, batch_size: int, repeats: int,
+                       seed: int = 0) -> list[dict[str, Any]]:
+    """Images/s of each config training on ``(x, y)``: after a warm-up each, ``repeats`` rounds in which every
+    config trains one timed epoch in turn, so that a machine whose speed drifts (other processes, a shared
+    host) slows every config alike; the median epoch counts."""
+    prepared = [_prepare(config, x, y, batch_size, seed) for config in configs]
+    seconds: list[list[float]] = [[] for _ in configs]
     for _ in range(repeats):
-        start = time.perf_counter()
-        model.fit(epochs=1, verbose=0, **inputs)
-        seconds.append(time.perf_counter() - start)
-    median = statistics.median(seconds)
-    train_flops = 3 * forward_flops(model)
-    return {**asdict(config), "epoch_seconds": seconds, "images_per_second": len(x) / median,
-            "gflops_per_second": len(x) * train_flops / median / 1e9}
+        for times, (model, inputs) in zip(seconds, prepared):
+            start = time.perf_counter()
+            model.fit(epochs=1, verbose=0, **inputs)
+            times.append(time.perf_counter() - start)
+    train_flops = 3 * forward_flops(prepared[0][0])
+    rows = []
+    for config, times in zip(configs, seconds):
+        median = statistics.median(times)
+        rows.append({**asdict(config), "epoch_seconds": times, "images_per_second": len(x) / median,
+                     "gflops_per_second": len(x) * train_flops / median / 1e9})
+    return rows
 
 
 def parity(config: Config, data, epochs: int, batch_size: int, seed: int) -> dict[str, Any]:
@@ -96,14 +110,12 @@ def run_benchmark(dataset: str = "fashion_mnist", data_source: str = "auto", ima
     data = _data(dataset, data_source)
     (x_train, y_train), info = data[0], data[3]
     x, y = x_train[:images], y_train[:images]
-    print(f"Throughput on {len(x):,} {dataset} images, batch {batch_size}, {repeats} timed epochs after a warm-up"
-          + (" [SAMPLE DATA]" if info.is_sample else ""))
-    rows = []
-    for config in (BASELINE, *CANDIDATES):
-        row = measure_throughput(config, x, y, batch_size, repeats, seed)
-        rows.append(row)
-        print(f"  {config.name:<34} {row['images_per_second']:8.0f} images/s  "
-              f"({row['gflops_per_second']:.0f} GFLOP/s)", flush=True)
+    print(f"Throughput on {len(x):,} {dataset} images, batch {batch_size}: a warm-up epoch each, then {repeats} "
+          "rounds of one timed epoch per configuration" + (" [SAMPLE DATA]" if info.is_sample else ""))
+    rows = measure_throughput((BASELINE, *CANDIDATES), x, y, batch_size, repeats, seed)
+    for row in rows:
+        print(f"  {row['name']:<34} {row['images_per_second']:8.0f} images/s  ({row['gflops_per_second']:.0f} GFLOP/s)"
+              f"  epochs: {', '.join(f'{s:.1f}s' for s in row['epoch_seconds'])}", flush=True)
     baseline = rows[0]
     fastest = max(rows[1:], key=lambda r: r["images_per_second"])
     fastest_config = next(c for c in CANDIDATES if c.name == fastest["name"])
@@ -165,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", choices=("fashion_mnist", "mnist"), default="fashion_mnist")
     p.add_argument("--data-source", choices=("auto", "sample"), default="auto")
     p.add_argument("--images", type=int, default=10240, help="images per timed epoch (default 10240)")
-    p.add_argument("--repeats", type=int, default=3, help="timed epochs per configuration (default 3)")
+    p.add_argument("--repeats", type=int, default=3, help="rounds of one timed epoch per configuration (default 3)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--parity-epochs", type=int, default=3, help="epochs of the accuracy check (0 = skip)")
     p.add_argument("--seed", type=int, default=0)
