@@ -47,6 +47,25 @@ class Recipe:
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1); got {self.label_smoothing!r}.")
 
+    @classmethod
+    def parse(cls, text: str) -> "Recipe":
+        """The inverse of :meth:`describe`: ``"input_norm=bn_channel, conv_bn, label_smoothing=0.1"``."""
+        fields = {k: type(v) for k, v in asdict(cls()).items()}
+        values: dict[str, Any] = {}
+        for item in filter(None, (part.strip() for part in text.split(","))):
+            if item == "seed":
+                continue
+            key, _, value = item.partition("=")
+            key = key.strip()
+            if key not in fields:
+                raise ValueError(f"Unknown recipe field {key!r}. Valid fields: {', '.join(fields)}.")
+            kind = fields[key]
+            if kind is bool:
+                values[key] = value.strip().lower() in ("", "true", "1", "yes")
+            else:
+                values[key] = kind(value.strip())
+        return cls(**values)
+
     def describe(self) -> str:
         """What differs from the seed recipe, e.g. ``"input_norm=bn_channel, augment"``."""
         changed = [(k, v) for k, v in asdict(self).items() if v != getattr(SEED_RECIPE, k)]

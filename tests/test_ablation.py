@@ -65,6 +65,17 @@ def test_bad_recipes_are_rejected(kwargs, match):
         ablation.Recipe(**kwargs)
 
 
+def test_recipe_text_round_trips():
+    recipe = ablation.Recipe(input_norm="bn_channel", conv_bn=True, label_smoothing=0.1, schedule="one_cycle")
+    assert ablation.Recipe.parse(recipe.describe()) == recipe
+    assert ablation.Recipe.parse("seed") == ablation.Recipe.parse("") == ablation.SEED_RECIPE
+    assert ablation.Recipe.parse("augment=false, conv_bn=true") == ablation.Recipe(conv_bn=True)
+    with pytest.raises(ValueError, match="Unknown recipe field 'dropout'"):
+        ablation.Recipe.parse("dropout=0.5")
+    with pytest.raises(ValueError, match="input_norm must be one of"):
+        ablation.Recipe.parse("input_norm=none")
+
+
 def test_build_cnn_rejects_unknown_input_norm():
     with pytest.raises(ValueError, match=r"Unknown input_norm 'none'.*'bn_width', 'bn_channel', 'rescale'"):
         build_cnn(input_norm="none")

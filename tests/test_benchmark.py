@@ -38,7 +38,18 @@ def test_time_to_accuracy_reports_each_epoch(tmp_path, capsys):
     assert "Did not reach 0.9323 within 2 epochs" in capsys.readouterr().out
 
 
+def test_time_to_accuracy_with_a_recipe(tmp_path):
+    out = tmp_path / "tta.json"
+    assert benchmark.main(["--time-to-accuracy", "--data-source", "sample", "--max-epochs", "1",
+                           "--recipe", "input_norm=bn_channel, conv_bn", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["model"] == "seed model, input_norm=bn_channel, conv_bn" and len(result["history"]) == 1
+
+
 def test_bad_arguments_are_rejected(capsys):
     with pytest.raises(SystemExit):
         benchmark.main(["--repeats", "0"])
     assert "--repeats must be a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        benchmark.main(["--time-to-accuracy", "--recipe", "dropout=0.5"])
+    assert "--recipe: Unknown recipe field 'dropout'" in capsys.readouterr().err
