@@ -98,7 +98,8 @@ def parity(config: Config, data, epochs: int, batch_size: int, seed: int) -> dic
                        output_dir=tmp, epochs=epochs, batch_size=batch_size, seed=seed, progress="epoch",
                        data_info=info)
     return {"config": config.name, "precision": config.precision, "epochs": epochs,
-            "test_accuracy": result.metrics["test_accuracy"], "seconds": result.metrics["total_seconds"]}
+            "test_accuracy": result.metrics["test_accuracy"], "test_loss": result.metrics["test_loss"],
+            "final_train_loss": float(result.history["loss"].iloc[-1]), "seconds": result.metrics["total_seconds"]}
 
 
 def _data(dataset: str, data_source: str):
@@ -127,7 +128,8 @@ def run_benchmark(dataset: str = "fashion_mnist", data_source: str = "auto", ima
         print(f"Accuracy parity: {parity_epochs} epochs of the seed protocol, seed {seed}, full test set")
         checks = [parity(c, data, parity_epochs, batch_size, seed) for c in (BASELINE, fastest_config)]
         for check in checks:
-            print(f"  {check['config']:<34} test accuracy {check['test_accuracy']:.4f}")
+            print(f"  {check['config']:<34} test accuracy {check['test_accuracy']:.4f}, test loss "
+                  f"{check['test_loss']:.4f} ({check['seconds']:.0f}s of training)")
     speedup = fastest["images_per_second"] / baseline["images_per_second"]
     return {
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
