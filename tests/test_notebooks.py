@@ -139,7 +139,8 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
 
 @pytest.mark.parametrize("parameters,message", [
     ({"datasets": ["cifar10"]}, "Parameter 'datasets' must be one of 'fashion_mnist', 'fashion-mnist', 'mnist'; got 'cifar10'"),
-    ({"datasets": "mnist"}, "Parameter 'datasets' must be a non-empty list of 'fashion_mnist', 'mnist'; got 'mnist'"),
+    ({"datasets": []}, "Parameter 'datasets' must be a non-empty list of 'fashion_mnist', 'mnist'; got []"),
+    ({"datasets": "mnist,svhn"}, "Parameter 'datasets' must be one of 'fashion_mnist', 'fashion-mnist', 'mnist'; got 'svhn'"),
     ({"epochs": 1.5}, "Parameter 'epochs' must be an integer >= 1; got 1.5"),
 ])
 def test_beyond_the_seed_rejects_bad_parameters(tmp_path, parameters, message):
@@ -288,3 +289,13 @@ def test_publish_beyond_refuses_sample_runs_and_copies_full_ones(quick_series, t
     assert len(list((tmp_path / "repo" / "assets").glob("beyond_*.png"))) == 5
     published = nbformat.read(tmp_path / "repo" / "notebooks" / "05_beyond_the_seed.ipynb", as_version=4)
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in published.cells)
+
+
+def test_beyond_the_seed_accepts_dataset_names_as_papermill_cli_text(tmp_path):
+    """`papermill -p datasets mnist` passes a string: it means that one dataset."""
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(NOTEBOOKS / "05_beyond_the_seed.ipynb"), str(out), progress_bar=False,
+                        parameters={"datasets": "mnist", "data_source": "sample", "epochs": 1, "train_limit": 300,
+                                    "embedding_points": 60, "output_dir": str(tmp_path / "run")})
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert list(summary["datasets"]) == ["mnist"] and not _errors(nbformat.read(out, as_version=4))
