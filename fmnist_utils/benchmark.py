@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from fmnist_utils.ablation import Recipe
+from fmnist_utils.ablation import SEED_RECIPE, Recipe, build_recipe_model
 from fmnist_utils.data import load_dataset, make_tf_dataset, train_val_split
 from fmnist_utils.models import (build_seed_model, compile_seed_model, forward_flops, one_cycle_schedule,
                                  resolve_precision)
@@ -145,20 +145,17 @@ def run_benchmark(dataset: str = "fashion_mnist", data_source: str = "auto", ima
 
 def time_to_accuracy(target: float = TARGET_ACCURACY, max_epochs: int = 20, peak_lr: float = 2e-3,
                      precision: str = "auto", batch_size: int = 256, data_source: str = "auto",
-                     seed: int = 0, recipe: str = "seed") -> dict:
+                     seed: int = 0, recipe: Recipe = SEED_RECIPE) -> dict:
     """Train on Fashion-MNIST with a warm-up + cosine schedule over ``max_epochs``, evaluating the test set
     after every epoch (not counted in the training time), until it reaches ``target``. The model is the
-    seed's unless ``recipe`` (notebook 05's notation, e.g. ``"input_norm=bn_channel, conv_bn"``) changes it."""
+    seed's unless ``recipe`` (notebook 05's :class:`~fmnist_utils.ablation.Recipe`) changes it."""
     import keras
 
-    from fmnist_utils.ablation import build_recipe_model
-
-    chosen = Recipe.parse(recipe)
     (x_tr, y_tr), (x_val, y_val), (x_test, y_test), info = _data("fashion_mnist", data_source)
     schedule = one_cycle_schedule(int(np.ceil(len(x_tr) / batch_size)), max_epochs, peak_lr)
     set_seed(seed)
-    model = compile_seed_model(build_recipe_model(chosen, "fashion_mnist", precision=precision, seed=seed),
-                               keras.optimizers.Adam(schedule), label_smoothing=chosen.label_smoothing)
+    model = compile_seed_model(build_recipe_model(recipe, "fashion_mnist", precision=precision, seed=seed),
+                               keras.optimizers.Adam(schedule), label_smoothing=recipe.label_smoothing)
     train_ds = make_tf_dataset(x_tr, y_tr, batch_size, shuffle=True, seed=seed)
     test_ds = make_tf_dataset(x_test, y_test, 1024, shuffle=False, cache=False)
     elapsed, history, reached = 0.0, [], None
@@ -177,7 +174,7 @@ def time_to_accuracy(target: float = TARGET_ACCURACY, max_epochs: int = 20, peak
             "minutes_to_target": reached["training_seconds"] / 60 if reached else None,
             "epochs_to_target": reached["epoch"] if reached else None, "history": history,
             "schedule": f"Adam, linear warm-up 1 epoch to {peak_lr}, cosine decay to 0 over {max_epochs} epochs",
-            "model": f"seed model, {chosen.describe()}" if chosen.describe() != "seed" else "seed model",
+            "model": "seed model" if recipe == SEED_RECIPE else f"seed model, {recipe.describe()}",
             "precision": resolve_precision(precision), "batch_size": batch_size,
             "data_source": info.source, "is_sample": info.is_sample, "machine": machine_info()}
 
@@ -210,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         except (TypeError, ValueError) as exc:
             p.error(f"--recipe: {exc}")
         result = time_to_accuracy(max_epochs=args.max_epochs, peak_lr=args.peak_lr, batch_size=args.batch_size,
-                                  data_source=args.data_source, seed=args.seed, recipe=recipe.describe())
+                                  data_source=args.data_source, seed=args.seed, recipe=recipe)
         last = (f"Reached test accuracy {result['target']} after {result['minutes_to_target']:.1f} min of training "
                 f"({result['epochs_to_target']} epochs)" if result["reached"] else
                 f"Did not reach {result['target']} within {args.max_epochs} epochs")
