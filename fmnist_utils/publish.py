@@ -5,7 +5,8 @@
 
 * the executed notebooks over ``notebooks/`` (Fashion-MNIST's training run becomes
   ``notebooks/03_training.ipynb``; MNIST's is kept as ``results/seed/03_training_mnist.ipynb``), with
-  papermill's injected-parameters cell removed so that a user's re-run uses the defaults shown;
+  papermill's injected values written into the parameters cell (paths and progress keep their defaults),
+  so that each notebook shows, and a user's re-run uses, the values its outputs came from;
 * the figures the README shows into ``assets/``;
 * each run's ``metrics.json`` and ``history.csv`` into ``results/seed/<dataset>-seed<N>.*`` (no weights;
   ``--metrics-only`` records just these, for another seed of one or both datasets),
@@ -16,12 +17,16 @@ Only full-data seed-protocol runs are published: sample data, subsets or fewer e
 
 With ``--beyond`` (or :func:`publish_beyond`) the run's ``05_beyond_the_seed`` results are published too:
 the executed notebook over ``notebooks/05_beyond_the_seed.ipynb``, ``summary.json`` and each dataset's
-``ablation.csv`` into ``results/beyond/``, and its figures into ``assets/beyond_*.png``; full data only.
+``ablation.csv`` into ``results/beyond/``, its figures into ``assets/beyond_*.png``, and its best results
+into the table between README's ``<!-- results-beyond -->`` markers; full data only. ``--beyond-only``
+publishes just that, from a run of notebook 05 alone (``RUN_DIR/05_beyond_the_seed.ipynb`` and
+``RUN_DIR/beyond/``).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import shutil
@@ -63,9 +68,49 @@ def _copy(src: Path, dest: Path) -> None:
     os.replace(tmp, dest)
 
 
+#: Parameters that say where a run wrote or how it printed, not what it computed: a published notebook
+#: keeps their defaults, so that a user's re-run writes to the usual place.
+LOCAL_PARAMETERS = frozenset({"output_dir", "runs_dir", "progress"})
+
+
+def _assignments(source: str) -> list[ast.Assign]:
+    """The ``name = value`` statements of a cell."""
+    return [node for node in ast.parse(source).body
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)]
+
+
+def fold_injected_parameters(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """Remove papermill's injected-parameters cell and write the values it set into the ``parameters``
+    cell (comments kept; :data:`LOCAL_PARAMETERS` keep their defaults), so that a published notebook
+    shows, and re-runs with, the values its outputs came from. Returns the values written."""
+    def tagged(cell, tag):
+        return tag in cell.metadata.get("tags", [])
+
+    injected = {}
+    for cell in (c for c in nb.cells if tagged(c, "injected-parameters")):
+        injected |= {n.targets[0].id: ast.get_source_segment(cell.source, n.value) for n in _assignments(cell.source)}
+    nb.cells = [c for c in nb.cells if not tagged(c, "injected-parameters")]
+    cell = next((c for c in nb.cells if tagged(c, "parameters")), None)
+    if cell is None:
+        return {}
+    raw = cell.source.encode()  # ast offsets count UTF-8 bytes
+    line_starts = np.cumsum([0] + [len(line) for line in raw.splitlines(keepends=True)])
+    written = {}
+    for node in reversed(_assignments(cell.source)):
+        name, value = node.targets[0].id, node.value
+        if name in LOCAL_PARAMETERS or name not in injected or injected[name] == ast.get_source_segment(cell.source, value):
+            continue
+        start = int(line_starts[value.lineno - 1]) + value.col_offset
+        end = int(line_starts[value.end_lineno - 1]) + value.end_col_offset
+        raw = raw[:start] + injected[name].encode() + raw[end:]
+        written[name] = injected[name]
+    cell.source = raw.decode()
+    return written
+
+
 def _publish_notebook(src: Path, dest: Path) -> None:
     nb = nbformat.read(src, as_version=4)
-    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    fold_injected_parameters(nb)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".tmp-{dest.name}")
     nbformat.write(nb, tmp)
@@ -120,6 +165,7 @@ def summary_table(results_dir: Path) -> str:
 
 
 README_MARKERS = ("<!-- results-seed -->", "<!-- /results-seed -->")
+BEYOND_MARKERS = ("<!-- results-beyond -->", "<!-- /results-beyond -->")
 
 
 def update_readme(readme: Path, table: str, markers: tuple[str, str] = README_MARKERS) -> bool:
@@ -200,22 +246,51 @@ def publish_beyond(run_dir: str | os.PathLike, repo: str | os.PathLike | None = 
     for figure in sorted((beyond / "figures").glob("*.png")):
         _copy(figure, repo / "assets" / f"beyond_{figure.name}")
     _publish_notebook(notebook, repo / "notebooks" / "05_beyond_the_seed.ipynb")
+    table = beyond_table(summary)
+    (results / "summary.md").write_text(table)
+    update_readme(repo / "README.md", table, BEYOND_MARKERS)
     return results
+
+
+
+def beyond_table(summary: dict) -> str:
+    """Markdown table of notebook 05's ``summary.json``: per dataset the recipe chosen on validation, its
+    test accuracy (measured once) against the seed and the target, and what the winning trial cost."""
+    lines = ["| dataset | best recipe (chosen on validation) | validation: seed recipe → best | "
+             "**test, best recipe** (measured once) | seed (2017) | target | met | training of the best trial |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, row in summary["datasets"].items():
+        best = [step for step in row["ablation"] if step["kept"]][-1]
+        lines.append(
+            f"| {DATASET_LABELS[name]} | {row['best recipe (chosen on validation)']} | "
+            f"{row['val accuracy: seed recipe']:.4f} → {row['val accuracy: best recipe']:.4f} | "
+            f"**{row['test accuracy: best recipe (measured once)']:.4f}** | {row['seed 2017 test accuracy']:.4f} | "
+            f"≥ {row['target']} | {'yes' if row['target met'] else 'no'} | "
+            f"{best['epochs']} epochs, {best['minutes']:.1f} min ({summary['precision']}) |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fmnist_utils.publish", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path, help="a finished series run folder (from run_notebooks)")
-    parser.add_argument("--beyond", action="store_true", help="publish the run's 05_beyond_the_seed results too")
-    parser.add_argument("--metrics-only", action="store_true",
-                        help="another seed: record only its metrics in results/seed/ and the README table")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--beyond", action="store_true", help="publish the run's 05_beyond_the_seed results too")
+    only.add_argument("--beyond-only", action="store_true",
+                      help="publish only a finished 05_beyond_the_seed run (RUN_DIR/05_beyond_the_seed.ipynb, RUN_DIR/beyond)")
+    only.add_argument("--metrics-only", action="store_true",
+                      help="another seed: record only its metrics in results/seed/ and the README table")
     args = parser.parse_args(argv)
     try:
         if args.metrics_only:
             results = publish_metrics(args.run_dir)
             print(f"Recorded the metrics of {args.run_dir} in {results}")
             print((results / "summary.md").read_text())
+            return 0
+        if args.beyond_only:
+            beyond = publish_beyond(args.run_dir)
+            print(f"Published notebook 05's results into {beyond}")
+            print((beyond / "summary.md").read_text())
             return 0
         results = publish(args.run_dir)
         beyond = publish_beyond(args.run_dir) if args.beyond else None
@@ -226,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     print((results / "summary.md").read_text())
     if beyond:
         print(f"Published notebook 05's results into {beyond}")
+        print((beyond / "summary.md").read_text())
     return 0
 
 

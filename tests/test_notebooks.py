@@ -283,12 +283,24 @@ def test_publish_beyond_refuses_sample_runs_and_copies_full_ones(quick_series, t
     for row in summary["datasets"].values():
         row["is_sample"] = False
     (run / "beyond" / "summary.json").write_text(json.dumps(summary))
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "README.md").write_text("# T\n<!-- results-beyond -->\nold\n<!-- /results-beyond -->\nend\n")
     results = publish_beyond(run, repo=tmp_path / "repo")
     assert sorted(p.name for p in results.iterdir()) == ["fashion_mnist-ablation.csv", "mnist-ablation.csv",
-                                                         "summary.json"]
+                                                         "summary.json", "summary.md"]
     assert len(list((tmp_path / "repo" / "assets").glob("beyond_*.png"))) == 5
+    table = (results / "summary.md").read_text()
+    for row in summary["datasets"].values():
+        test = row["test accuracy: best recipe (measured once)"]
+        assert f"| {row['dataset']} | {row['best recipe (chosen on validation)']} |" in table
+        assert f"**{test:.4f}**" in table
+    readme = (tmp_path / "repo" / "README.md").read_text()
+    assert "old" not in readme and table in readme and readme.endswith("<!-- /results-beyond -->\nend\n")
     published = nbformat.read(tmp_path / "repo" / "notebooks" / "05_beyond_the_seed.ipynb", as_version=4)
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in published.cells)
+    parameters = next(c.source for c in published.cells if "parameters" in c.metadata.get("tags", []))
+    assert "\nepochs = 1 " in parameters and "\ntrain_limit = 2000 " in parameters  # what the outputs came from
+    assert "\noutput_dir = None " in parameters  # a user's re-run writes to the usual place
 
 
 def test_beyond_the_seed_accepts_dataset_names_as_papermill_cli_text(tmp_path):

@@ -1,0 +1,69 @@
+"""Publishing helpers that need no executed run: parameter folding, the notebook-05 table, the CLI."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from fmnist_utils import publish
+from fmnist_utils.publish import beyond_table, fold_injected_parameters
+
+
+def _notebook(parameters: str, injected: str | None):
+    cells = [nbformat.v4.new_markdown_cell("# Title ≥ unicode"),
+             nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]})]
+    if injected is not None:
+        cells.append(nbformat.v4.new_code_cell(injected, metadata={"tags": ["injected-parameters"]}))
+    cells.append(nbformat.v4.new_code_cell("print(epochs)"))
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def test_fold_writes_injected_values_into_the_parameters_cell_and_keeps_comments():
+    parameters = ('# Parameters (keep literals)\n'
+                  'datasets = ["fashion_mnist", "mnist"]   # both — “quoted” ≥ text\n'
+                  'epochs = 15                 # epochs of every trial\n'
+                  'seed = 0\n'
+                  'output_dir = None           # None: <project>/runs\n'
+                  'progress = "auto"\n')
+    nb = _notebook(parameters, '# Parameters\nepochs = 12\nseed = 0\noutput_dir = "/home/me/runs/x"\n'
+                               'progress = "epoch"\ndatasets = "fashion_mnist"\n')
+    written = fold_injected_parameters(nb)
+    assert written == {"datasets": '"fashion_mnist"', "epochs": "12"}
+    assert [c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])] == []
+    assert nb.cells[1].source == ('# Parameters (keep literals)\n'
+                                  'datasets = "fashion_mnist"   # both — “quoted” ≥ text\n'
+                                  'epochs = 12                 # epochs of every trial\n'
+                                  'seed = 0\n'
+                                  'output_dir = None           # None: <project>/runs\n'
+                                  'progress = "auto"\n')
+    assert len(nb.cells) == 3
+
+
+def test_fold_without_injected_cell_changes_nothing():
+    nb = _notebook("epochs = 15  # e\n", None)
+    assert fold_injected_parameters(nb) == {} and nb.cells[1].source == "epochs = 15  # e\n"
+
+
+def _summary(met: bool) -> dict:
+    ablation = [{"step": 0, "kept": True, "epochs": 12, "minutes": 7.0},
+                {"step": 1, "kept": True, "epochs": 12, "minutes": 8.26},
+                {"step": 2, "kept": False, "epochs": 12, "minutes": 9.0}]
+    row = {"best recipe (chosen on validation)": "input_norm=bn_channel", "val accuracy: seed recipe": 0.92,
+           "val accuracy: best recipe": 0.93, "test accuracy: best recipe (measured once)": 0.94123,
+           "seed 2017 test accuracy": 0.9323, "target": 0.94, "target met": met, "ablation": ablation}
+    return {"precision": "mixed_bfloat16", "datasets": {"fashion_mnist": row}}
+
+
+def test_beyond_table_reports_the_winner_once_with_its_cost():
+    table = beyond_table(_summary(True)).splitlines()
+    assert len(table) == 3
+    assert table[2] == ("| Fashion-MNIST | input_norm=bn_channel | 0.9200 → 0.9300 | **0.9412** | 0.9323 | ≥ 0.94 "
+                        "| yes | 12 epochs, 8.3 min (mixed_bfloat16) |")
+    assert "| no |" in beyond_table(_summary(False))
+
+
+def test_cli_refuses_a_folder_without_a_notebook_05_run(tmp_path, capsys):
+    assert publish.main([str(tmp_path), "--beyond-only"]) == 1
+    assert "no finished 05_beyond_the_seed run" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        publish.main([str(tmp_path), "--beyond-only", "--metrics-only"])
