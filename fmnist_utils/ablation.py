@@ -151,6 +151,7 @@ class LadderResult:
     best_model: Any
     best_metrics: dict[str, Any]
     best_dir: Path  # the winning trial's folder (history, metrics, model)
+    trial_dirs: list[Path]  # every step's folder, in table order
 
 
 def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathLike, epochs: int,
@@ -161,11 +162,12 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
 
     out = Path(output_dir)
     best: tuple[Recipe, dict, Any, Path] | None = None
-    rows = []
+    rows, folders = [], []
     for i, (label, changes) in enumerate(ladder):
         recipe = replace(best[0], **changes) if best else replace(SEED_RECIPE, **changes)
         print(f"--- step {i}: {label} -> [{recipe.describe()}]")
         folder = out / f"step{i}"
+        folders.append(folder)
         metrics, model = run_trial(recipe, dataset, train_data, val_data, output_dir=folder,
                                    epochs=epochs, batch_size=batch_size, seed=seed, precision=precision,
                                    progress=progress, data_info=data_info)
@@ -181,7 +183,20 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
                      "minutes": metrics["total_seconds"] / 60, "s / epoch": metrics["mean_epoch_seconds"]})
     table = pd.DataFrame(rows).set_index("step")
     table.to_csv(out / "ablation.csv")
-    return LadderResult(table, best[0], best[2], best[1], best[3])
+    return LadderResult(table, best[0], best[2], best[1], best[3], folders)
+
+
+def trial_test_accuracies(result: LadderResult, x_test: np.ndarray, y_test: np.ndarray) -> Any:
+    """Each trial's test accuracy, in table order (a pandas Series), for the record once the choice is
+    made: it shows each change's effect on unseen images, and must never feed back into the choice."""
+    import keras
+    import pandas as pd
+
+    from fmnist_utils.evaluation import predict_proba
+
+    accuracy = [float(np.mean(predict_proba(keras.saving.load_model(folder / "model.keras"), x_test).argmax(1)
+                              == np.asarray(y_test))) for folder in result.trial_dirs]
+    return pd.Series(accuracy, index=result.table.index, name="test_accuracy")
 
 
 def penultimate_features(model, x: np.ndarray, layer: str = "fc2", batch_size: int = 1024) -> np.ndarray:

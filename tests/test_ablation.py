@@ -137,6 +137,15 @@ def test_ladder_keeps_only_what_raises_validation_accuracy_and_reuses_finished_t
     assert capsys.readouterr().out.count("Reusing the finished trial") == 3
     assert stamps == {step: (tmp_path / f"step{step}" / "metrics.json").stat().st_mtime_ns for step in range(3)}
     assert again.best_recipe == result.best_recipe
+    # after the choice, for the record: every trial on the test set, in table order, the winner's included
+    _, _, (x_test, y_test), _ = sample_split
+    assert result.trial_dirs == [tmp_path / f"step{step}" for step in range(3)]
+    scores = ablation.trial_test_accuracies(result, x_test, y_test)
+    assert list(scores.index) == [0, 1, 2] and scores.between(0.0, 1.0).all()
+    winner = int(table.index[table["kept"]][-1])
+    assert result.best_dir == tmp_path / f"step{winner}"
+    best_pred = result.best_model.predict(x_test[..., None].astype("float32"), verbose=0).argmax(1)
+    assert scores[winner] == pytest.approx(np.mean(best_pred == y_test))
     rerun = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=2, progress="none",
                                 data_info=info, ladder=ladder[:1])
     assert rerun.table["epochs"].iloc[0] == 2, "a different set-up is retrained, not reused"
