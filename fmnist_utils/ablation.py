@@ -34,6 +34,7 @@ class Recipe:
     input_norm: str = "bn_width"  # "bn_width" (seed), "bn_channel", "rescale" (x / 255, no input BN)
     conv_bn: bool = False  # BatchNormalization after each convolution
     augment: bool = False  # random shifts and rotations (+ horizontal flips where the class survives them)
+    flip: bool = False  # horizontal flips only (no shifts or rotations): the lightest augmentation, clothes only
     label_smoothing: float = 0.0
     schedule: str = "seed"  # "seed" (Adam, 1e-3 / (1 + 1e-3 t)) or "one_cycle" (warm-up, then cosine)
 
@@ -90,7 +91,12 @@ def build_recipe_model(recipe: Recipe, dataset: str, precision: str = "float32",
     """The (uncompiled) model of ``recipe``; augmentation flips only datasets in :data:`FLIP_SAFE`."""
     from fmnist_utils.models import augmentation_layers, build_cnn
 
-    augmentation = augmentation_layers(flip=FLIP_SAFE[dataset], seed=seed) if recipe.augment else None
+    if recipe.flip and not FLIP_SAFE[dataset]:
+        raise ValueError(f"Recipe field 'flip' does not suit {dataset}: a mirrored digit is no digit. "
+                         f"Flips suit: {', '.join(n for n, safe in FLIP_SAFE.items() if safe)}.")
+    augmentation = None
+    if recipe.augment or recipe.flip:
+        augmentation = augmentation_layers(flip=FLIP_SAFE[dataset], seed=seed, shifts_and_rotations=recipe.augment)
     return build_cnn(input_norm=recipe.input_norm, conv_bn=recipe.conv_bn, augmentation=augmentation,
                      precision=precision, name=f"cnn_{dataset}")
 
@@ -112,7 +118,8 @@ def _finished_trial(folder: Path, recipe: Recipe, epochs: int, train_size: int, 
     if not (path.is_file() and (folder / "model.keras").is_file()):
         return None
     metrics = json.loads(path.read_text())
-    same = (metrics.get("recipe") == asdict(recipe) and metrics.get("epochs_completed") == epochs
+    recorded = {**asdict(SEED_RECIPE), **metrics.get("recipe", {})}  # a field added later had its default
+    same = (recorded == asdict(recipe) and metrics.get("epochs_completed") == epochs
             and metrics.get("train_size") == train_size and metrics.get("precision") == precision)
     return metrics if same else None
 

@@ -83,13 +83,14 @@ def build_seed_model(variant: str = "seed", precision: str = "float32", name: st
                      name=name or f"seed_cnn_{variant}")
 
 
-def augmentation_layers(flip: bool, seed: int = 0) -> list[layers.Layer]:
-    """Random shifts (up to 10 % = 2-3 pixels) and rotations (up to 10 degrees), and horizontal flips
-    when ``flip`` (a mirrored shirt is still a shirt; a mirrored 2 is no digit). Active in training only;
-    empty borders are filled with black, like the images' background."""
+def augmentation_layers(flip: bool, seed: int = 0, shifts_and_rotations: bool = True) -> list[layers.Layer]:
+    """Random shifts (up to 10 % = 2-3 pixels) and rotations (up to 10 degrees) unless
+    ``shifts_and_rotations=False``, and horizontal flips when ``flip`` (a mirrored shirt is still a shirt;
+    a mirrored 2 is no digit). Active in training only; empty borders are filled with black, like the
+    images' background."""
     fill = {"fill_mode": "constant", "fill_value": 0.0, "dtype": "float32"}
     augment = [layers.RandomTranslation(0.1, 0.1, seed=seed, name="random_shift", **fill),
-               layers.RandomRotation(10 / 360, seed=seed + 1, name="random_rotation", **fill)]
+               layers.RandomRotation(10 / 360, seed=seed + 1, name="random_rotation", **fill)] if shifts_and_rotations else []
     if flip:
         augment.append(layers.RandomFlip("horizontal", seed=seed + 2, name="random_flip", dtype="float32"))
     return augment

@@ -45,6 +45,10 @@ def test_recipe_changes_build_what_they_say():
     assert "random_flip" not in [layer.name for layer in digits.layers], "digits do not"
     assert {"random_shift", "random_rotation"} <= {layer.name for layer in digits.layers}
     assert ablation.Recipe(augment=True, label_smoothing=0.1).describe() == "augment, label_smoothing=0.1"
+    flips = ablation.build_recipe_model(ablation.Recipe.parse("flip, label_smoothing=0.1"), "fashion_mnist")
+    assert [layer.name for layer in flips.layers][:2] == ["random_flip", "input_bn"], "flips only, then the seed"
+    with pytest.raises(ValueError, match="'flip' does not suit mnist: a mirrored digit is no digit"):
+        ablation.build_recipe_model(ablation.Recipe(flip=True), "mnist")
 
 
 def test_augmentation_is_off_at_inference():
@@ -137,6 +141,13 @@ def test_ladder_keeps_only_what_raises_validation_accuracy_and_reuses_finished_t
     assert capsys.readouterr().out.count("Reusing the finished trial") == 3
     assert stamps == {step: (tmp_path / f"step{step}" / "metrics.json").stat().st_mtime_ns for step in range(3)}
     assert again.best_recipe == result.best_recipe
+    # a trial recorded before a recipe field existed had that field's default: still reused
+    path = tmp_path / "step0" / "metrics.json"
+    metrics = json.loads(path.read_text())
+    del metrics["recipe"]["flip"]
+    path.write_text(json.dumps(metrics))
+    assert ablation.run_trial(ablation.SEED_RECIPE, "fashion_mnist", train, val, output_dir=tmp_path / "step0",
+                              epochs=1, data_info=info)[0] == metrics
     # after the choice, for the record: every trial on the test set, in table order, the winner's included
     _, _, (x_test, y_test), _ = sample_split
     assert result.trial_dirs == [tmp_path / f"step{step}" for step in range(3)]
@@ -166,7 +177,7 @@ def test_summarize_never_claims_a_target_on_sample_data(sample_split, tmp_path):
     row = summary["fashion_mnist"]
     assert row["target met"] is False and row["is_sample"] is True and row["target"] == 0.940
     assert row["best_recipe"] == {"input_norm": "bn_width", "conv_bn": False, "augment": False,
-                                  "label_smoothing": 0.0, "schedule": "seed"}
+                                  "flip": False, "label_smoothing": 0.0, "schedule": "seed"}
     assert table.loc["Fashion-MNIST", "test accuracy: best recipe (measured once)"] == 0.99
     _, full = ablation.summarize({"fashion_mnist": result}, {"fashion_mnist": 0.941}, {"fashion_mnist": False})
     assert full["fashion_mnist"]["target met"] is True
