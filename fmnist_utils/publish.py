@@ -265,7 +265,7 @@ def beyond_table(summary: dict) -> str:
             f"| {DATASET_LABELS[name]} | {row['best recipe (chosen on validation)']} | "
             f"{row['val accuracy: seed recipe']:.4f} → {row['val accuracy: best recipe']:.4f} | "
             f"**{row['test accuracy: best recipe (measured once)']:.4f}** | {row['seed 2017 test accuracy']:.4f} | "
-            f"≥ {row['target']} | {'yes' if row['target met'] else 'no'} | "
+            f"≥ {row['target']:.4f} | {'yes' if row['target met'] else 'no'} | "
             f"{best['epochs']} epochs, {best['minutes']:.1f} min ({summary['precision']}) |")
     return "\n".join(lines) + "\n"
 
