@@ -3,7 +3,8 @@
 :data:`LADDER` lists the changes in the order notebook 05 tries them. :func:`run_ladder` trains the
 seed recipe, then each step applied to the best recipe so far, and keeps a step only if it raises the
 final validation accuracy (greedy forward selection on the validation split). The test set plays no
-part in the choice: the caller evaluates the winning model on it once, at the end.
+part in the choice: the caller evaluates the winning model on it once, at the end, and may then score
+every trial on it for the record (:func:`trial_test_accuracies`), never to choose.
 
 Each trial is an ordinary :func:`fmnist_utils.training.train` run in its own folder, so a killed
 ablation resumes mid-trial, and a finished trial with the same recipe is reused instead of retrained.
