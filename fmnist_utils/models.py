@@ -89,8 +89,10 @@ def augmentation_layers(flip: bool, seed: int = 0, shifts_and_rotations: bool = 
     a mirrored 2 is no digit). Active in training only; empty borders are filled with black, like the
     images' background."""
     fill = {"fill_mode": "constant", "fill_value": 0.0, "dtype": "float32"}
-    augment = [layers.RandomTranslation(0.1, 0.1, seed=seed, name="random_shift", **fill),
-               layers.RandomRotation(10 / 360, seed=seed + 1, name="random_rotation", **fill)] if shifts_and_rotations else []
+    augment = []
+    if shifts_and_rotations:
+        augment += [layers.RandomTranslation(0.1, 0.1, seed=seed, name="random_shift", **fill),
+                    layers.RandomRotation(10 / 360, seed=seed + 1, name="random_rotation", **fill)]
     if flip:
         augment.append(layers.RandomFlip("horizontal", seed=seed + 2, name="random_flip", dtype="float32"))
     return augment

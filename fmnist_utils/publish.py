@@ -31,6 +31,7 @@ import json
 import os
 import shutil
 import sys
+from itertools import accumulate
 from pathlib import Path
 
 import nbformat
@@ -94,14 +95,14 @@ def fold_injected_parameters(nb: nbformat.NotebookNode) -> dict[str, str]:
     if cell is None:
         return {}
     raw = cell.source.encode()  # ast offsets count UTF-8 bytes
-    line_starts = np.cumsum([0] + [len(line) for line in raw.splitlines(keepends=True)])
+    line_starts = [0, *accumulate(len(line) for line in raw.splitlines(keepends=True))]
     written = {}
     for node in reversed(_assignments(cell.source)):
         name, value = node.targets[0].id, node.value
         if name in LOCAL_PARAMETERS or name not in injected or injected[name] == ast.get_source_segment(cell.source, value):
             continue
-        start = int(line_starts[value.lineno - 1]) + value.col_offset
-        end = int(line_starts[value.end_lineno - 1]) + value.end_col_offset
+        start = line_starts[value.lineno - 1] + value.col_offset
+        end = line_starts[value.end_lineno - 1] + value.end_col_offset
         raw = raw[:start] + injected[name].encode() + raw[end:]
         written[name] = injected[name]
     cell.source = raw.decode()
@@ -250,7 +251,6 @@ def publish_beyond(run_dir: str | os.PathLike, repo: str | os.PathLike | None = 
     (results / "summary.md").write_text(table)
     update_readme(repo / "README.md", table, BEYOND_MARKERS)
     return results
-
 
 
 def beyond_table(summary: dict) -> str:
