@@ -2,9 +2,13 @@
 
 :data:`LADDER` lists the changes in the order notebook 05 tries them. :func:`run_ladder` trains the
 seed recipe, then each step applied to the best recipe so far, and keeps a step only if it raises the
-final validation accuracy (greedy forward selection on the validation split). The test set plays no
-part in the choice: the caller evaluates the winning model on it once, at the end, and may then score
-every trial on it for the record (:func:`trial_test_accuracies`), never to choose.
+final validation accuracy (greedy forward selection on the validation split). Given ``long_epochs``, a
+second stage follows: the best recipe retrained for longer (the new reference), then the augmentations
+of :data:`LONG_LADDER` that suit the dataset, which need that longer budget to pay off.
+:func:`choose_test_time_flips` then decides, on validation too, whether averaging each prediction with
+that of the mirrored image helps. The test set plays no part in any choice: the caller evaluates the
+winning model on it once, at the end, and may then score every trial on it for the record
+(:func:`trial_test_accuracies`), never to choose.
 
 Each trial is an ordinary :func:`fmnist_utils.training.train` run in its own folder, so a killed
 ablation resumes mid-trial, and a finished trial with the same recipe is reused instead of retrained.
@@ -25,6 +29,9 @@ from fmnist_utils.data import DataInfo
 SCHEDULES = ("seed", "one_cycle")
 #: Horizontal flips keep a garment's class; they turn digits into non-digits.
 FLIP_SAFE = {"fashion_mnist": True, "mnist": False}
+#: A garment with a patch hidden is still the same garment; a digit missing a stroke can become another
+#: (an 8 without its top loop is a 6 or a 0, a 7 without its bar a 1).
+ERASE_SAFE = {"fashion_mnist": True, "mnist": False}
 ONE_CYCLE_PEAK_LR = 2e-3
 
 
@@ -36,6 +43,8 @@ class Recipe:
     conv_bn: bool = False  # BatchNormalization after each convolution
     augment: bool = False  # random shifts and rotations (+ horizontal flips where the class survives them)
     flip: bool = False  # horizontal flips only (no shifts or rotations): the lightest augmentation, clothes only
+    shift: bool = False  # random shifts of up to 2 pixels, nothing else
+    erase: bool = False  # random erasing: a rectangle of noise in half of the images, clothes only
     label_smoothing: float = 0.0
     schedule: str = "seed"  # "seed" (Adam, 1e-3 / (1 + 1e-3 t)) or "one_cycle" (warm-up, then cosine)
 
@@ -87,17 +96,33 @@ LADDER: tuple[tuple[str, dict[str, Any]], ...] = (
     ("one-cycle learning rate (1-epoch warm-up to 2e-3, cosine decay)", {"schedule": "one_cycle"}),
 )
 
+#: The second stage, at ``long_epochs``: lighter augmentations, one at a time, on the best recipe so far.
+#: Its first step retrains that recipe for longer and becomes the reference the others must beat.
+LONG_LADDER: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("the best recipe so far, trained longer (the new reference)", {}),
+    ("horizontal flips (clothes only)", {"flip": True}),
+    ("small shifts (up to 2 pixels)", {"shift": True}),
+    ("random erasing (clothes only)", {"erase": True}),
+)
+
+
+def suits(changes: dict[str, Any], dataset: str) -> bool:
+    """Whether a ladder step keeps the classes of ``dataset`` (no flips or erasing for digits)."""
+    return ((not changes.get("flip") or FLIP_SAFE[dataset]) and (not changes.get("erase") or ERASE_SAFE[dataset]))
+
 
 def build_recipe_model(recipe: Recipe, dataset: str, precision: str = "float32", seed: int = 0):
     """The (uncompiled) model of ``recipe``; augmentation flips only datasets in :data:`FLIP_SAFE`."""
     from fmnist_utils.models import augmentation_layers, build_cnn
 
-    if recipe.flip and not FLIP_SAFE[dataset]:
-        raise ValueError(f"Recipe field 'flip' does not suit {dataset}: a mirrored digit is no digit. "
-                         f"Flips suit: {', '.join(n for n, safe in FLIP_SAFE.items() if safe)}.")
-    augmentation = None
-    if recipe.augment or recipe.flip:
-        augmentation = augmentation_layers(flip=FLIP_SAFE[dataset], seed=seed, shifts_and_rotations=recipe.augment)
+    for field, safe, why in (("flip", FLIP_SAFE, "a mirrored digit is no digit"),
+                             ("erase", ERASE_SAFE, "a digit missing a stroke can become another")):
+        if getattr(recipe, field) and not safe[dataset]:
+            raise ValueError(f"Recipe field {field!r} does not suit {dataset}: {why}. "
+                             f"It suits: {', '.join(n for n, ok in safe.items() if ok)}.")
+    augmentation = augmentation_layers(shifts_and_rotations=recipe.augment, small_shifts=recipe.shift,
+                                       flip=recipe.flip or (recipe.augment and FLIP_SAFE[dataset]),
+                                       erase=recipe.erase, seed=seed)
     return build_cnn(input_norm=recipe.input_norm, conv_bn=recipe.conv_bn, augmentation=augmentation,
                      precision=precision, name=f"cnn_{dataset}")
 
@@ -163,35 +188,58 @@ class LadderResult:
 
 
 def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathLike, epochs: int,
-               batch_size: int = 256, seed: int = 0, precision: str = "float32", progress: str = "auto",
-               data_info: DataInfo | None = None, ladder=LADDER) -> LadderResult:
-    """Greedy forward selection over ``ladder`` on the validation split (see the module docstring)."""
+               long_epochs: int = 0, batch_size: int = 256, seed: int = 0, precision: str = "float32",
+               progress: str = "auto", data_info: DataInfo | None = None, ladder=LADDER,
+               long_ladder=LONG_LADDER) -> LadderResult:
+    """Greedy forward selection over ``ladder`` at ``epochs``, then (if ``long_epochs``) over the steps of
+    ``long_ladder`` that suit ``dataset`` at ``long_epochs``, on the validation split (module docstring)."""
     import pandas as pd
 
     out = Path(output_dir)
+    stages = [("screening", epochs, ladder)]
+    if long_epochs:
+        stages.append(("long", long_epochs, [step for step in long_ladder if suits(step[1], dataset)]))
     best: tuple[Recipe, dict, Any, Path] | None = None
     rows, folders = [], []
-    for i, (label, changes) in enumerate(ladder):
-        recipe = replace(best[0], **changes) if best else replace(SEED_RECIPE, **changes)
-        print(f"--- step {i}: {label} -> [{recipe.describe()}]")
-        folder = out / f"step{i}"
-        folders.append(folder)
-        metrics, model = run_trial(recipe, dataset, train_data, val_data, output_dir=folder,
-                                   epochs=epochs, batch_size=batch_size, seed=seed, precision=precision,
-                                   progress=progress, data_info=data_info)
-        val = metrics["final_val_accuracy"]
-        gain = None if best is None else 100 * (val - best[1]["final_val_accuracy"])
-        kept = best is None or val > best[1]["final_val_accuracy"]
-        if kept:
-            best = (recipe, metrics, model, folder)
-        print(f"    validation accuracy {val:.4f}" + ("" if gain is None else f" ({gain:+.2f} pp)")
-              + (" -> kept" if kept else " -> dropped"))
-        rows.append({"step": i, "change tried": label, "recipe": recipe.describe(), "val_accuracy": val,
-                     "gain over best so far (pp)": gain, "kept": kept, "epochs": metrics["epochs_completed"],
-                     "minutes": metrics["total_seconds"] / 60, "s / epoch": metrics["mean_epoch_seconds"]})
+    for stage, stage_epochs, steps in stages:
+        for j, (label, changes) in enumerate(steps):
+            i = len(rows)
+            recipe = replace(best[0] if best else SEED_RECIPE, **changes)
+            print(f"--- step {i} ({stage}, {stage_epochs} epochs): {label} -> [{recipe.describe()}]")
+            folder = out / f"step{i}"
+            folders.append(folder)
+            metrics, model = run_trial(recipe, dataset, train_data, val_data, output_dir=folder,
+                                       epochs=stage_epochs, batch_size=batch_size, seed=seed, precision=precision,
+                                       progress=progress, data_info=data_info)
+            val = metrics["final_val_accuracy"]
+            reference = best is None or j == 0  # a stage's first step sets the reference for its budget
+            gain = None if reference else 100 * (val - best[1]["final_val_accuracy"])
+            kept = reference or val > best[1]["final_val_accuracy"]
+            if kept:
+                best = (recipe, metrics, model, folder)
+            print(f"    validation accuracy {val:.4f}" + ("" if gain is None else f" ({gain:+.2f} pp)")
+                  + (" -> reference" if reference else " -> kept" if kept else " -> dropped"))
+            rows.append({"step": i, "stage": stage, "change tried": label, "recipe": recipe.describe(),
+                         "val_accuracy": val, "gain over best so far (pp)": gain, "kept": kept,
+                         "epochs": metrics["epochs_completed"], "minutes": metrics["total_seconds"] / 60,
+                         "s / epoch": metrics["mean_epoch_seconds"]})
     table = pd.DataFrame(rows).set_index("step")
     table.to_csv(out / "ablation.csv")
     return LadderResult(table, best[0], best[2], best[1], best[3], folders)
+
+
+def choose_test_time_flips(model, dataset: str, x_val: np.ndarray, y_val: np.ndarray) -> dict[str, Any]:
+    """Whether to average each prediction with the mirrored image's, decided on validation like every
+    other step: ``{"used": bool, "val_accuracy": plain, "val_accuracy_with_flips": averaged or None}``.
+    Digits are never mirrored (:data:`FLIP_SAFE`)."""
+    from fmnist_utils.evaluation import predict_proba
+
+    y_val = np.asarray(y_val)
+    plain = float(np.mean(predict_proba(model, x_val).argmax(1) == y_val))
+    if not FLIP_SAFE[dataset]:
+        return {"used": False, "val_accuracy": plain, "val_accuracy_with_flips": None}
+    flipped = float(np.mean(predict_proba(model, x_val, flip_average=True).argmax(1) == y_val))
+    return {"used": flipped > plain, "val_accuracy": plain, "val_accuracy_with_flips": flipped}
 
 
 def trial_test_accuracies(result: LadderResult, x_test: np.ndarray, y_test: np.ndarray) -> Any:
@@ -220,30 +268,33 @@ def penultimate_features(model, x: np.ndarray, layer: str = "fc2", batch_size: i
 TARGETS = {"fashion_mnist": 0.940, "mnist": 0.9960}
 
 
-def summarize(results: dict[str, LadderResult], test_accuracy: dict[str, float],
-              is_sample: dict[str, bool]) -> tuple[Any, dict[str, Any]]:
+def summarize(results: dict[str, LadderResult], test_accuracy: dict[str, float], is_sample: dict[str, bool],
+              test_time_flips: dict[str, dict[str, Any]] | None = None) -> tuple[Any, dict[str, Any]]:
     """One row per dataset (seed recipe vs best recipe, the test accuracy measured once, the seed's 2017
-    number and the target) as a DataFrame, and the same as a JSON-ready dict for ``summary.json``."""
+    number and the target) as a DataFrame, and the same as a JSON-ready dict for ``summary.json``.
+    ``test_time_flips``: :func:`choose_test_time_flips`'s answer per dataset, if it was asked."""
     import pandas as pd
 
     from fmnist_utils.comparison import DATASET_LABELS, SEED_RESULTS
 
     rows, summary = [], {}
     for name, result in results.items():
-        table = result.table
+        table, flips = result.table, (test_time_flips or {}).get(name, {"used": False})
         row = {
             "dataset": DATASET_LABELS[name],
-            "best recipe (chosen on validation)": result.best_recipe.describe(),
+            "best recipe (chosen on validation)": result.best_recipe.describe()
+            + (" + test-time flips" if flips["used"] else ""),
             "val accuracy: seed recipe": float(table["val_accuracy"].iloc[0]),
-            "val accuracy: best recipe": float(result.best_metrics["final_val_accuracy"]),
+            "val accuracy: best recipe": float(flips["val_accuracy_with_flips"] if flips["used"]
+                                               else result.best_metrics["final_val_accuracy"]),
             "test accuracy: best recipe (measured once)": float(test_accuracy[name]),
             "seed 2017 test accuracy": SEED_RESULTS[name],
             "target": TARGETS[name],
             "target met": bool(test_accuracy[name] >= TARGETS[name]) and not is_sample[name],
-            "epochs per trial": int(table["epochs"].iloc[0]),
+            "epochs per trial": " then ".join(str(e) for e in dict.fromkeys(table["epochs"].astype(int))),
             "ladder minutes": float(table["minutes"].sum()),
         }
         rows.append(row)
         summary[name] = {**row, "best_recipe": asdict(result.best_recipe), "is_sample": is_sample[name],
-                         "ablation": table.reset_index().to_dict(orient="records")}
+                         "test_time_flips": flips, "ablation": table.reset_index().to_dict(orient="records")}
     return pd.DataFrame(rows).set_index("dataset"), summary

@@ -32,12 +32,18 @@ class Evaluation:
         }
 
 
-def predict_proba(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Class probabilities for uint8 images (N, 28, 28) as float32 (N, 10)."""
+def predict_proba(model, x: np.ndarray, batch_size: int = 1024, flip_average: bool = False) -> np.ndarray:
+    """Class probabilities for uint8 images (N, 28, 28) as float32 (N, 10); with ``flip_average``, the
+    mean of the probabilities for each image and its mirror image (test-time augmentation)."""
     x = np.asarray(x)
     if x.ndim == 3:
         x = x[..., np.newaxis]
-    return np.asarray(model.predict(x.astype("float32"), batch_size=batch_size, verbose=0), dtype="float32")
+    x = x.astype("float32")
+    probabilities = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float32")
+    if flip_average:
+        mirrored = np.asarray(model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0), dtype="float32")
+        probabilities = (probabilities + mirrored) / 2
+    return probabilities
 
 
 def evaluate_predictions(y_true: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> Evaluation:

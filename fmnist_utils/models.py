@@ -83,18 +83,29 @@ def build_seed_model(variant: str = "seed", precision: str = "float32", name: st
                      name=name or f"seed_cnn_{variant}")
 
 
-def augmentation_layers(flip: bool, seed: int = 0, shifts_and_rotations: bool = True) -> list[layers.Layer]:
-    """Random shifts (up to 10 % = 2-3 pixels) and rotations (up to 10 degrees) unless
-    ``shifts_and_rotations=False``, and horizontal flips when ``flip`` (a mirrored shirt is still a shirt;
-    a mirrored 2 is no digit). Active in training only; empty borders are filled with black, like the
-    images' background."""
+def augmentation_layers(*, shifts_and_rotations: bool = False, small_shifts: bool = False, flip: bool = False,
+                        erase: bool = False, seed: int = 0) -> list[layers.Layer]:
+    """Keras' random image layers, active in training only, for images of raw 0-255 pixels.
+
+    ``shifts_and_rotations``: shifts up to 10 % (2-3 pixels) and rotations up to 10 degrees;
+    ``small_shifts``: shifts up to 2 pixels, nothing else; ``flip``: horizontal flips (a mirrored shirt is
+    still a shirt, a mirrored 2 is no digit); ``erase``: random erasing (Zhong et al. 2017) of one
+    rectangle of noise in half of the images, as if part of the object were hidden. Borders that shifts
+    and rotations empty are filled with black, like the images' background.
+    """
     fill = {"fill_mode": "constant", "fill_value": 0.0, "dtype": "float32"}
     augment = []
     if shifts_and_rotations:
         augment += [layers.RandomTranslation(0.1, 0.1, seed=seed, name="random_shift", **fill),
                     layers.RandomRotation(10 / 360, seed=seed + 1, name="random_rotation", **fill)]
+    if small_shifts:
+        shift = 2 / INPUT_SHAPE[0]
+        augment.append(layers.RandomTranslation(shift, shift, seed=seed + 3, name="random_small_shift", **fill))
     if flip:
         augment.append(layers.RandomFlip("horizontal", seed=seed + 2, name="random_flip", dtype="float32"))
+    if erase:
+        augment.append(layers.RandomErasing(factor=(0.5, 0.5), value_range=(0, 255), seed=seed + 4,
+                                            name="random_erasing", dtype="float32"))
     return augment
 
 

@@ -175,7 +175,8 @@ def learning_rate_curve(schedules: Mapping[str, np.ndarray], steps: np.ndarray,
 def ablation_chart(tables: Mapping[str, "object"], title: str = "One change at a time: validation accuracy",
                    save_to=None) -> plt.Figure:
     """One panel per dataset (``label -> run_ladder table``): a bar per step, blue where the change was kept,
-    grey where it was dropped, and a dashed line at the seed recipe's validation accuracy."""
+    grey where it was dropped, a dashed line at the seed recipe's validation accuracy, and a dotted line
+    where the ladder's training budget (epochs) changes."""
     fig, axes = plt.subplots(1, len(tables), figsize=(6.5 * len(tables), 4.2), squeeze=False)
     for ax, (label, table) in zip(axes[0], tables.items()):
         acc = table["val_accuracy"].to_numpy()
@@ -183,7 +184,10 @@ def ablation_chart(tables: Mapping[str, "object"], title: str = "One change at a
         positions = np.arange(len(table))
         ax.barh(positions, acc, color=colors)
         ax.axvline(acc[0], color="black", linestyle="--", linewidth=1, label="seed recipe")
-        ax.set_yticks(positions, [f"{i}: {c}" for i, c in zip(table.index, table["change tried"])], fontsize=7)
+        ax.set_yticks(positions, [f"{i}: {c} ({e} ep)" for i, c, e in zip(table.index, table["change tried"],
+                                                                          table["epochs"])], fontsize=7)
+        for boundary in np.flatnonzero(np.diff(table["epochs"].to_numpy())):
+            ax.axhline(boundary + 0.5, color="black", linestyle=":", linewidth=1)
         ax.invert_yaxis()
         spread = max(float(acc.max() - acc.min()), 0.005)
         ax.set(title=f"{label} (blue: kept, grey: dropped)", xlabel="validation accuracy (last epoch)", ylabel="step",

@@ -64,7 +64,7 @@ def plan(out: Path, *, data_source: str, epochs: int | None, train_limit: int | 
         steps.append(Step("05_beyond_the_seed.ipynb", "05_beyond_the_seed.ipynb",
                           {"datasets": list(datasets), "data_source": data_source, "seed": seed, "progress": "epoch",
                            "train_limit": train_limit, "output_dir": str(out / "beyond"),
-                           **optional(epochs=epochs, embedding_points=embedding_points)}))
+                           **optional(epochs=epochs, long_epochs=epochs, embedding_points=embedding_points)}))
     return [s for s in steps if (notebooks_dir / s.notebook).is_file()]
 
 
@@ -83,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="smoke run: 1 epoch, 2,000 training images, small maps")
     p.add_argument("--data-source", choices=("auto", "sample"), default="auto",
                    help="auto: your copy of the full data (FMNIST_DATA_DIR, cache, ...); sample: bundled sample")
-    p.add_argument("--epochs", type=int, help="override the epochs (default: 30, the seed's; 1 with --quick)")
+    p.add_argument("--epochs", type=int, help="override the epochs (default: 30, the seed's; 1 with --quick); "
+                                                  "in 05, of both ladder stages")
     p.add_argument("--train-limit", type=int, help="train on a stratified subset of this many images")
     p.add_argument("--seed", type=int, default=0, help="weight initialisation / shuffling seed (default 0)")
     p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS),
@@ -92,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks-dir", type=Path, help="folder of the source notebooks (default: the repo's)")
     p.add_argument("--quiet", action="store_true", help="do not stream cell outputs to the console")
     p.add_argument("--beyond", action="store_true",
-                   help="also run 05_beyond_the_seed (the ablation ladder: 7 trainings per dataset; hours on a CPU "
+                   help="also run 05_beyond_the_seed (the ablation ladder: 9-11 trainings per dataset; hours on a CPU "
                         "with the defaults, minutes with --quick)")
     p.add_argument("--publish", action="store_true",
                    help="after a full seed-protocol run, copy notebooks, figures and metrics into the repository "

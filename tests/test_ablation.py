@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fmnist_utils import ablation, data
-from fmnist_utils.evaluation import evaluate_predictions, misclassified_indices, separability
+from fmnist_utils.evaluation import evaluate_predictions, misclassified_indices, predict_proba, separability
 from fmnist_utils.models import (SEED_TOTAL_PARAMS, SparseCrossentropyWithSmoothing, build_cnn, build_seed_model,
                                  compile_seed_model, one_cycle_schedule)
 
@@ -49,6 +49,16 @@ def test_recipe_changes_build_what_they_say():
     assert [layer.name for layer in flips.layers][:2] == ["random_flip", "input_bn"], "flips only, then the seed"
     with pytest.raises(ValueError, match="'flip' does not suit mnist: a mirrored digit is no digit"):
         ablation.build_recipe_model(ablation.Recipe(flip=True), "mnist")
+    light = ablation.build_recipe_model(ablation.Recipe.parse("flip, shift, erase"), "fashion_mnist")
+    assert [layer.name for layer in light.layers][:4] == ["random_small_shift", "random_flip", "random_erasing",
+                                                          "input_bn"]
+    assert light.get_layer("random_small_shift").height_factor == pytest.approx(2 / 28), "2 pixels at most"
+    assert [layer.name for layer in ablation.build_recipe_model(ablation.Recipe(shift=True), "mnist").layers][:2] \
+        == ["random_small_shift", "input_bn"]
+    with pytest.raises(ValueError, match="'erase' does not suit mnist: a digit missing a stroke can become another"):
+        ablation.build_recipe_model(ablation.Recipe(erase=True), "mnist")
+    assert ablation.suits({"shift": True}, "mnist") and not ablation.suits({"erase": True}, "mnist")
+    assert ablation.suits({"flip": True, "erase": True}, "fashion_mnist") and not ablation.suits({"flip": True}, "mnist")
 
 
 def test_augmentation_is_off_at_inference():
@@ -162,6 +172,43 @@ def test_ladder_keeps_only_what_raises_validation_accuracy_and_reuses_finished_t
     assert rerun.table["epochs"].iloc[0] == 2, "a different set-up is retrained, not reused"
 
 
+def test_long_stage_retrains_the_winner_then_tries_only_the_augmentations_that_suit(sample_split, tmp_path):
+    train, val, _, info = sample_split
+    result = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path / "clothes", epochs=1,
+                                 long_epochs=2, progress="none", data_info=info, ladder=ablation.LADDER[:2])
+    table = result.table
+    assert list(table["stage"]) == ["screening"] * 2 + ["long"] * 4
+    assert list(table["epochs"]) == [1, 1, 2, 2, 2, 2]
+    screening_best = table.loc[[0, 1]].loc[table.loc[[0, 1], "kept"]].iloc[-1]
+    assert table.loc[2, "recipe"] == screening_best["recipe"], "the long stage starts from the screening winner"
+    assert table.loc[2, "kept"] and np.isnan(table.loc[2, "gain over best so far (pp)"]), "a new reference, no gain"
+    assert table.loc[3, "change tried"].startswith("horizontal flips") and "flip" in table.loc[3, "recipe"]
+    assert table.loc[3, "gain over best so far (pp)"] == pytest.approx(
+        100 * (table.loc[3, "val_accuracy"] - table.loc[2, "val_accuracy"]))
+    assert result.best_metrics["epochs_completed"] == 2, "the winner comes from the long stage"
+    erased = keras.saving.load_model(result.trial_dirs[5] / "model.keras")  # what a resumed ladder reuses
+    assert "random_erasing" in [layer.name for layer in erased.layers]
+    digits = ablation.run_ladder("mnist", train, val, output_dir=tmp_path / "digits", epochs=1, long_epochs=1,
+                                 progress="none", data_info=info, ladder=ablation.LADDER[:1])
+    assert [label.split(" (")[0] for label in digits.table["change tried"]][1:] == [
+        "the best recipe so far, trained longer", "small shifts"], "no flips, no erasing for digits"
+    assert len(ablation.run_ladder("mnist", train, val, output_dir=tmp_path / "short", epochs=1, progress="none",
+                                   data_info=info, ladder=ablation.LADDER[:1]).table) == 1, "long_epochs=0: one stage"
+
+
+def test_test_time_flips_average_the_mirror_and_are_chosen_on_validation(sample_split):
+    _, (x_val, y_val), _, _ = sample_split
+    model = build_seed_model()
+    plain, mirrored = (model.predict(x[..., None].astype("float32"), verbose=0) for x in (x_val, x_val[:, :, ::-1]))
+    np.testing.assert_allclose(predict_proba(model, x_val, flip_average=True), (plain + mirrored) / 2, rtol=1e-5)
+    choice = ablation.choose_test_time_flips(model, "fashion_mnist", x_val, y_val)
+    assert choice["val_accuracy"] == pytest.approx(np.mean(plain.argmax(1) == y_val))
+    assert choice["val_accuracy_with_flips"] == pytest.approx(np.mean((plain + mirrored).argmax(1) == y_val))
+    assert choice["used"] == (choice["val_accuracy_with_flips"] > choice["val_accuracy"])
+    digits = ablation.choose_test_time_flips(model, "mnist", x_val, y_val)
+    assert digits == {"used": False, "val_accuracy": choice["val_accuracy"], "val_accuracy_with_flips": None}
+
+
 def test_penultimate_features(sample_split):
     _, _, (x_test, y_test), _ = sample_split
     model = build_seed_model()
@@ -176,11 +223,17 @@ def test_summarize_never_claims_a_target_on_sample_data(sample_split, tmp_path):
     table, summary = ablation.summarize({"fashion_mnist": result}, {"fashion_mnist": 0.99}, {"fashion_mnist": True})
     row = summary["fashion_mnist"]
     assert row["target met"] is False and row["is_sample"] is True and row["target"] == 0.940
-    assert row["best_recipe"] == {"input_norm": "bn_width", "conv_bn": False, "augment": False,
-                                  "flip": False, "label_smoothing": 0.0, "schedule": "seed"}
+    assert row["best_recipe"] == {"input_norm": "bn_width", "conv_bn": False, "augment": False, "flip": False,
+                                  "shift": False, "erase": False, "label_smoothing": 0.0, "schedule": "seed"}
     assert table.loc["Fashion-MNIST", "test accuracy: best recipe (measured once)"] == 0.99
-    _, full = ablation.summarize({"fashion_mnist": result}, {"fashion_mnist": 0.941}, {"fashion_mnist": False})
-    assert full["fashion_mnist"]["target met"] is True
+    assert row["epochs per trial"] == "1" and row["test_time_flips"] == {"used": False}
+    flips = {"used": True, "val_accuracy": 0.5, "val_accuracy_with_flips": 0.6}
+    _, full = ablation.summarize({"fashion_mnist": result}, {"fashion_mnist": 0.941}, {"fashion_mnist": False},
+                                 {"fashion_mnist": flips})
+    row = full["fashion_mnist"]
+    assert row["target met"] is True and row["test_time_flips"] == flips
+    assert row["best recipe (chosen on validation)"] == "seed + test-time flips"
+    assert row["val accuracy: best recipe"] == 0.6, "the validation accuracy of what is tested"
 
 
 def test_misclassified_indices_by_class_and_separability():

@@ -44,6 +44,17 @@ def test_time_to_accuracy_with_a_recipe(tmp_path):
                            "--recipe", "input_norm=bn_channel, conv_bn", "--output", str(out)]) == 0
     result = json.loads(out.read_text())
     assert result["model"] == "seed model, input_norm=bn_channel, conv_bn" and len(result["history"]) == 1
+    assert result["test_time_flips"] is False and "test_accuracy_with_flips" not in result["history"][0]
+
+
+def test_time_to_accuracy_with_test_time_flips(tmp_path, capsys):
+    out = tmp_path / "tta.json"
+    assert benchmark.main(["--time-to-accuracy", "--data-source", "sample", "--max-epochs", "1", "--recipe", "flip",
+                           "--test-time-flips", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    epoch = result["history"][0]
+    assert result["test_time_flips"] is True and 0.0 <= epoch["test_accuracy_with_flips"] <= 1.0
+    assert f"with test-time flips {epoch['test_accuracy_with_flips']:.4f}" in capsys.readouterr().out
 
 
 def test_bad_arguments_are_rejected(capsys):
