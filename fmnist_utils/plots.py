@@ -176,7 +176,7 @@ def ablation_chart(tables: Mapping[str, "object"], title: str = "One change at a
                    save_to=None) -> plt.Figure:
     """One panel per dataset (``label -> run_ladder table``): a bar per step, blue where the change was kept,
     grey where it was dropped, a dashed line at the seed recipe's validation accuracy, and a dotted line
-    where the ladder's training budget (epochs) changes."""
+    where the ladder's next stage (a longer training budget) begins."""
     fig, axes = plt.subplots(1, len(tables), figsize=(6.5 * len(tables), 4.2), squeeze=False)
     for ax, (label, table) in zip(axes[0], tables.items()):
         acc = table["val_accuracy"].to_numpy()
@@ -186,7 +186,8 @@ def ablation_chart(tables: Mapping[str, "object"], title: str = "One change at a
         ax.axvline(acc[0], color="black", linestyle="--", linewidth=1, label="seed recipe")
         ax.set_yticks(positions, [f"{i}: {c} ({e} ep)" for i, c, e in zip(table.index, table["change tried"],
                                                                           table["epochs"])], fontsize=7)
-        for boundary in np.flatnonzero(np.diff(table["epochs"].to_numpy())):
+        stages = table["stage"].to_numpy() if "stage" in table else table["epochs"].to_numpy()
+        for boundary in np.flatnonzero(stages[1:] != stages[:-1]):
             ax.axhline(boundary + 0.5, color="black", linestyle=":", linewidth=1)
         ax.invert_yaxis()
         spread = max(float(acc.max() - acc.min()), 0.005)

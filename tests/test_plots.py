@@ -42,8 +42,8 @@ CASES = {
         {f"panel {i}": (np.random.default_rng(i).normal(size=(len(Y), 2)), Y, NAMES) for i in range(3)}, ncols=2),
     "ablation_chart": lambda: plots.ablation_chart({"Fashion": ABLATION, "MNIST": ABLATION}),
 }
-ABLATION = pd.DataFrame({"change tried": ["seed", "channel BN", "augment"], "val_accuracy": [0.91, 0.92, 0.915],
-                         "kept": [True, True, False]})
+ABLATION = pd.DataFrame({"stage": ["screening", "screening", "long"], "change tried": ["seed", "channel BN", "flips"],
+                         "val_accuracy": [0.91, 0.92, 0.915], "kept": [True, True, False], "epochs": [12, 12, 30]})
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -81,4 +81,7 @@ def test_ablation_chart_colours_kept_and_dropped_steps():
     bars = fig.axes[0].patches
     assert [b.get_width() for b in bars] == list(ABLATION["val_accuracy"])
     assert bars[0].get_facecolor() == bars[1].get_facecolor() != bars[2].get_facecolor()
+    dotted = [line.get_ydata()[0] for line in fig.axes[0].lines if line.get_linestyle() == ":"]
+    assert dotted == [1.5], "one dotted line where the long stage begins"
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()][2] == "2: flips (30 ep)"
     plt.close(fig)
