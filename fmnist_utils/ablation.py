@@ -4,7 +4,8 @@
 seed recipe, then each step applied to the best recipe so far, and keeps a step only if it raises the
 final validation accuracy (greedy forward selection on the validation split). Given ``long_epochs``, a
 second stage follows: the best recipe retrained for longer (the new reference), then the augmentations
-of :data:`LONG_LADDER` that suit the dataset, which need that longer budget to pay off.
+of :data:`LONG_LADDER` that suit the dataset, which need that longer budget to pay off. The winner is
+the best stage winner on validation: longer training is kept, like any change, only if it helps.
 :func:`choose_test_time_flips` then decides, on validation too, whether averaging each prediction with
 that of the mirrored image helps. The test set plays no part in any choice: the caller evaluates the
 winning model on it once, at the end, and may then score every trial on it for the record
@@ -183,7 +184,7 @@ class LadderResult:
     best_recipe: Recipe
     best_model: Any
     best_metrics: dict[str, Any]
-    best_dir: Path  # the winning trial's folder (history, metrics, model)
+    best_dir: Path  # the winning trial's folder (history, metrics, model); its row is ``chosen`` in the table
     trial_dirs: list[Path]  # every step's folder, in table order
 
 
@@ -199,8 +200,8 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
     stages = [("screening", epochs, ladder)]
     if long_epochs:
         stages.append(("long", long_epochs, [step for step in long_ladder if suits(step[1], dataset)]))
-    best: tuple[Recipe, dict, Any, Path] | None = None
-    rows, folders = [], []
+    best: tuple[Recipe, dict, Any, Path] | None = None  # the best trial of the current stage so far
+    rows, folders, winners = [], [], []
     for stage, stage_epochs, steps in stages:
         for j, (label, changes) in enumerate(steps):
             i = len(rows)
@@ -223,9 +224,15 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
                          "val_accuracy": val, "gain over best so far (pp)": gain, "kept": kept,
                          "epochs": metrics["epochs_completed"], "minutes": metrics["total_seconds"] / 60,
                          "s / epoch": metrics["mean_epoch_seconds"]})
+        winners.append(best)
+    winner = winners[0]
+    for candidate in winners[1:]:  # a tie keeps the shorter training
+        if candidate[1]["final_val_accuracy"] > winner[1]["final_val_accuracy"]:
+            winner = candidate
     table = pd.DataFrame(rows).set_index("step")
+    table["chosen"] = [folder == winner[3] for folder in folders]
     table.to_csv(out / "ablation.csv")
-    return LadderResult(table, best[0], best[2], best[1], best[3], folders)
+    return LadderResult(table, winner[0], winner[2], winner[1], winner[3], folders)
 
 
 def choose_test_time_flips(model, dataset: str, x_val: np.ndarray, y_val: np.ndarray) -> dict[str, Any]:

@@ -175,14 +175,17 @@ def learning_rate_curve(schedules: Mapping[str, np.ndarray], steps: np.ndarray,
 def ablation_chart(tables: Mapping[str, "object"], title: str = "One change at a time: validation accuracy",
                    save_to=None) -> plt.Figure:
     """One panel per dataset (``label -> run_ladder table``): a bar per step, blue where the change was kept,
-    grey where it was dropped, a dashed line at the seed recipe's validation accuracy, and a dotted line
-    where the ladder's next stage (a longer training budget) begins."""
+    grey where it was dropped, the ``chosen`` winner outlined, a dashed line at the seed recipe's validation
+    accuracy, and a dotted line where the ladder's next stage (a longer training budget) begins."""
     fig, axes = plt.subplots(1, len(tables), figsize=(6.5 * len(tables), 4.2), squeeze=False)
     for ax, (label, table) in zip(axes[0], tables.items()):
         acc = table["val_accuracy"].to_numpy()
         colors = ["tab:blue" if kept else "tab:gray" for kept in table["kept"]]
         positions = np.arange(len(table))
-        ax.barh(positions, acc, color=colors)
+        bars = ax.barh(positions, acc, color=colors)
+        chosen = table["chosen"].to_numpy() if "chosen" in table else np.zeros(len(table), dtype=bool)
+        for bar in np.asarray(bars.patches, dtype=object)[chosen]:
+            bar.set(edgecolor="black", linewidth=2)
         ax.axvline(acc[0], color="black", linestyle="--", linewidth=1, label="seed recipe")
         ax.set_yticks(positions, [f"{i}: {c} ({e} ep)" for i, c, e in zip(table.index, table["change tried"],
                                                                           table["epochs"])], fontsize=7)
@@ -191,10 +194,11 @@ def ablation_chart(tables: Mapping[str, "object"], title: str = "One change at a
             ax.axhline(boundary + 0.5, color="black", linestyle=":", linewidth=1)
         ax.invert_yaxis()
         spread = max(float(acc.max() - acc.min()), 0.005)
-        ax.set(title=f"{label} (blue: kept, grey: dropped)", xlabel="validation accuracy (last epoch)", ylabel="step",
+        ax.set(title=f"{label} (blue: kept, grey: dropped, outlined: chosen)", xlabel="validation accuracy (last epoch)", ylabel="step",
                xlim=(max(0.0, float(acc.min()) - spread), min(1.0, float(acc.max()) + spread / 2)))
-        for pos, value in zip(positions, acc):
-            ax.text(value, pos, f" {value:.4f}", va="center", fontsize=7)
+        for pos, value, is_chosen in zip(positions, acc, chosen):
+            ax.text(value, pos, f" {value:.4f}" + (" chosen" if is_chosen else ""), va="center", fontsize=7,
+                    fontweight="bold" if is_chosen else "normal")
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(title)
     return _finish(fig, save_to)

@@ -260,7 +260,7 @@ def beyond_table(summary: dict) -> str:
              "**test, best recipe** (measured once) | seed (2017) | target | met | training of the best trial |",
              "|---|---|---|---|---|---|---|---|"]
     for name, row in summary["datasets"].items():
-        best = [step for step in row["ablation"] if step["kept"]][-1]
+        best = next(step for step in row["ablation"] if step["chosen"])
         lines.append(
             f"| {DATASET_LABELS[name]} | {row['best recipe (chosen on validation)']} | "
             f"{row['val accuracy: seed recipe']:.4f} → {row['val accuracy: best recipe']:.4f} | "

@@ -164,6 +164,7 @@ def test_ladder_keeps_only_what_raises_validation_accuracy_and_reuses_finished_t
     scores = ablation.trial_test_accuracies(result, x_test, y_test)
     assert list(scores.index) == [0, 1, 2] and scores.between(0.0, 1.0).all()
     winner = int(table.index[table["kept"]][-1])
+    assert list(table["chosen"]) == [step == winner for step in table.index], "one stage: the last kept step wins"
     assert result.best_dir == tmp_path / f"step{winner}"
     best_pred = result.best_model.predict(x_test[..., None].astype("float32"), verbose=0).argmax(1)
     assert scores[winner] == pytest.approx(np.mean(best_pred == y_test))
@@ -185,7 +186,14 @@ def test_long_stage_retrains_the_winner_then_tries_only_the_augmentations_that_s
     assert table.loc[3, "change tried"].startswith("horizontal flips") and "flip" in table.loc[3, "recipe"]
     assert table.loc[3, "gain over best so far (pp)"] == pytest.approx(
         100 * (table.loc[3, "val_accuracy"] - table.loc[2, "val_accuracy"]))
-    assert result.best_metrics["epochs_completed"] == 2, "the winner comes from the long stage"
+    long_winner = table.loc[table["kept"] & (table["stage"] == "long")].iloc[-1]
+    chosen = table.loc[table["chosen"]]
+    assert len(chosen) == 1 and chosen["val_accuracy"].iloc[0] == max(screening_best["val_accuracy"],
+                                                                       long_winner["val_accuracy"])
+    assert result.best_metrics["final_val_accuracy"] == chosen["val_accuracy"].iloc[0]
+    assert result.best_dir == result.trial_dirs[int(chosen.index[0])]
+    if long_winner["val_accuracy"] > screening_best["val_accuracy"]:
+        assert result.best_metrics["epochs_completed"] == 2
     erased = keras.saving.load_model(result.trial_dirs[5] / "model.keras")  # what a resumed ladder reuses
     assert "random_erasing" in [layer.name for layer in erased.layers]
     digits = ablation.run_ladder("mnist", train, val, output_dir=tmp_path / "digits", epochs=1, long_epochs=1,

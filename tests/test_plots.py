@@ -43,7 +43,8 @@ CASES = {
     "ablation_chart": lambda: plots.ablation_chart({"Fashion": ABLATION, "MNIST": ABLATION}),
 }
 ABLATION = pd.DataFrame({"stage": ["screening", "screening", "long"], "change tried": ["seed", "channel BN", "flips"],
-                         "val_accuracy": [0.91, 0.92, 0.915], "kept": [True, True, False], "epochs": [12, 12, 30]})
+                         "val_accuracy": [0.91, 0.92, 0.915], "kept": [True, True, False], "epochs": [12, 12, 30],
+                         "chosen": [False, True, False]})
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -83,5 +84,7 @@ def test_ablation_chart_colours_kept_and_dropped_steps():
     assert bars[0].get_facecolor() == bars[1].get_facecolor() != bars[2].get_facecolor()
     dotted = [line.get_ydata()[0] for line in fig.axes[0].lines if line.get_linestyle() == ":"]
     assert dotted == [1.5], "one dotted line where the long stage begins"
+    assert [b.get_linewidth() for b in bars] == [1.0, 2.0, 1.0] and "0.9200 chosen" in [t.get_text().strip()
+                                                                                      for t in fig.axes[0].texts]
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()][2] == "2: flips (30 ep)"
     plt.close(fig)

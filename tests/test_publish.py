@@ -45,9 +45,9 @@ def test_fold_without_injected_cell_changes_nothing():
 
 
 def _summary(met: bool) -> dict:
-    ablation = [{"step": 0, "kept": True, "epochs": 12, "minutes": 7.0},
-                {"step": 1, "kept": True, "epochs": 12, "minutes": 8.26},
-                {"step": 2, "kept": False, "epochs": 12, "minutes": 9.0}]
+    ablation = [{"step": 0, "kept": True, "chosen": False, "epochs": 12, "minutes": 7.0},
+                {"step": 1, "kept": True, "chosen": True, "epochs": 12, "minutes": 8.26},
+                {"step": 2, "kept": True, "chosen": False, "epochs": 30, "minutes": 19.0}]
     row = {"best recipe (chosen on validation)": "input_norm=bn_channel", "val accuracy: seed recipe": 0.92,
            "val accuracy: best recipe": 0.93, "test accuracy: best recipe (measured once)": 0.94123,
            "seed 2017 test accuracy": 0.9323, "target": 0.94, "target met": met, "ablation": ablation}
