@@ -113,7 +113,8 @@ def suits(changes: dict[str, Any], dataset: str) -> bool:
 
 
 def build_recipe_model(recipe: Recipe, dataset: str, precision: str = "float32", seed: int = 0):
-    """The (uncompiled) model of ``recipe``; augmentation flips only datasets in :data:`FLIP_SAFE`."""
+    """The (uncompiled) model of ``recipe``; flips and erasing only for datasets in :data:`FLIP_SAFE` and
+    :data:`ERASE_SAFE` (the seed-style ``augment`` then leaves flips out, a recipe that asks for them fails)."""
     from fmnist_utils.models import augmentation_layers, build_cnn
 
     for field, safe, why in (("flip", FLIP_SAFE, "a mirrored digit is no digit"),

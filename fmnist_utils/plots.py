@@ -183,18 +183,20 @@ def ablation_chart(tables: Mapping[str, "object"], title: str = "One change at a
         colors = ["tab:blue" if kept else "tab:gray" for kept in table["kept"]]
         positions = np.arange(len(table))
         bars = ax.barh(positions, acc, color=colors)
-        chosen = table["chosen"].to_numpy() if "chosen" in table else np.zeros(len(table), dtype=bool)
-        for bar in np.asarray(bars.patches, dtype=object)[chosen]:
-            bar.set(edgecolor="black", linewidth=2)
+        chosen = table["chosen"].to_numpy()
+        for bar, is_chosen in zip(bars, chosen):
+            if is_chosen:
+                bar.set(edgecolor="black", linewidth=2)
         ax.axvline(acc[0], color="black", linestyle="--", linewidth=1, label="seed recipe")
         ax.set_yticks(positions, [f"{i}: {c} ({e} ep)" for i, c, e in zip(table.index, table["change tried"],
                                                                           table["epochs"])], fontsize=7)
-        stages = table["stage"].to_numpy() if "stage" in table else table["epochs"].to_numpy()
+        stages = table["stage"].to_numpy()
         for boundary in np.flatnonzero(stages[1:] != stages[:-1]):
             ax.axhline(boundary + 0.5, color="black", linestyle=":", linewidth=1)
         ax.invert_yaxis()
         spread = max(float(acc.max() - acc.min()), 0.005)
-        ax.set(title=f"{label} (blue: kept, grey: dropped, outlined: chosen)", xlabel="validation accuracy (last epoch)", ylabel="step",
+        ax.set(title=f"{label} (blue: kept, grey: dropped, outlined: chosen)",
+               xlabel="validation accuracy (last epoch)", ylabel="step",
                xlim=(max(0.0, float(acc.min()) - spread), min(1.0, float(acc.max()) + spread / 2)))
         for pos, value, is_chosen in zip(positions, acc, chosen):
             ax.text(value, pos, f" {value:.4f}" + (" chosen" if is_chosen else ""), va="center", fontsize=7,
