@@ -33,6 +33,9 @@ FLIP_SAFE = {"fashion_mnist": True, "mnist": False}
 #: A garment with a patch hidden is still the same garment; a digit missing a stroke can become another
 #: (an 8 without its top loop is a 6 or a 0, a 7 without its bar a 1).
 ERASE_SAFE = {"fashion_mnist": True, "mnist": False}
+#: Recipe fields that can change an image's class: (the datasets they suit, why the others are refused).
+CLASS_CHANGING = {"flip": (FLIP_SAFE, "a mirrored digit is no digit"),
+                  "erase": (ERASE_SAFE, "a digit missing a stroke can become another")}
 ONE_CYCLE_PEAK_LR = 2e-3
 
 
@@ -109,7 +112,7 @@ LONG_LADDER: tuple[tuple[str, dict[str, Any]], ...] = (
 
 def suits(changes: dict[str, Any], dataset: str) -> bool:
     """Whether a ladder step keeps the classes of ``dataset`` (no flips or erasing for digits)."""
-    return ((not changes.get("flip") or FLIP_SAFE[dataset]) and (not changes.get("erase") or ERASE_SAFE[dataset]))
+    return all(safe[dataset] for field, (safe, _) in CLASS_CHANGING.items() if changes.get(field))
 
 
 def build_recipe_model(recipe: Recipe, dataset: str, precision: str = "float32", seed: int = 0):
@@ -117,8 +120,7 @@ def build_recipe_model(recipe: Recipe, dataset: str, precision: str = "float32",
     :data:`ERASE_SAFE` (the seed-style ``augment`` then leaves flips out, a recipe that asks for them fails)."""
     from fmnist_utils.models import augmentation_layers, build_cnn
 
-    for field, safe, why in (("flip", FLIP_SAFE, "a mirrored digit is no digit"),
-                             ("erase", ERASE_SAFE, "a digit missing a stroke can become another")):
+    for field, (safe, why) in CLASS_CHANGING.items():
         if getattr(recipe, field) and not safe[dataset]:
             raise ValueError(f"Recipe field {field!r} does not suit {dataset}: {why}. "
                              f"It suits: {', '.join(n for n, ok in safe.items() if ok)}.")
@@ -214,7 +216,7 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
                                        epochs=stage_epochs, batch_size=batch_size, seed=seed, precision=precision,
                                        progress=progress, data_info=data_info)
             val = metrics["final_val_accuracy"]
-            reference = best is None or j == 0  # a stage's first step sets the reference for its budget
+            reference = j == 0  # a stage's first step sets the reference for its budget
             gain = None if reference else 100 * (val - best[1]["final_val_accuracy"])
             kept = reference or val > best[1]["final_val_accuracy"]
             if kept:
