@@ -242,14 +242,70 @@ def choose_test_time_flips(model, dataset: str, x_val: np.ndarray, y_val: np.nda
     """Whether to average each prediction with the mirrored image's, decided on validation like every
     other step: ``{"used": bool, "val_accuracy": plain, "val_accuracy_with_flips": averaged or None}``.
     Digits are never mirrored (:data:`FLIP_SAFE`)."""
-    from fmnist_utils.evaluation import predict_proba
+    from fmnist_utils.evaluation import predict_proba, predict_with_flips
 
     y_val = np.asarray(y_val)
-    plain = float(np.mean(predict_proba(model, x_val).argmax(1) == y_val))
     if not FLIP_SAFE[dataset]:
+        plain = float(np.mean(predict_proba(model, x_val).argmax(1) == y_val))
         return {"used": False, "val_accuracy": plain, "val_accuracy_with_flips": None}
-    flipped = float(np.mean(predict_proba(model, x_val, flip_average=True).argmax(1) == y_val))
+    plain, flipped = (float(np.mean(p.argmax(1) == y_val)) for p in predict_with_flips(model, x_val))
     return {"used": flipped > plain, "val_accuracy": plain, "val_accuracy_with_flips": flipped}
+
+
+def trained_on_mirrors(recipe: Recipe, dataset: str) -> bool:
+    """Whether a model of ``recipe`` saw mirrored images in training (flips, or ``augment`` on clothes)."""
+    return FLIP_SAFE[dataset] and (recipe.flip or recipe.augment)
+
+
+def _ensemble_inputs(result: LadderResult, dataset: str, test_time_flips: bool) -> dict[int, tuple[Path, bool]]:
+    """Each trial's folder and whether it predicts with test-time flips: the winner as chosen on validation,
+    any other trial only if flips were chosen and it saw mirrored images in training."""
+    winner = int(result.table.index[result.table["chosen"]][0])
+    return {int(step): (folder, test_time_flips and (int(step) == winner
+                                                     or trained_on_mirrors(Recipe.parse(recipe), dataset)))
+            for step, recipe, folder in zip(result.table.index, result.table["recipe"], result.trial_dirs)}
+
+
+def _trial_probabilities(folder: Path, x: np.ndarray, flips: bool) -> np.ndarray:
+    import keras
+
+    from fmnist_utils.evaluation import predict_proba
+
+    return predict_proba(keras.saving.load_model(folder / "model.keras"), x, flip_average=flips)
+
+
+def choose_ensemble(result: LadderResult, dataset: str, x_val: np.ndarray, y_val: np.ndarray,
+                    test_time_flips: bool = False) -> dict[str, Any]:
+    """Greedy ensemble selection (Caruana et al., 2004) over the ladder's trials, on validation like every
+    other choice: start from the winner, add the trial whose averaged probabilities raise the validation
+    accuracy most, stop when none raises it. Costs no training, only predictions of models already there.
+    Returns ``{"used": more than the winner, "members": steps in the order added, "val_accuracy": of the
+    average, "path": validation accuracy after each addition, "test_time_flips": steps that predict with flips}``."""
+    y_val = np.asarray(y_val)
+    inputs = _ensemble_inputs(result, dataset, test_time_flips)
+    probabilities = {step: _trial_probabilities(folder, x_val, flips) for step, (folder, flips) in inputs.items()}
+
+    def accuracy(members: list[int]) -> float:
+        return float(np.mean(np.mean([probabilities[m] for m in members], axis=0).argmax(1) == y_val))
+
+    members = [int(result.table.index[result.table["chosen"]][0])]
+    path = [accuracy(members)]
+    while len(members) < len(probabilities):
+        score, step = max((accuracy(members + [s]), -s) for s in probabilities if s not in members)
+        if score <= path[-1]:
+            break
+        members.append(-step)
+        path.append(score)
+    return {"used": len(members) > 1, "members": members, "val_accuracy": path[-1], "path": path,
+            "test_time_flips": [m for m in members if inputs[m][1]]}
+
+
+def ensemble_proba(result: LadderResult, members: list[int], dataset: str, x: np.ndarray,
+                   test_time_flips: bool = False) -> np.ndarray:
+    """The mean class probabilities of the trials ``members`` (steps), each predicting as in
+    :func:`choose_ensemble`."""
+    inputs = _ensemble_inputs(result, dataset, test_time_flips)
+    return np.mean([_trial_probabilities(inputs[m][0], x, inputs[m][1]) for m in members], axis=0)
 
 
 def trial_test_accuracies(result: LadderResult, x_test: np.ndarray, y_test: np.ndarray) -> Any:
@@ -279,10 +335,12 @@ TARGETS = {"fashion_mnist": 0.940, "mnist": 0.9960}
 
 
 def summarize(results: dict[str, LadderResult], test_accuracy: dict[str, float], is_sample: dict[str, bool],
-              test_time_flips: dict[str, dict[str, Any]] | None = None) -> tuple[Any, dict[str, Any]]:
+              test_time_flips: dict[str, dict[str, Any]] | None = None,
+              ensembles: dict[str, dict[str, Any]] | None = None) -> tuple[Any, dict[str, Any]]:
     """One row per dataset (seed recipe vs best recipe, the test accuracy measured once, the seed's 2017
     number and the target) as a DataFrame, and the same as a JSON-ready dict for ``summary.json``.
-    ``test_time_flips``: :func:`choose_test_time_flips`'s answer per dataset, if it was asked."""
+    ``test_time_flips`` and ``ensembles``: :func:`choose_test_time_flips`'s and :func:`choose_ensemble`'s
+    answers per dataset, if they were asked; ``test_accuracy`` is that of what they chose."""
     import pandas as pd
 
     from fmnist_utils.comparison import DATASET_LABELS, SEED_RESULTS
@@ -290,13 +348,16 @@ def summarize(results: dict[str, LadderResult], test_accuracy: dict[str, float],
     rows, summary = [], {}
     for name, result in results.items():
         table, flips = result.table, (test_time_flips or {}).get(name, {"used": False})
+        ensemble = (ensembles or {}).get(name, {"used": False})
+        val = (ensemble["val_accuracy"] if ensemble["used"] else flips["val_accuracy_with_flips"] if flips["used"]
+               else result.best_metrics["final_val_accuracy"])
         row = {
             "dataset": DATASET_LABELS[name],
             "best recipe (chosen on validation)": result.best_recipe.describe()
-            + (" + test-time flips" if flips["used"] else ""),
+            + (" + test-time flips" if flips["used"] else "")
+            + (f" + ensemble of steps {', '.join(map(str, ensemble['members']))}" if ensemble["used"] else ""),
             "val accuracy: seed recipe": float(table["val_accuracy"].iloc[0]),
-            "val accuracy: best recipe": float(flips["val_accuracy_with_flips"] if flips["used"]
-                                               else result.best_metrics["final_val_accuracy"]),
+            "val accuracy: best recipe": float(val),
             "test accuracy: best recipe (measured once)": float(test_accuracy[name]),
             "seed 2017 test accuracy": SEED_RESULTS[name],
             "target": TARGETS[name],
@@ -306,5 +367,6 @@ def summarize(results: dict[str, LadderResult], test_accuracy: dict[str, float],
         }
         rows.append(row)
         summary[name] = {**row, "best_recipe": asdict(result.best_recipe), "is_sample": is_sample[name],
-                         "test_time_flips": flips, "ablation": table.reset_index().to_dict(orient="records")}
+                         "test_time_flips": flips, "ensemble": ensemble,
+                         "ablation": table.reset_index().to_dict(orient="records")}
     return pd.DataFrame(rows).set_index("dataset"), summary

@@ -32,18 +32,26 @@ class Evaluation:
         }
 
 
+def _as_images(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x)
+    return (x[..., np.newaxis] if x.ndim == 3 else x).astype("float32")
+
+
 def predict_proba(model, x: np.ndarray, batch_size: int = 1024, flip_average: bool = False) -> np.ndarray:
     """Class probabilities for uint8 images (N, 28, 28) as float32 (N, 10); with ``flip_average``, the
     mean of the probabilities for each image and its mirror image (test-time augmentation)."""
-    x = np.asarray(x)
-    if x.ndim == 3:
-        x = x[..., np.newaxis]
-    x = x.astype("float32")
-    probabilities = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float32")
     if flip_average:
-        mirrored = np.asarray(model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0), dtype="float32")
-        probabilities = (probabilities + mirrored) / 2
-    return probabilities
+        return predict_with_flips(model, x, batch_size)[1]
+    return np.asarray(model.predict(_as_images(x), batch_size=batch_size, verbose=0), dtype="float32")
+
+
+def predict_with_flips(model, x: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Both predictions test-time flips are chosen between, each image predicted once: the plain
+    probabilities and their mean with the mirror image's."""
+    x = _as_images(x)
+    plain = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float32")
+    mirrored = np.asarray(model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0), dtype="float32")
+    return plain, (plain + mirrored) / 2
 
 
 def evaluate_predictions(y_true: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> Evaluation:

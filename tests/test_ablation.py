@@ -217,6 +217,64 @@ def test_test_time_flips_average_the_mirror_and_are_chosen_on_validation(sample_
     assert digits == {"used": False, "val_accuracy": choice["val_accuracy"], "val_accuracy_with_flips": None}
 
 
+def _fake_ladder(recipes: list[str], chosen: int, folder) -> ablation.LadderResult:
+    import pandas as pd
+
+    table = pd.DataFrame({"recipe": recipes, "chosen": [i == chosen for i in range(len(recipes))]})
+    return ablation.LadderResult(table, ablation.Recipe.parse(recipes[chosen]), None, {}, folder / f"step{chosen}",
+                                 [folder / f"step{i}" for i in range(len(recipes))])
+
+
+def test_ensemble_selection_adds_the_trial_that_helps_most_and_stops_when_none_helps(monkeypatch, tmp_path):
+    y = np.array([0, 1, 2, 3])
+
+    def probabilities(*rows):  # one {class: probability} per image, the rest spread evenly
+        return np.array([[row.get(c, (1 - sum(row.values())) / (4 - len(row))) for c in range(4)] for row in rows])
+
+    # the winner (step 0) is sure of images 0-1 and wrong, unsure, on 2-3; step 2 the other way round;
+    # step 1 is confidently wrong everywhere; step 3 is right on 0-2 only
+    votes = {"step0": probabilities({0: .7}, {1: .7}, {0: .4, 2: .3}, {0: .4, 3: .3}),
+             "step1": probabilities({3: .97}, {3: .97}, {3: .97}, {0: .97}),
+             "step2": probabilities({1: .4, 0: .3}, {0: .4, 1: .3}, {2: .9}, {3: .9}),
+             "step3": probabilities({0: .5}, {1: .5}, {2: .5}, {0: .5})}
+    calls = []
+
+    def fake(folder, x, flips):
+        calls.append((folder.name, flips))
+        return votes[folder.name]
+
+    monkeypatch.setattr(ablation, "_trial_probabilities", fake)
+    result = _fake_ladder(["seed", "flip", "label_smoothing=0.1", "flip, label_smoothing=0.1"], 0, tmp_path)
+    choice = ablation.choose_ensemble(result, "fashion_mnist", np.zeros((4, 28, 28)), y, test_time_flips=True)
+    accuracy = lambda steps: np.mean(np.mean([votes[f"step{s}"] for s in steps], 0).argmax(1) == y)
+    assert choice["members"][0] == 0 and choice["path"][0] == accuracy([0]) == 0.5
+    assert choice["members"] == [0, 2] and choice["path"] == [0.5, 1.0] and choice["used"]
+    assert choice["val_accuracy"] == accuracy([0, 2]) == 1.0
+    # flips: the winner as chosen, another trial only if it trained on mirrored images (steps 1 and 3 here)
+    assert dict(calls) == {"step0": True, "step1": True, "step2": False, "step3": True}
+    assert choice["test_time_flips"] == [0]
+    calls.clear()
+    np.testing.assert_allclose(ablation.ensemble_proba(result, [0, 2], "fashion_mnist", np.zeros((4, 28, 28)), True),
+                               (votes["step0"] + votes["step2"]) / 2)
+    alone = ablation.choose_ensemble(_fake_ladder(["seed", "flip"], 0, tmp_path), "mnist", np.zeros((4, 28, 28)), y)
+    assert alone == {"used": False, "members": [0], "val_accuracy": 0.5, "path": [0.5], "test_time_flips": []}
+
+
+def test_ensemble_of_real_trials_matches_its_validation_accuracy(sample_split, tmp_path):
+    train, val, _, info = sample_split
+    result = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=1, progress="none",
+                                 data_info=info, ladder=ablation.LADDER[:3])
+    choice = ablation.choose_ensemble(result, "fashion_mnist", *val)
+    winner = int(result.table.index[result.table["chosen"]][0])
+    assert choice["members"][0] == winner and choice["path"][0] == pytest.approx(
+        result.best_metrics["final_val_accuracy"], abs=1e-6)
+    assert all(b > a for a, b in zip(choice["path"], choice["path"][1:]))
+    assert choice["used"] == (len(choice["path"]) > 1)
+    probabilities = ablation.ensemble_proba(result, choice["members"], "fashion_mnist", val[0])
+    assert probabilities.shape == (len(val[1]), 10)
+    assert np.mean(probabilities.argmax(1) == val[1]) == pytest.approx(choice["val_accuracy"])
+
+
 def test_penultimate_features(sample_split):
     _, _, (x_test, y_test), _ = sample_split
     model = build_seed_model()
@@ -242,6 +300,12 @@ def test_summarize_never_claims_a_target_on_sample_data(sample_split, tmp_path):
     assert row["target met"] is True and row["test_time_flips"] == flips
     assert row["best recipe (chosen on validation)"] == "seed + test-time flips"
     assert row["val accuracy: best recipe"] == 0.6, "the validation accuracy of what is tested"
+    ensemble = {"used": True, "members": [0, 3], "val_accuracy": 0.7, "path": [0.6, 0.7], "test_time_flips": [0]}
+    _, full = ablation.summarize({"fashion_mnist": result}, {"fashion_mnist": 0.95}, {"fashion_mnist": False},
+                                 {"fashion_mnist": flips}, {"fashion_mnist": ensemble})
+    row = full["fashion_mnist"]
+    assert row["best recipe (chosen on validation)"] == "seed + test-time flips + ensemble of steps 0, 3"
+    assert row["val accuracy: best recipe"] == 0.7 and row["ensemble"] == ensemble and row["target met"] is True
 
 
 def test_misclassified_indices_by_class_and_separability():

@@ -130,8 +130,11 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
         stage_winners = [[s for s in row["ablation"] if s["stage"] == stage and s["kept"]][-1]
                          for stage in ("screening", "long")]
         assert winner == max(stage_winners, key=lambda s: s["val_accuracy"]), "the better stage winner, ties: the shorter"
-        assert row["val accuracy: best recipe"] == (
-            flips["val_accuracy_with_flips"] if flips["used"] else winner["val_accuracy"])
+        ensemble = row["ensemble"]
+        assert ensemble["members"][0] == winner["step"] and ensemble["used"] == (len(ensemble["members"]) > 1)
+        assert ensemble["val_accuracy"] == ensemble["path"][-1] and summary["ensemble"] is True
+        assert row["val accuracy: best recipe"] == (ensemble["val_accuracy"] if ensemble["used"] else
+                                                    flips["val_accuracy_with_flips"] if flips["used"] else winner["val_accuracy"])
         assert flips["used"] is False or name == "fashion_mnist"
         assert 0.2 < row["test accuracy: best recipe (measured once)"] <= 1.0
         tested = [p.parent.name for p in (beyond / name).glob("step*/metrics.json")
@@ -139,7 +142,7 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
         assert len(tested) == 1, "only the winning trial's metrics carry a test accuracy"
         # after the choice, every trial is scored on the test set for the record; the winner's score is the one reported
         assert all(0.0 <= step["test_accuracy"] <= 1.0 for step in row["ablation"])
-        if not flips["used"]:  # the for-the-record column predicts without flips
+        if not flips["used"] and not ensemble["used"]:  # the for-the-record column: each trial alone, no flips
             assert winner["test_accuracy"] == pytest.approx(row["test accuracy: best recipe (measured once)"])
     figures = {p.name for p in (beyond / "figures").iterdir()}
     assert figures == {"ablation.png", "confusion_best_fashion_mnist.png", "confusion_best_mnist.png",
@@ -155,6 +158,7 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
     ({"datasets": "mnist,svhn"}, "Parameter 'datasets' must be one of 'fashion_mnist', 'fashion-mnist', 'mnist'; got 'svhn'"),
     ({"epochs": 1.5}, "Parameter 'epochs' must be an integer >= 1; got 1.5"),
     ({"long_epochs": -1}, "Parameter 'long_epochs' must be an integer >= 0; got -1"),
+    ({"ensemble": "yes"}, "Parameter 'ensemble' must be one of True, False; got 'yes'"),
 ])
 def test_beyond_the_seed_rejects_bad_parameters(tmp_path, parameters, message):
     with pytest.raises(pm.PapermillExecutionError) as err:
@@ -321,6 +325,10 @@ def test_beyond_the_seed_accepts_dataset_names_as_papermill_cli_text(tmp_path):
     out = tmp_path / "out.ipynb"
     pm.execute_notebook(str(NOTEBOOKS / "05_beyond_the_seed.ipynb"), str(out), progress_bar=False,
                         parameters={"datasets": "mnist", "data_source": "sample", "epochs": 1, "long_epochs": 1, "train_limit": 300,
-                                    "embedding_points": 60, "output_dir": str(tmp_path / "run")})
+                                    "embedding_points": 60, "ensemble": False, "output_dir": str(tmp_path / "run")})
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert list(summary["datasets"]) == ["mnist"] and not _errors(nbformat.read(out, as_version=4))
+    row = summary["datasets"]["mnist"]  # ensemble=False: the winner alone is tested
+    [winner] = [step for step in row["ablation"] if step["chosen"]]
+    assert summary["ensemble"] is False and row["ensemble"] == {"used": False, "members": [winner["step"]]}
+    assert winner["test_accuracy"] == pytest.approx(row["test accuracy: best recipe (measured once)"])

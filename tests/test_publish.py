@@ -60,6 +60,9 @@ def test_beyond_table_reports_the_winner_once_with_its_cost():
     assert table[2] == ("| Fashion-MNIST | input_norm=bn_channel | 0.9200 → 0.9300 | **0.9412** | 0.9323 | ≥ 0.9400 "
                         "| yes | 12 epochs, 8.3 min (mixed_bfloat16) |")
     assert "| no |" in beyond_table(_summary(False))
+    summary = _summary(True)
+    summary["datasets"]["fashion_mnist"]["ensemble"] = {"used": True, "members": [1, 2], "val_accuracy": 0.94}
+    assert beyond_table(summary).splitlines()[2].endswith("| 12 + 30 epochs, 27.3 min (mixed_bfloat16) |")
 
 
 def test_cli_refuses_a_folder_without_a_notebook_05_run(tmp_path, capsys):
