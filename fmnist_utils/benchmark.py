@@ -146,44 +146,61 @@ def run_benchmark(dataset: str = "fashion_mnist", data_source: str = "auto", ima
 
 def time_to_accuracy(target: float = TARGET_ACCURACY, max_epochs: int = 20, peak_lr: float = 2e-3,
                      precision: str = "auto", batch_size: int = 256, data_source: str = "auto",
-                     seed: int = 0, recipe: Recipe = SEED_RECIPE, test_time_flips: bool = False) -> dict:
+                     seed: int = 0, recipe: Recipe = SEED_RECIPE, test_time_flips: bool = False,
+                     members: int = 1) -> dict:
     """Train on Fashion-MNIST with a warm-up + cosine schedule over ``max_epochs``, evaluating the test set
     after every epoch (not counted in the training time), until it reaches ``target``. The model is the
     seed's unless ``recipe`` (notebook 05's :class:`~fmnist_utils.ablation.Recipe`) changes it; its
     ``schedule`` is replaced by this warm-up + cosine one. With ``test_time_flips`` the accuracy that counts
-    averages each prediction with the mirrored image's (notebook 05's test-time flips)."""
+    averages each prediction with the mirrored image's (notebook 05's test-time flips). With ``members`` > 1,
+    that many models are trained one after the other (seeds ``seed``, ``seed + 1``, ...; the clock runs on)
+    and, from the second on, the accuracy that counts is that of the mean of the finished members'
+    predictions and the current one's (an ensemble, as in notebook 05)."""
     import keras
 
-    (x_tr, y_tr), (x_val, y_val), (x_test, y_test), info = _data("fashion_mnist", data_source)
-    schedule = one_cycle_schedule(int(np.ceil(len(x_tr) / batch_size)), max_epochs, peak_lr)
-    set_seed(seed)
-    model = compile_seed_model(build_recipe_model(recipe, "fashion_mnist", precision=precision, seed=seed),
-                               keras.optimizers.Adam(schedule), label_smoothing=recipe.label_smoothing)
-    train_ds = make_tf_dataset(x_tr, y_tr, batch_size, shuffle=True, seed=seed)
-    elapsed, history, reached = 0.0, [], None
-    for epoch in range(1, max_epochs + 1):
-        start = time.perf_counter()
-        model.fit(train_ds, epochs=1, verbose=0, shuffle=False)  # the pipeline reshuffles
-        elapsed += time.perf_counter() - start
-        plain, flipped = predict_with_flips(model, x_test) if test_time_flips else (predict_proba(model, x_test), None)
-        test_acc = float(np.mean(plain.argmax(1) == y_test))
-        history.append({"epoch": epoch, "training_seconds": elapsed, "test_accuracy": test_acc})
-        line = f"  epoch {epoch:2d}: {elapsed / 60:5.1f} min of training, test accuracy {test_acc:.4f}"
-        if test_time_flips:
-            test_acc = float(np.mean(flipped.argmax(1) == y_test))  # the accuracy that counts
-            history[-1]["test_accuracy_with_flips"] = test_acc
-            line += f", with test-time flips {test_acc:.4f}"
-        print(line, flush=True)
-        if test_acc >= target and reached is None:
-            reached = history[-1]
+    (x_tr, y_tr), _, (x_test, y_test), info = _data("fashion_mnist", data_source)
+    elapsed, history, reached, finished = 0.0, [], None, []
+    for member in range(1, members + 1):
+        schedule = one_cycle_schedule(int(np.ceil(len(x_tr) / batch_size)), max_epochs, peak_lr)
+        member_seed = seed + member - 1
+        keras.backend.clear_session()
+        set_seed(member_seed)
+        model = compile_seed_model(build_recipe_model(recipe, "fashion_mnist", precision=precision, seed=member_seed),
+                                   keras.optimizers.Adam(schedule), label_smoothing=recipe.label_smoothing)
+        train_ds = make_tf_dataset(x_tr, y_tr, batch_size, shuffle=True, seed=member_seed)
+        for epoch in range(1, max_epochs + 1):
+            start = time.perf_counter()
+            model.fit(train_ds, epochs=1, verbose=0, shuffle=False)  # the pipeline reshuffles
+            elapsed += time.perf_counter() - start
+            plain, flipped = predict_with_flips(model, x_test) if test_time_flips else (predict_proba(model, x_test), None)
+            test_acc = float(np.mean(plain.argmax(1) == y_test))
+            row = {"member": member, "epoch": epoch, "training_seconds": elapsed, "test_accuracy": test_acc}
+            line = (f"  {f'member {member}, ' if members > 1 else ''}epoch {epoch:2d}: {elapsed / 60:5.1f} min of "
+                    f"training, test accuracy {test_acc:.4f}")
+            own = counted = flipped if test_time_flips else plain
+            if test_time_flips:
+                test_acc = row["test_accuracy_with_flips"] = float(np.mean(flipped.argmax(1) == y_test))
+                line += f", with test-time flips {test_acc:.4f}"
+            if finished:
+                counted = np.mean([*finished, own], axis=0)
+                test_acc = row["ensemble_test_accuracy"] = float(np.mean(counted.argmax(1) == y_test))
+                line += f", ensemble of {len(finished) + 1} {test_acc:.4f}"
+            history.append(row)
+            print(line, flush=True)  # test_acc: the accuracy that counts
+            if test_acc >= target:
+                reached = row
+                break
+        if reached:
             break
+        finished.append(own)  # this member's last predictions
     return {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "target": target,
             "reached": reached is not None,
             "minutes_to_target": reached["training_seconds"] / 60 if reached else None,
-            "epochs_to_target": reached["epoch"] if reached else None, "history": history,
+            "epochs_to_target": (reached["member"] - 1) * max_epochs + reached["epoch"] if reached else None,
+            "history": history,
             "schedule": f"Adam, linear warm-up 1 epoch to {peak_lr}, cosine decay to 0 over {max_epochs} epochs",
             "model": "seed model" if recipe == SEED_RECIPE else f"seed model, {recipe.describe()}",
-            "test_time_flips": test_time_flips,
+            "test_time_flips": test_time_flips, "members": members,
             "precision": resolve_precision(precision), "batch_size": batch_size,
             "data_source": info.source, "is_sample": info.is_sample, "machine": machine_info()}
 
@@ -207,9 +224,12 @@ def main(argv: list[str] | None = None) -> int:
                         "e.g. 'input_norm=bn_channel, conv_bn' (default: the seed model)")
     p.add_argument("--test-time-flips", action="store_true",
                    help="for --time-to-accuracy: count the accuracy of predictions averaged with the mirrored image's")
+    p.add_argument("--members", type=int, default=1,
+                   help="for --time-to-accuracy: train this many models one after the other (seeds seed, seed+1, ...) "
+                        "and count the accuracy of their averaged predictions (default 1)")
     p.add_argument("--output", type=Path, help="write the results as JSON here")
     args = p.parse_args(argv)
-    for name in ("images", "repeats", "batch_size", "max_epochs"):
+    for name in ("images", "repeats", "batch_size", "max_epochs", "members"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be a positive integer")
     if args.time_to_accuracy:
@@ -219,10 +239,10 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--recipe: {exc}")
         result = time_to_accuracy(max_epochs=args.max_epochs, peak_lr=args.peak_lr, batch_size=args.batch_size,
                                   data_source=args.data_source, seed=args.seed, recipe=recipe,
-                                  test_time_flips=args.test_time_flips)
+                                  test_time_flips=args.test_time_flips, members=args.members)
         last = (f"Reached test accuracy {result['target']} after {result['minutes_to_target']:.1f} min of training "
                 f"({result['epochs_to_target']} epochs)" if result["reached"] else
-                f"Did not reach {result['target']} within {args.max_epochs} epochs")
+                f"Did not reach {result['target']} within {args.members * args.max_epochs} epochs")
     else:
         result = run_benchmark(args.dataset, args.data_source, args.images, args.repeats, args.batch_size,
                                args.parity_epochs, args.seed)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
-from fmnist_utils import benchmark
+from fmnist_utils import benchmark, data
 
 
 def test_benchmark_compares_baseline_and_candidates(tmp_path, capsys):
@@ -55,6 +56,34 @@ def test_time_to_accuracy_with_test_time_flips(tmp_path, capsys):
     epoch = result["history"][0]
     assert result["test_time_flips"] is True and 0.0 <= epoch["test_accuracy_with_flips"] <= 1.0
     assert f"with test-time flips {epoch['test_accuracy_with_flips']:.4f}" in capsys.readouterr().out
+
+
+def test_time_to_accuracy_of_an_ensemble_trained_member_after_member(tmp_path, capsys, monkeypatch):
+    predictions = []  # what each evaluation predicted, to recompute the ensemble independently
+    real = benchmark.predict_with_flips
+
+    def recording(model, x, batch_size=1024):
+        pair = real(model, x, batch_size)
+        predictions.append(pair[1])
+        return pair
+
+    monkeypatch.setattr(benchmark, "predict_with_flips", recording)
+    out = tmp_path / "tta.json"
+    assert benchmark.main(["--time-to-accuracy", "--data-source", "sample", "--max-epochs", "1", "--members", "3",
+                           "--recipe", "flip", "--test-time-flips", "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    history = result["history"]
+    assert result["members"] == 3 and [(h["member"], h["epoch"]) for h in history] == [(1, 1), (2, 1), (3, 1)]
+    assert "ensemble_test_accuracy" not in history[0]
+    assert history[0]["training_seconds"] < history[1]["training_seconds"] < history[2]["training_seconds"]
+    _, (_, y_test) = data.load_dataset("fashion_mnist", source="sample")
+    for k in (2, 3):  # the mean of every member's flip-averaged probabilities so far
+        expected = np.mean(np.mean(predictions[:k], axis=0).argmax(1) == y_test)
+        assert history[k - 1]["ensemble_test_accuracy"] == pytest.approx(expected)
+    assert predictions[0].shape == (len(y_test), 10) and not np.allclose(predictions[0], predictions[1]), \
+        "each member has its own seed"
+    printed = capsys.readouterr().out
+    assert "member 3, epoch  1" in printed and "Did not reach 0.9323 within 3 epochs" in printed
 
 
 def test_bad_arguments_are_rejected(capsys):
