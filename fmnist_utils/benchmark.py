@@ -172,7 +172,8 @@ def time_to_accuracy(target: float = TARGET_ACCURACY, max_epochs: int = 20, peak
             start = time.perf_counter()
             model.fit(train_ds, epochs=1, verbose=0, shuffle=False)  # the pipeline reshuffles
             elapsed += time.perf_counter() - start
-            plain, flipped = predict_with_flips(model, x_test) if test_time_flips else (predict_proba(model, x_test), None)
+            plain, flipped = (predict_with_flips(model, x_test) if test_time_flips
+                              else (predict_proba(model, x_test), None))
             test_acc = float(np.mean(plain.argmax(1) == y_test))
             row = {"member": member, "epoch": epoch, "training_seconds": elapsed, "test_accuracy": test_acc}
             line = (f"  {f'member {member}, ' if members > 1 else ''}epoch {epoch:2d}: {elapsed / 60:5.1f} min of "

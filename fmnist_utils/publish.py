@@ -17,7 +17,8 @@ Only full-data seed-protocol runs are published: sample data, subsets or fewer e
 
 With ``--beyond`` (or :func:`publish_beyond`) the run's ``05_beyond_the_seed`` results are published too:
 the executed notebook over ``notebooks/05_beyond_the_seed.ipynb``, ``summary.json`` and each dataset's
-``ablation.csv`` into ``results/beyond/``, its figures into ``assets/beyond_*.png``, and its best results
+``ablation.csv`` (and ``replicate.json``, if :mod:`fmnist_utils.replicate` ran) into ``results/beyond/``,
+its figures into ``assets/beyond_*.png``, and its best results
 into the table between README's ``<!-- results-beyond -->`` markers; full data only. ``--beyond-only``
 publishes just that, from a run of notebook 05 alone (``RUN_DIR/05_beyond_the_seed.ipynb`` and
 ``RUN_DIR/beyond/``).
@@ -244,6 +245,8 @@ def publish_beyond(run_dir: str | os.PathLike, repo: str | os.PathLike | None = 
     _copy(beyond / "summary.json", results / "summary.json")
     for name in summary["datasets"]:
         _copy(beyond / name / "ablation.csv", results / f"{name}-ablation.csv")
+    if (beyond / "replicate" / "replicate.json").is_file():  # python -m fmnist_utils.replicate, if it ran
+        _copy(beyond / "replicate" / "replicate.json", results / "replicate.json")
     for figure in sorted((beyond / "figures").glob("*.png")):
         _copy(figure, repo / "assets" / f"beyond_{figure.name}")
     _publish_notebook(notebook, repo / "notebooks" / "05_beyond_the_seed.ipynb")

@@ -305,6 +305,10 @@ def test_publish_beyond_refuses_sample_runs_and_copies_full_ones(quick_series, t
     results = publish_beyond(run, repo=tmp_path / "repo")
     assert sorted(p.name for p in results.iterdir()) == ["fashion_mnist-ablation.csv", "mnist-ablation.csv",
                                                          "summary.json", "summary.md"]
+    (run / "beyond" / "replicate").mkdir()
+    (run / "beyond" / "replicate" / "replicate.json").write_text('{"datasets": {}}')
+    publish_beyond(run, repo=tmp_path / "repo")
+    assert (results / "replicate.json").read_text() == '{"datasets": {}}', "the seed replication comes along"
     assert len(list((tmp_path / "repo" / "assets").glob("beyond_*.png"))) == 5
     table = (results / "summary.md").read_text()
     for row in summary["datasets"].values():
@@ -332,3 +336,39 @@ def test_beyond_the_seed_accepts_dataset_names_as_papermill_cli_text(tmp_path):
     [winner] = [step for step in row["ablation"] if step["chosen"]]
     assert summary["ensemble"] is False and row["ensemble"] == {"used": False, "members": [winner["step"]]}
     assert winner["test_accuracy"] == pytest.approx(row["test accuracy: best recipe (measured once)"])
+
+
+def test_replicate_retrains_the_reported_predictor_with_another_seed(quick_series, tmp_path, capsys):
+    """Notebook 05's tested predictor (winner or ensemble) retrained with seed 1, from its summary.json alone."""
+    import keras
+    import numpy as np
+
+    from fmnist_utils import ablation, data, replicate
+
+    run = tmp_path / "beyond"
+    run.mkdir()
+    shutil.copy(quick_series / "beyond" / "summary.json", run / "summary.json")
+    reported = json.loads((run / "summary.json").read_text())["datasets"]["mnist"]
+    assert replicate.main([str(run), "--seeds", "1", "--datasets", "mnist"]) == 0
+    assert "[SAMPLE DATA" in capsys.readouterr().out
+    result = json.loads((run / "replicate" / "replicate.json").read_text())["datasets"]["mnist"]
+    members = reported["ensemble"]["members"]
+    assert result["members"] == members and result["reported_test_accuracy"] == reported[
+        "test accuracy: best recipe (measured once)"]
+    _, (x_test, y_test) = data.load_dataset("mnist", source="sample")
+    probabilities = []
+    for member in members:  # each member retrained with the new seed, same recipe and epochs
+        folder = run / "replicate" / "seed1" / "mnist" / f"step{member}"
+        metrics = json.loads((folder / "metrics.json").read_text())
+        original = next(step for step in reported["ablation"] if step["step"] == member)
+        assert metrics["seed"] == 1 and metrics["epochs_completed"] == original["epochs"]
+        assert ablation.Recipe(**metrics["recipe"]) == ablation.Recipe.parse(original["recipe"])
+        assert "test_accuracy" not in metrics
+        model = keras.saving.load_model(folder / "model.keras")
+        probabilities.append(model.predict(x_test[..., None].astype("float32"), verbose=0))
+    assert result["test_accuracy_by_seed"]["1"] == pytest.approx(np.mean(np.mean(probabilities, 0).argmax(1) == y_test))
+    assert result["min_over_all_seeds"] <= result["mean_over_all_seeds"] and result["is_sample"] is True
+    assert replicate.main([str(tmp_path / "nothing"), "--seeds", "1"]) == 1
+    assert "No summary.json in" in capsys.readouterr().err
+    with pytest.raises(replicate.ReplicateError, match="Dataset\\(s\\) cifar10 not in"):
+        replicate.replicate(run, [1], datasets=["cifar10"])

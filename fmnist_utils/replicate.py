@@ -1,0 +1,123 @@
+"""Does a reported result hold for another seed? ``python -m fmnist_utils.replicate RUN_DIR --seeds 1 2``
+
+Notebook 05 reports one test accuracy per dataset, from one seed. This reads its ``summary.json`` in
+``RUN_DIR`` (the notebook's ``output_dir``) and, for each dataset, retrains the trials that make up the
+tested predictor (the winner, or every member of the ensemble) with each new seed: same recipes, epochs,
+data, split, batch size and precision. It then tests the same predictor (members and test-time flips as
+chosen) once per seed. Nothing is chosen here: it measures how much of the reported number is the seed's
+luck. Trials go to ``RUN_DIR/replicate/seed<N>/<dataset>/step<K>/`` (a killed run resumes, finished trials are
+reused) and the results to ``RUN_DIR/replicate/replicate.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmnist_utils import ablation, data
+from fmnist_utils.training import write_json
+
+
+class ReplicateError(ValueError):
+    """The run folder holds no finished notebook 05 run to replicate."""
+
+
+def load_summary(run_dir: Path) -> dict[str, Any]:
+    """Notebook 05's ``summary.json`` in ``run_dir``, checked for what replication needs."""
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        raise ReplicateError(f"No summary.json in {run_dir}: give the output_dir of a finished notebook 05 run.")
+    summary = json.loads(path.read_text())
+    for name, row in summary.get("datasets", {}).items():
+        if "ensemble" not in row:
+            raise ReplicateError(f"{path} ({name}) predates ensemble selection: rerun notebook 05 first.")
+    return summary
+
+
+def replicate(run_dir: str | Path, seeds: list[int], datasets: list[str] | None = None,
+              progress: str = "epoch") -> dict[str, Any]:
+    """Retrain and test the reported predictor of each dataset once per seed in ``seeds`` (module docstring)."""
+    run_dir = Path(run_dir)
+    summary = load_summary(run_dir)
+    names = datasets or list(summary["datasets"])
+    unknown = [n for n in names if n not in summary["datasets"]]
+    if unknown:
+        raise ReplicateError(f"Dataset(s) {', '.join(unknown)} not in {run_dir / 'summary.json'}; "
+                             f"it has: {', '.join(summary['datasets'])}.")
+    results: dict[str, Any] = {}
+    for name in names:
+        row = summary["datasets"][name]
+        ((x, y), (x_test, y_test)), info = data.load_dataset(name, source="sample" if row["is_sample"] else "auto",
+                                                            return_info=True)
+        x, y = data.limit_examples(x, y, summary["train_limit"], seed=summary["seed"])
+        train_split, val_split = data.train_val_split(x, y, dataset=name)
+        members, flips = row["ensemble"]["members"], row["test_time_flips"]["used"]
+        steps = {step["step"]: step for step in row["ablation"]}
+        per_seed = {}
+        for seed in seeds:
+            folder = run_dir / "replicate" / f"seed{seed}" / name
+            for member in members:
+                print(f"=== {name}, seed {seed}: step {member} [{steps[member]['recipe']}], "
+                      f"{steps[member]['epochs']} epochs")
+                ablation.run_trial(ablation.Recipe.parse(steps[member]["recipe"]), name, train_split, val_split,
+                                   output_dir=folder / f"step{member}", epochs=int(steps[member]["epochs"]),
+                                   batch_size=summary["batch_size"], seed=seed, precision=summary["precision"],
+                                   progress=progress, data_info=info)
+            probabilities = ablation.ensemble_proba(_as_ladder(row, folder), members, name, x_test, flips)
+            per_seed[seed] = float(np.mean(probabilities.argmax(1) == np.asarray(y_test)))
+            print(f"    {name}, seed {seed}: test accuracy {per_seed[seed]:.4f} "
+                  f"(reported, seed {summary['seed']}: {row['test accuracy: best recipe (measured once)']:.4f})")
+        reported = row["test accuracy: best recipe (measured once)"]
+        every = [reported, *per_seed.values()]
+        results[name] = {"predictor": row["best recipe (chosen on validation)"], "members": members,
+                         "reported_seed": summary["seed"], "reported_test_accuracy": reported,
+                         "test_accuracy_by_seed": {str(s): a for s, a in per_seed.items()},
+                         "mean_over_all_seeds": float(np.mean(every)), "min_over_all_seeds": float(min(every)),
+                         "target": row["target"], "is_sample": row["is_sample"]}
+    out = {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "run_dir": str(run_dir),
+           "precision": summary["precision"], "datasets": results}
+    write_json(run_dir / "replicate" / "replicate.json", out)
+    return out
+
+
+def _as_ladder(row: dict[str, Any], folder: Path) -> ablation.LadderResult:
+    """The replicated trials in ``folder`` arranged as the original ladder (recipes, winner), so that
+    :func:`ablation.ensemble_proba` predicts with them exactly as it did with the originals."""
+    import pandas as pd
+
+    table = pd.DataFrame(row["ablation"]).set_index("step")
+    return ablation.LadderResult(table, ablation.Recipe(**row["best_recipe"]), None, {},
+                                 folder / f"step{int(table.index[table['chosen']][0])}",
+                                 [folder / f"step{step}" for step in table.index])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m fmnist_utils.replicate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dir", type=Path, help="notebook 05's output_dir (holds summary.json)")
+    p.add_argument("--seeds", type=int, nargs="+", required=True, help="seeds to retrain with, e.g. 1 2")
+    p.add_argument("--datasets", nargs="+", choices=("fashion_mnist", "mnist"), help="default: all in the run")
+    args = p.parse_args(argv)
+    if any(seed < 0 for seed in args.seeds):
+        p.error("--seeds must be integers >= 0")
+    try:
+        result = replicate(args.run_dir, args.seeds, args.datasets)
+    except ReplicateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, row in result["datasets"].items():
+        seeds = ", ".join(f"seed {s}: {a:.4f}" for s, a in row["test_accuracy_by_seed"].items())
+        print(f"{name}: reported {row['reported_test_accuracy']:.4f} (seed {row['reported_seed']}); {seeds}; "
+              f"mean {row['mean_over_all_seeds']:.4f}, min {row['min_over_all_seeds']:.4f}, target {row['target']}"
+              + (" [SAMPLE DATA: not comparable with the targets]" if row["is_sample"] else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
