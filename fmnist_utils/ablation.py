@@ -7,9 +7,9 @@ second stage follows: the best recipe retrained for longer (the new reference), 
 of :data:`LONG_LADDER` that suit the dataset, which need that longer budget to pay off. The winner is
 the best stage winner on validation: longer training is kept, like any change, only if it helps.
 :func:`choose_test_time_flips` then decides, on validation too, whether averaging each prediction with
-that of the mirrored image helps. The test set plays no part in any choice: the caller evaluates the
-winning model on it once, at the end, and may then score every trial on it for the record
-(:func:`trial_test_accuracies`), never to choose.
+that of the mirrored image helps, and :func:`choose_ensemble` which trials to average with the winner.
+The test set plays no part in any choice: the caller evaluates what was chosen on it once, at the end,
+and may then score every trial on it for the record (:func:`trial_test_accuracies`), never to choose.
 
 Each trial is an ordinary :func:`fmnist_utils.training.train` run in its own folder, so a killed
 ablation resumes mid-trial, and a finished trial with the same recipe is reused instead of retrained.
@@ -190,6 +190,11 @@ class LadderResult:
     best_dir: Path  # the winning trial's folder (history, metrics, model); its row is ``chosen`` in the table
     trial_dirs: list[Path]  # every step's folder, in table order
 
+    @property
+    def chosen_step(self) -> int:
+        """The winning trial's step number (its row is ``chosen`` in the table)."""
+        return int(self.table.index[self.table["chosen"]][0])
+
 
 def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathLike, epochs: int,
                long_epochs: int = 0, batch_size: int = 256, seed: int = 0, precision: str = "float32",
@@ -260,8 +265,7 @@ def trained_on_mirrors(recipe: Recipe, dataset: str) -> bool:
 def _ensemble_inputs(result: LadderResult, dataset: str, test_time_flips: bool) -> dict[int, tuple[Path, bool]]:
     """Each trial's folder and whether it predicts with test-time flips: the winner as chosen on validation,
     any other trial only if flips were chosen and it saw mirrored images in training."""
-    winner = int(result.table.index[result.table["chosen"]][0])
-    return {int(step): (folder, test_time_flips and (int(step) == winner
+    return {int(step): (folder, test_time_flips and (int(step) == result.chosen_step
                                                      or trained_on_mirrors(Recipe.parse(recipe), dataset)))
             for step, recipe, folder in zip(result.table.index, result.table["recipe"], result.trial_dirs)}
 
@@ -288,7 +292,7 @@ def choose_ensemble(result: LadderResult, dataset: str, x_val: np.ndarray, y_val
     def accuracy(members: list[int]) -> float:
         return float(np.mean(np.mean([probabilities[m] for m in members], axis=0).argmax(1) == y_val))
 
-    members = [int(result.table.index[result.table["chosen"]][0])]
+    members = [result.chosen_step]
     path = [accuracy(members)]
     while len(members) < len(probabilities):
         score, step = max((accuracy(members + [s]), -s) for s in probabilities if s not in members)
