@@ -315,13 +315,10 @@ def ensemble_proba(result: LadderResult, members: list[int], dataset: str, x: np
 def trial_test_accuracies(result: LadderResult, x_test: np.ndarray, y_test: np.ndarray) -> Any:
     """Each trial's test accuracy, in table order (a pandas Series), for the record once the choice is
     made: it shows each change's effect on unseen images, and must never feed back into the choice."""
-    import keras
     import pandas as pd
 
-    from fmnist_utils.evaluation import predict_proba
-
-    accuracy = [float(np.mean(predict_proba(keras.saving.load_model(folder / "model.keras"), x_test).argmax(1)
-                              == np.asarray(y_test))) for folder in result.trial_dirs]
+    accuracy = [float(np.mean(_trial_probabilities(folder, x_test, flips=False).argmax(1) == np.asarray(y_test)))
+                for folder in result.trial_dirs]
     return pd.Series(accuracy, index=result.table.index, name="test_accuracy")
 
 

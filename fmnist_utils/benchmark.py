@@ -160,8 +160,8 @@ def time_to_accuracy(target: float = TARGET_ACCURACY, max_epochs: int = 20, peak
 
     (x_tr, y_tr), _, (x_test, y_test), info = _data("fashion_mnist", data_source)
     elapsed, history, reached, finished = 0.0, [], None, []
+    schedule = one_cycle_schedule(int(np.ceil(len(x_tr) / batch_size)), max_epochs, peak_lr)  # the same for each
     for member in range(1, members + 1):
-        schedule = one_cycle_schedule(int(np.ceil(len(x_tr) / batch_size)), max_epochs, peak_lr)
         member_seed = seed + member - 1
         keras.backend.clear_session()
         set_seed(member_seed)
@@ -178,13 +178,13 @@ def time_to_accuracy(target: float = TARGET_ACCURACY, max_epochs: int = 20, peak
             row = {"member": member, "epoch": epoch, "training_seconds": elapsed, "test_accuracy": test_acc}
             line = (f"  {f'member {member}, ' if members > 1 else ''}epoch {epoch:2d}: {elapsed / 60:5.1f} min of "
                     f"training, test accuracy {test_acc:.4f}")
-            own = counted = flipped if test_time_flips else plain
+            own = flipped if test_time_flips else plain  # this member's predictions, as they count
             if test_time_flips:
                 test_acc = row["test_accuracy_with_flips"] = float(np.mean(flipped.argmax(1) == y_test))
                 line += f", with test-time flips {test_acc:.4f}"
             if finished:
-                counted = np.mean([*finished, own], axis=0)
-                test_acc = row["ensemble_test_accuracy"] = float(np.mean(counted.argmax(1) == y_test))
+                ensemble = np.mean([*finished, own], axis=0)
+                test_acc = row["ensemble_test_accuracy"] = float(np.mean(ensemble.argmax(1) == y_test))
                 line += f", ensemble of {len(finished) + 1} {test_acc:.4f}"
             history.append(row)
             print(line, flush=True)  # test_acc: the accuracy that counts
