@@ -4,7 +4,9 @@
 seed recipe, then each step applied to the best recipe so far, and keeps a step only if it raises the
 final validation accuracy (greedy forward selection on the validation split). Given ``long_epochs``, a
 second stage follows: the best recipe retrained for longer (the new reference), then the augmentations
-of :data:`LONG_LADDER` that suit the dataset, which need that longer budget to pay off. The winner is
+of :data:`LONG_LADDER` that suit the dataset, which need that longer budget to pay off, and last the
+one step beyond the seed's network, a VGG-style body in place of its own, then the augmentations again on
+that network (a step whose recipe a trial of the stage already trained is skipped). The winner is
 the best stage winner on validation: longer training is kept, like any change, only if it helps.
 :func:`choose_test_time_flips` then decides, on validation too, whether averaging each prediction with
 that of the mirrored image helps, and :func:`choose_ensemble` which trials to average with the winner.
@@ -51,10 +53,13 @@ class Recipe:
     erase: bool = False  # random erasing: a rectangle of noise in half of the images, clothes only
     label_smoothing: float = 0.0
     schedule: str = "seed"  # "seed" (Adam, 1e-3 / (1 + 1e-3 t)) or "one_cycle" (warm-up, then cosine)
+    arch: str = "seed"  # the network body: "seed" (2 conv + 3 dense) or "vgg" (2 x 2 3x3 conv + 1 dense)
 
     def __post_init__(self):
-        from fmnist_utils.models import INPUT_NORMS
+        from fmnist_utils.models import ARCHS, INPUT_NORMS
 
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(map(repr, ARCHS))}; got {self.arch!r}.")
         if self.input_norm not in INPUT_NORMS:
             raise ValueError(f"input_norm must be one of {', '.join(map(repr, INPUT_NORMS))}; got {self.input_norm!r}.")
         if self.schedule not in SCHEDULES:
@@ -100,6 +105,9 @@ LADDER: tuple[tuple[str, dict[str, Any]], ...] = (
     ("one-cycle learning rate (1-epoch warm-up to 2e-3, cosine decay)", {"schedule": "one_cycle"}),
 )
 
+#: The one step that leaves the seed's network: a VGG-style body, with the schedule it needs.
+VGG: dict[str, Any] = {"arch": "vgg", "conv_bn": True, "schedule": "one_cycle"}
+
 #: The second stage, at ``long_epochs``: lighter augmentations, one at a time, on the best recipe so far.
 #: Its first step retrains that recipe for longer and becomes the reference the others must beat.
 LONG_LADDER: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -107,6 +115,10 @@ LONG_LADDER: tuple[tuple[str, dict[str, Any]], ...] = (
     ("horizontal flips (clothes only)", {"flip": True}),
     ("small shifts (up to 2 pixels)", {"shift": True}),
     ("random erasing (clothes only)", {"erase": True}),
+    ("a VGG-style network (pairs of 3x3 convolutions with BatchNormalization, dropout after pooling), "
+     "trained with the one-cycle schedule", VGG),
+    ("the VGG-style network with small shifts", {**VGG, "shift": True}),
+    ("the VGG-style network with random erasing (clothes only)", {**VGG, "erase": True}),
 )
 
 
@@ -128,7 +140,7 @@ def build_recipe_model(recipe: Recipe, dataset: str, precision: str = "float32",
                                        flip=recipe.flip or (recipe.augment and FLIP_SAFE[dataset]),
                                        erase=recipe.erase, seed=seed)
     return build_cnn(input_norm=recipe.input_norm, conv_bn=recipe.conv_bn, augmentation=augmentation,
-                     precision=precision, name=f"cnn_{dataset}")
+                     precision=precision, name=f"cnn_{dataset}", arch=recipe.arch)
 
 
 def recipe_optimizer(recipe: Recipe, steps_per_epoch: int, epochs: int):
@@ -211,9 +223,14 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
     best: tuple[Recipe, dict, Any, Path] | None = None  # the best trial of the current stage so far
     rows, folders, winners = [], [], []
     for stage, stage_epochs, steps in stages:
+        tried: dict[Recipe, int] = {}  # the recipes this stage has trained, and their steps
         for j, (label, changes) in enumerate(steps):
             i = len(rows)
             recipe = replace(best[0] if best else SEED_RECIPE, **changes)
+            if recipe in tried:  # e.g. shifts on the new network when the best recipe has them already
+                print(f"--- skipped ({stage}): {label} -> [{recipe.describe()}] is step {tried[recipe]}'s recipe")
+                continue
+            tried[recipe] = i
             print(f"--- step {i} ({stage}, {stage_epochs} epochs): {label} -> [{recipe.describe()}]")
             folder = out / f"step{i}"
             folders.append(folder)
@@ -322,11 +339,12 @@ def trial_test_accuracies(result: LadderResult, x_test: np.ndarray, y_test: np.n
     return pd.Series(accuracy, index=result.table.index, name="test_accuracy")
 
 
-def penultimate_features(model, x: np.ndarray, layer: str = "fc2", batch_size: int = 1024) -> np.ndarray:
-    """The activations of ``layer`` (the 64-unit dense layer before the classifier) for images (N, 28, 28)."""
+def penultimate_features(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """What the classifier sees for images (N, 28, 28): the input of the final ``probabilities`` layer (the
+    last hidden layer's activations: 64 for the seed's network, 256 for the VGG-style one)."""
     import keras
 
-    extractor = keras.Model(model.inputs, model.get_layer(layer).output)
+    extractor = keras.Model(model.inputs, model.get_layer("probabilities").input)
     x = np.asarray(x, dtype="float32")[..., np.newaxis]
     return np.asarray(extractor.predict(x, batch_size=batch_size, verbose=0), dtype="float32")
 

@@ -200,7 +200,9 @@ def time_to_accuracy(target: float = TARGET_ACCURACY, max_epochs: int = 20, peak
             "epochs_to_target": (reached["member"] - 1) * max_epochs + reached["epoch"] if reached else None,
             "history": history,
             "schedule": f"Adam, linear warm-up 1 epoch to {peak_lr}, cosine decay to 0 over {max_epochs} epochs",
-            "model": "seed model" if recipe == SEED_RECIPE else f"seed model, {recipe.describe()}",
+            "model": ("seed model" if recipe.arch == "seed" else "VGG-style model (notebook 05)")
+                     + ("" if recipe == SEED_RECIPE else f", {recipe.describe()}"),
+            "parameters": model.count_params(),
             "test_time_flips": test_time_flips, "members": members,
             "precision": resolve_precision(precision), "batch_size": batch_size,
             "data_source": info.source, "is_sample": info.is_sample, "machine": machine_info()}
@@ -222,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--peak-lr", type=float, default=2e-3, help="peak learning rate for --time-to-accuracy")
     p.add_argument("--recipe", default="seed",
                    help="for --time-to-accuracy: changes to the seed model in notebook 05's notation, "
-                        "e.g. 'input_norm=bn_channel, conv_bn' (default: the seed model)")
+                        "e.g. 'input_norm=bn_channel, conv_bn' or 'arch=vgg, conv_bn, flip' (default: the seed model)")
     p.add_argument("--test-time-flips", action="store_true",
                    help="for --time-to-accuracy: count the accuracy of predictions averaged with the mirrored image's")
     p.add_argument("--members", type=int, default=1,

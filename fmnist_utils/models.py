@@ -27,6 +27,9 @@ SEED_TOTAL_PARAMS = 1_879_098
 VARIANTS = ("seed", "channel_bn")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 INPUT_NORMS = ("bn_width", "bn_channel", "rescale")
+#: The network body after the input layer: the seed's (two 5x5 convolutions, three dense layers) or a
+#: VGG-style one (two blocks of two 3x3 convolutions, one dense layer).
+ARCHS = ("seed", "vgg")
 
 
 def resolve_precision(precision: str = "auto") -> str:
@@ -110,43 +113,70 @@ def augmentation_layers(*, shifts_and_rotations: bool = False, small_shifts: boo
 
 
 def build_cnn(input_norm: str = "bn_width", conv_bn: bool = False, augmentation: list[layers.Layer] | None = None,
-              precision: str = "float32", name: str = "cnn") -> keras.Model:
+              precision: str = "float32", name: str = "cnn", arch: str = "seed") -> keras.Model:
     """The seed's two convolutions and three dense layers, with the input treatment and extras to choose.
 
     ``input_norm``: ``"bn_width"`` (the seed's BatchNormalization over the image width), ``"bn_channel"``
     (over the channel) or ``"rescale"`` (divide by 255, no input BatchNormalization). ``conv_bn`` adds
     BatchNormalization between each convolution and its relu (the convolution then needs no bias).
-    ``augmentation`` layers, if any, come first. With the defaults this is exactly :func:`build_seed_model`.
+    ``augmentation`` layers, if any, come first. ``arch="vgg"`` swaps the body for :func:`vgg_body`'s.
+    With the defaults this is exactly :func:`build_seed_model`.
     """
     if input_norm not in INPUT_NORMS:
         raise ValueError(f"Unknown input_norm {input_norm!r}. Valid values: {', '.join(map(repr, INPUT_NORMS))}.")
+    if arch not in ARCHS:
+        raise ValueError(f"Unknown arch {arch!r}. Valid values: {', '.join(map(repr, ARCHS))}.")
     dtype = resolve_precision(precision)
     if input_norm == "rescale":
         stack = [layers.Rescaling(1 / 255, name="input_scale", dtype=dtype)]
     else:
         stack = [layers.BatchNormalization(axis=2 if input_norm == "bn_width" else -1, name="input_bn", dtype=dtype)]
+    stack += (seed_body if arch == "seed" else vgg_body)(conv_bn, dtype)
+    stack.append(layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities", dtype="float32"))
+    return keras.Sequential([keras.Input(shape=INPUT_SHAPE, name="image"), *(augmentation or []), *stack], name=name)
 
-    def conv(index: int, filters: int, **init) -> list[layers.Layer]:
-        if not conv_bn:
-            return [layers.Conv2D(filters, 5, activation="relu", name=f"conv{index}", dtype=dtype, **init)]
-        return [layers.Conv2D(filters, 5, use_bias=False, name=f"conv{index}", dtype=dtype,
-                              kernel_initializer=init.get("kernel_initializer", "glorot_uniform")),
-                layers.BatchNormalization(name=f"conv{index}_bn", dtype=dtype),
-                layers.Activation("relu", name=f"conv{index}_relu", dtype=dtype)]
 
-    stack += [
-        *conv(1, 64, kernel_initializer="random_uniform", bias_initializer="random_normal"),
+def _conv(name: str, filters: int, size: int, conv_bn: bool, dtype: str, padding: str = "valid",
+          **init) -> list[layers.Layer]:
+    """A relu convolution, or with ``conv_bn`` convolution (no bias) -> BatchNormalization -> relu."""
+    if not conv_bn:
+        return [layers.Conv2D(filters, size, padding=padding, activation="relu", name=name, dtype=dtype, **init)]
+    return [layers.Conv2D(filters, size, padding=padding, use_bias=False, name=name, dtype=dtype,
+                          kernel_initializer=init.get("kernel_initializer", "glorot_uniform")),
+            layers.BatchNormalization(name=f"{name}_bn", dtype=dtype),
+            layers.Activation("relu", name=f"{name}_relu", dtype=dtype)]
+
+
+def seed_body(conv_bn: bool, dtype: str) -> list[layers.Layer]:
+    """The seed's layers between the input normalisation and the classifier (module docstring)."""
+    return [
+        *_conv("conv1", 64, 5, conv_bn, dtype, kernel_initializer="random_uniform", bias_initializer="random_normal"),
         layers.MaxPooling2D(2, name="pool1", dtype=dtype),
-        *conv(2, 512),
+        *_conv("conv2", 512, 5, conv_bn, dtype),
         layers.MaxPooling2D(2, name="pool2", dtype=dtype),
         layers.Flatten(name="flatten", dtype=dtype),
         layers.Dense(128, activation="relu", name="fc1", dtype=dtype),
         layers.Dropout(0.35, name="drop1", dtype=dtype),
         layers.Dense(64, activation="relu", name="fc2", dtype=dtype),
         layers.Dropout(0.35, name="drop2", dtype=dtype),
-        layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities", dtype="float32"),
     ]
-    return keras.Sequential([keras.Input(shape=INPUT_SHAPE, name="image"), *(augmentation or []), *stack], name=name)
+
+
+def vgg_body(conv_bn: bool, dtype: str) -> list[layers.Layer]:
+    """A VGG-style body (Simonyan & Zisserman 2014, scaled to 28x28): two blocks of two 3x3 'same'
+    convolutions (32 then 64 filters), each block closed by 2x2 max pooling and dropout 0.25, then one
+    dense layer of 256 and dropout 0.5. Two stacked 3x3 convolutions see a 5x5 patch, as one of the seed's
+    5x5 convolutions does, with fewer weights and one more non-linearity; about 3x fewer FLOPs than the
+    seed and 0.87 M parameters against 1.88 M."""
+    body = []
+    for block, filters in ((1, 32), (2, 64)):
+        for conv in (1, 2):
+            body += _conv(f"conv{block}_{conv}", filters, 3, conv_bn, dtype, padding="same")
+        body += [layers.MaxPooling2D(2, name=f"pool{block}", dtype=dtype),
+                 layers.Dropout(0.25, name=f"pool{block}_drop", dtype=dtype)]
+    return body + [layers.Flatten(name="flatten", dtype=dtype),
+                   layers.Dense(256, activation="relu", name="fc1", dtype=dtype),
+                   layers.Dropout(0.5, name="drop1", dtype=dtype)]
 
 
 def seed_learning_rate(initial: float = 1e-3, decay: float = 1e-3) -> keras.optimizers.schedules.LearningRateSchedule:

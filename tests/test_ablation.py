@@ -11,7 +11,7 @@ import pytest
 from fmnist_utils import ablation, data
 from fmnist_utils.evaluation import evaluate_predictions, misclassified_indices, predict_proba, separability
 from fmnist_utils.models import (SEED_TOTAL_PARAMS, SparseCrossentropyWithSmoothing, build_cnn, build_seed_model,
-                                 compile_seed_model, one_cycle_schedule)
+                                 compile_seed_model, forward_flops, one_cycle_schedule)
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,7 @@ def test_augmentation_is_off_at_inference():
     ({"input_norm": "layer_norm"}, r"input_norm must be one of 'bn_width', 'bn_channel', 'rescale'; got 'layer_norm'"),
     ({"schedule": "step"}, r"schedule must be one of 'seed', 'one_cycle'; got 'step'"),
     ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\); got 1.0"),
+    ({"arch": "resnet"}, r"arch must be one of 'seed', 'vgg'; got 'resnet'"),
 ])
 def test_bad_recipes_are_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -90,9 +91,26 @@ def test_recipe_text_round_trips():
         ablation.Recipe.parse("input_norm=none")
 
 
-def test_build_cnn_rejects_unknown_input_norm():
+def test_build_cnn_rejects_unknown_input_norm_and_arch():
     with pytest.raises(ValueError, match=r"Unknown input_norm 'none'.*'bn_width', 'bn_channel', 'rescale'"):
         build_cnn(input_norm="none")
+    with pytest.raises(ValueError, match=r"Unknown arch 'resnet'. Valid values: 'seed', 'vgg'"):
+        build_cnn(arch="resnet")
+
+
+def test_vgg_body_shapes_parameters_and_flops():
+    """Two blocks of two 3x3 'same' convolutions halve 28 -> 14 -> 7; far fewer FLOPs than the seed's body."""
+    model = ablation.build_recipe_model(ablation.Recipe(arch="vgg", conv_bn=True, input_norm="rescale"), "mnist")
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
+    assert shapes["conv1_2_relu"] == (28, 28, 32) and shapes["pool1"] == (14, 14, 32)
+    assert shapes["conv2_2_relu"] == (14, 14, 64) and shapes["flatten"] == (7 * 7 * 64,)
+    convs = [(1, 32), (32, 32), (32, 64), (64, 64)]
+    expected = (sum(9 * i * o + 4 * o for i, o in convs)  # kernels (no bias) + BatchNormalization
+                + 7 * 7 * 64 * 256 + 256 + 256 * 10 + 10)
+    assert model.count_params() == expected
+    seed = build_seed_model()
+    assert 2.5 < forward_flops(seed) / forward_flops(model) < 3.5
+    assert ablation.Recipe.parse(ablation.Recipe(arch="vgg", conv_bn=True).describe()).arch == "vgg"
 
 
 def test_one_cycle_schedule_warms_up_then_decays_to_zero():
@@ -102,6 +120,24 @@ def test_one_cycle_schedule_warms_up_then_decays_to_zero():
     assert np.all(np.diff(lr[:11]) > 0) and np.all(np.diff(lr[10:]) <= 1e-12)
     with pytest.raises(ValueError, match="must be >= 1"):
         one_cycle_schedule(0, 5)
+
+
+def test_ladder_skips_a_step_whose_recipe_the_stage_already_trained(sample_split, tmp_path, capsys):
+    """Shifts on the VGG network are tried once: a later step asking for the same recipe is skipped, and the
+    step numbers stay consecutive."""
+    train, val, _, info = sample_split
+    ladder = (("seed", {}), ("shifts", {"shift": True}), ("shifts again", {"shift": True}),
+              ("flips", {"flip": True}))
+    result = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=1, progress="none",
+                                 data_info=info, ladder=ladder)
+    table = result.table
+    out = capsys.readouterr().out
+    kept_shift = bool(table["kept"].iloc[1])
+    # kept: "shifts again" asks for the best recipe itself (step 1's); dropped: step 1's recipe once more
+    assert "--- skipped (screening): shifts again -> [shift] is step 1's recipe" in out
+    assert list(table["change tried"]) == ["seed", "shifts", "flips"] and list(table.index) == [0, 1, 2]
+    assert table["recipe"].iloc[2] == ("flip, shift" if kept_shift else "flip")
+    assert result.trial_dirs == [tmp_path / f"step{i}" for i in range(3)] and not (tmp_path / "step3").exists()
 
 
 def test_smoothed_loss_matches_keras_categorical_smoothing():
@@ -280,6 +316,8 @@ def test_penultimate_features(sample_split):
     model = build_seed_model()
     features = ablation.penultimate_features(model, x_test[:32])
     assert features.shape == (32, 64) and features.dtype == np.float32 and (features >= 0).all()  # relu
+    vgg = ablation.build_recipe_model(ablation.Recipe(arch="vgg"), "fashion_mnist")
+    assert ablation.penultimate_features(vgg, x_test[:8]).shape == (8, 256)
 
 
 def test_summarize_never_claims_a_target_on_sample_data(sample_split, tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from fmnist_utils import benchmark, data
+from fmnist_utils.ablation import Recipe, build_recipe_model
 
 
 def test_benchmark_compares_baseline_and_candidates(tmp_path, capsys):
@@ -39,12 +40,17 @@ def test_time_to_accuracy_reports_each_epoch(tmp_path, capsys):
     assert "Did not reach 0.9323 within 2 epochs" in capsys.readouterr().out
 
 
-def test_time_to_accuracy_with_a_recipe(tmp_path):
+@pytest.mark.parametrize("recipe,model", [
+    ("input_norm=bn_channel, conv_bn", "seed model, input_norm=bn_channel, conv_bn"),
+    ("arch=vgg, conv_bn", "VGG-style model (notebook 05), conv_bn, arch=vgg"),
+])
+def test_time_to_accuracy_with_a_recipe(tmp_path, recipe, model):
     out = tmp_path / "tta.json"
     assert benchmark.main(["--time-to-accuracy", "--data-source", "sample", "--max-epochs", "1",
-                           "--recipe", "input_norm=bn_channel, conv_bn", "--output", str(out)]) == 0
+                           "--recipe", recipe, "--output", str(out)]) == 0
     result = json.loads(out.read_text())
-    assert result["model"] == "seed model, input_norm=bn_channel, conv_bn" and len(result["history"]) == 1
+    assert result["model"] == model and len(result["history"]) == 1
+    assert result["parameters"] == build_recipe_model(Recipe.parse(recipe), "fashion_mnist").count_params()
     assert result["test_time_flips"] is False and "test_accuracy_with_flips" not in result["history"][0]
 
 
