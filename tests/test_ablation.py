@@ -212,7 +212,8 @@ def test_ladder_keeps_only_what_raises_validation_accuracy_and_reuses_finished_t
 def test_long_stage_retrains_the_winner_then_tries_only_the_augmentations_that_suit(sample_split, tmp_path):
     train, val, _, info = sample_split
     result = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path / "clothes", epochs=1,
-                                 long_epochs=2, progress="none", data_info=info, ladder=ablation.LADDER[:2])
+                                 long_epochs=2, progress="none", data_info=info, ladder=ablation.LADDER[:2],
+                                 long_ladder=ablation.LONG_LADDER[:4])  # the network steps: notebook 05's test
     table = result.table
     assert list(table["stage"]) == ["screening"] * 2 + ["long"] * 4
     assert list(table["epochs"]) == [1, 1, 2, 2, 2, 2]
@@ -233,7 +234,8 @@ def test_long_stage_retrains_the_winner_then_tries_only_the_augmentations_that_s
     erased = keras.saving.load_model(result.trial_dirs[5] / "model.keras")  # what a resumed ladder reuses
     assert "random_erasing" in [layer.name for layer in erased.layers]
     digits = ablation.run_ladder("mnist", train, val, output_dir=tmp_path / "digits", epochs=1, long_epochs=1,
-                                 progress="none", data_info=info, ladder=ablation.LADDER[:1])
+                                 progress="none", data_info=info, ladder=ablation.LADDER[:1],
+                                 long_ladder=ablation.LONG_LADDER[:4])
     assert [label.split(" (")[0] for label in digits.table["change tried"]][1:] == [
         "the best recipe so far, trained longer", "small shifts"], "no flips, no erasing for digits"
     assert len(ablation.run_ladder("mnist", train, val, output_dir=tmp_path / "short", epochs=1, progress="none",
@@ -328,7 +330,7 @@ def test_summarize_never_claims_a_target_on_sample_data(sample_split, tmp_path):
     row = summary["fashion_mnist"]
     assert row["target met"] is False and row["is_sample"] is True and row["target"] == 0.940
     assert row["best_recipe"] == {"input_norm": "bn_width", "conv_bn": False, "augment": False, "flip": False,
-                                  "shift": False, "erase": False, "label_smoothing": 0.0, "schedule": "seed"}
+                                  "shift": False, "erase": False, "label_smoothing": 0.0, "schedule": "seed", "arch": "seed"}
     assert table.loc["Fashion-MNIST", "test accuracy: best recipe (measured once)"] == 0.99
     assert row["epochs per trial"] == "1" and row["test_time_flips"] == {"used": False}
     flips = {"used": True, "val_accuracy": 0.5, "val_accuracy_with_flips": 0.6}
