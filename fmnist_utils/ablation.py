@@ -115,8 +115,7 @@ LONG_LADDER: tuple[tuple[str, dict[str, Any]], ...] = (
     ("horizontal flips (clothes only)", {"flip": True}),
     ("small shifts (up to 2 pixels)", {"shift": True}),
     ("random erasing (clothes only)", {"erase": True}),
-    ("a VGG-style network (pairs of 3x3 convolutions with BatchNormalization, dropout after pooling), "
-     "trained with the one-cycle schedule", VGG),
+    ("a VGG-style network, with the one-cycle schedule", VGG),  # vgg_body: 3x3 convolutions, BN, dropout
     ("the VGG-style network with small shifts", {**VGG, "shift": True}),
     ("the VGG-style network with random erasing (clothes only)", {**VGG, "erase": True}),
 )

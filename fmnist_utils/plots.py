@@ -6,6 +6,7 @@ Every figure has a title and labelled axes. Saving is atomic (temporary file, th
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 from typing import Mapping
 
@@ -177,8 +178,10 @@ def ablation_chart(tables: Mapping[str, "object"], title: str = "One change at a
     """One panel per dataset (``label -> run_ladder table``): a bar per step, blue where the change was kept,
     grey where it was dropped, the ``chosen`` winner outlined, a dashed line at the seed recipe's validation
     accuracy, and a dotted line where the ladder's next stage (a longer training budget) begins."""
-    fig, axes = plt.subplots(1, len(tables), figsize=(6.5 * len(tables), 4.2), squeeze=False)
-    for ax, (label, table) in zip(axes[0], tables.items()):
+    rows = [len(table) for table in tables.values()]  # one panel per dataset, stacked, as tall as its steps
+    fig, axes = plt.subplots(len(tables), 1, figsize=(11, 1.2 + 0.32 * sum(rows)), squeeze=False,
+                             gridspec_kw={"height_ratios": rows})
+    for ax, (label, table) in zip(axes[:, 0], tables.items()):
         acc = table["val_accuracy"].to_numpy()
         colors = ["tab:blue" if kept else "tab:gray" for kept in table["kept"]]
         positions = np.arange(len(table))
@@ -188,8 +191,8 @@ def ablation_chart(tables: Mapping[str, "object"], title: str = "One change at a
             if is_chosen:
                 bar.set(edgecolor="black", linewidth=2)
         ax.axvline(acc[0], color="black", linestyle="--", linewidth=1, label="seed recipe")
-        ax.set_yticks(positions, [f"{i}: {c} ({e} ep)" for i, c, e in zip(table.index, table["change tried"],
-                                                                          table["epochs"])], fontsize=7)
+        ax.set_yticks(positions, [textwrap.shorten(f"{i}: {c}", 70, placeholder=" …") + f" ({e} ep)"
+                                  for i, c, e in zip(table.index, table["change tried"], table["epochs"])], fontsize=7)
         stages = table["stage"].to_numpy()
         for boundary in np.flatnonzero(stages[1:] != stages[:-1]):
             ax.axhline(boundary + 0.5, color="black", linestyle=":", linewidth=1)
