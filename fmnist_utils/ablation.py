@@ -8,6 +8,9 @@ of :data:`LONG_LADDER` that suit the dataset, which need that longer budget to p
 one step beyond the seed's network, a VGG-style body in place of its own, then the augmentations again on
 that network (a step whose recipe a trial of the stage already trained is skipped). The winner is
 the best stage winner on validation: longer training is kept, like any change, only if it helps.
+Given ``winner_seeds``, a last stage trains the winner's recipe again with other seeds (``seed + 1``, ...):
+never chosen themselves, they measure the seed-to-seed spread and join the ensemble candidates (a *deep
+ensemble*: the same recipe from different random starts makes different mistakes).
 :func:`choose_test_time_flips` then decides, on validation too, whether averaging each prediction with
 that of the mirrored image helps, and :func:`choose_ensemble` which trials to average with the winner.
 The test set plays no part in any choice: the caller evaluates what was chosen on it once, at the end,
@@ -153,15 +156,17 @@ def recipe_optimizer(recipe: Recipe, steps_per_epoch: int, epochs: int):
     return keras.optimizers.Adam(one_cycle_schedule(steps_per_epoch, epochs, ONE_CYCLE_PEAK_LR))
 
 
-def _finished_trial(folder: Path, recipe: Recipe, epochs: int, train_size: int, precision: str) -> dict | None:
-    """The metrics of a finished trial in ``folder`` with exactly this set-up, else None."""
+def _finished_trial(folder: Path, recipe: Recipe, epochs: int, train_size: int, precision: str,
+                    seed: int) -> dict | None:
+    """The metrics of a finished trial in ``folder`` with exactly this set-up and seed, else None."""
     path = folder / "metrics.json"
     if not (path.is_file() and (folder / "model.keras").is_file()):
         return None
     metrics = json.loads(path.read_text())
     recorded = {**asdict(SEED_RECIPE), **metrics.get("recipe", {})}  # a field added later had its default
     same = (recorded == asdict(recipe) and metrics.get("epochs_completed") == epochs
-            and metrics.get("train_size") == train_size and metrics.get("precision") == precision)
+            and metrics.get("train_size") == train_size and metrics.get("precision") == precision
+            and metrics.get("seed") == seed)
     return metrics if same else None
 
 
@@ -169,14 +174,14 @@ def run_trial(recipe: Recipe, dataset: str, train_data, val_data, *, output_dir:
               batch_size: int = 256, seed: int = 0, precision: str = "float32", progress: str = "auto",
               data_info: DataInfo | None = None):
     """Train ``recipe`` (validation only, no test set) into ``output_dir``; returns ``(metrics, model)``.
-    A finished trial of the same recipe, epochs, data size and precision there is loaded, not retrained."""
+    A finished trial of the same recipe, epochs, data size, precision and seed there is loaded, not retrained."""
     import keras
 
     from fmnist_utils.models import resolve_precision
     from fmnist_utils.training import set_seed, train
 
     folder, precision = Path(output_dir), resolve_precision(precision)
-    finished = _finished_trial(folder, recipe, epochs, len(train_data[0]), precision)
+    finished = _finished_trial(folder, recipe, epochs, len(train_data[0]), precision, seed)
     if finished is not None:
         print(f"Reusing the finished trial in {folder} ({recipe.describe()})")
         return finished, keras.saving.load_model(folder / "model.keras")
@@ -210,12 +215,17 @@ class LadderResult:
 def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathLike, epochs: int,
                long_epochs: int = 0, batch_size: int = 256, seed: int = 0, precision: str = "float32",
                progress: str = "auto", data_info: DataInfo | None = None, ladder=LADDER,
-               long_ladder=LONG_LADDER) -> LadderResult:
+               long_ladder=LONG_LADDER, winner_seeds: int = 0) -> LadderResult:
     """Greedy forward selection over ``ladder`` at ``epochs``, then (if ``long_epochs``) over the steps of
-    ``long_ladder`` that suit ``dataset`` at ``long_epochs``, on the validation split (module docstring)."""
+    ``long_ladder`` that suit ``dataset`` at ``long_epochs``, on the validation split, then the winner's
+    recipe with ``winner_seeds`` other seeds (module docstring)."""
     import pandas as pd
 
+    if isinstance(winner_seeds, bool) or not isinstance(winner_seeds, int) or winner_seeds < 0:
+        raise ValueError(f"winner_seeds must be an integer >= 0; got {winner_seeds!r}.")
     out = Path(output_dir)
+    trial = dict(dataset=dataset, train_data=train_data, val_data=val_data, batch_size=batch_size,
+                 precision=precision, progress=progress, data_info=data_info)
     stages = [("screening", epochs, ladder)]
     if long_epochs:
         stages.append(("long", long_epochs, [step for step in long_ladder if suits(step[1], dataset)]))
@@ -233,9 +243,7 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
             print(f"--- step {i} ({stage}, {stage_epochs} epochs): {label} -> [{recipe.describe()}]")
             folder = out / f"step{i}"
             folders.append(folder)
-            metrics, model = run_trial(recipe, dataset, train_data, val_data, output_dir=folder,
-                                       epochs=stage_epochs, batch_size=batch_size, seed=seed, precision=precision,
-                                       progress=progress, data_info=data_info)
+            metrics, model = run_trial(recipe, output_dir=folder, epochs=stage_epochs, seed=seed, **trial)
             val = metrics["final_val_accuracy"]
             reference = j == 0  # a stage's first step sets the reference for its budget
             gain = None if reference else 100 * (val - best[1]["final_val_accuracy"])
@@ -246,13 +254,25 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
                   + (" -> reference" if reference else " -> kept" if kept else " -> dropped"))
             rows.append({"step": i, "stage": stage, "change tried": label, "recipe": recipe.describe(),
                          "val_accuracy": val, "gain over best so far (pp)": gain, "kept": kept,
-                         "epochs": metrics["epochs_completed"], "minutes": metrics["total_seconds"] / 60,
-                         "s / epoch": metrics["mean_epoch_seconds"]})
+                         "epochs": metrics["epochs_completed"], "seed": seed,
+                         "minutes": metrics["total_seconds"] / 60, "s / epoch": metrics["mean_epoch_seconds"]})
         winners.append(best)
     winner = winners[0]
     for candidate in winners[1:]:  # a tie keeps the shorter training
         if candidate[1]["final_val_accuracy"] > winner[1]["final_val_accuracy"]:
             winner = candidate
+    for other_seed in range(seed + 1, seed + 1 + winner_seeds):  # the winner again: ensemble candidates only
+        i, recipe, epochs_won = len(rows), winner[0], winner[1]["epochs_completed"]
+        print(f"--- step {i} (seeds, {epochs_won} epochs): the chosen recipe with seed {other_seed} -> [{recipe.describe()}]")
+        folder = out / f"step{i}"
+        folders.append(folder)
+        metrics, _ = run_trial(recipe, output_dir=folder, epochs=epochs_won, seed=other_seed, **trial)
+        val, gain = metrics["final_val_accuracy"], 100 * (metrics["final_val_accuracy"] - winner[1]["final_val_accuracy"])
+        print(f"    validation accuracy {val:.4f} ({gain:+.2f} pp against the same recipe with seed {seed})")
+        rows.append({"step": i, "stage": "seeds", "change tried": f"the chosen recipe again, seed {other_seed}",
+                     "recipe": recipe.describe(), "val_accuracy": val, "gain over best so far (pp)": gain,
+                     "kept": False, "epochs": metrics["epochs_completed"], "seed": other_seed,
+                     "minutes": metrics["total_seconds"] / 60, "s / epoch": metrics["mean_epoch_seconds"]})
     table = pd.DataFrame(rows).set_index("step")
     table["chosen"] = [folder == winner[3] for folder in folders]
     table.to_csv(out / "ablation.csv")

@@ -176,14 +176,17 @@ def learning_rate_curve(schedules: Mapping[str, np.ndarray], steps: np.ndarray,
 def ablation_chart(tables: Mapping[str, "object"], title: str = "One change at a time: validation accuracy",
                    save_to=None) -> plt.Figure:
     """One panel per dataset (``label -> run_ladder table``): a bar per step, blue where the change was kept,
-    grey where it was dropped, the ``chosen`` winner outlined, a dashed line at the seed recipe's validation
-    accuracy, and a dotted line where the ladder's next stage (a longer training budget) begins."""
+    grey where it was dropped, light blue for the chosen recipe trained with other seeds, the ``chosen`` winner
+    outlined, a dashed line at the seed recipe's validation accuracy, and a dotted line where the ladder's next
+    stage (a longer training budget, then the other seeds) begins."""
     rows = [len(table) for table in tables.values()]  # one panel per dataset, stacked, as tall as its steps
     fig, axes = plt.subplots(len(tables), 1, figsize=(11, 1.2 + 0.32 * sum(rows)), squeeze=False,
                              gridspec_kw={"height_ratios": rows})
     for ax, (label, table) in zip(axes[:, 0], tables.items()):
         acc = table["val_accuracy"].to_numpy()
-        colors = ["tab:blue" if kept else "tab:gray" for kept in table["kept"]]
+        seeds = (table["stage"] == "seeds").to_numpy()
+        colors = ["lightskyblue" if other_seed else "tab:blue" if kept else "tab:gray"
+                  for kept, other_seed in zip(table["kept"], seeds)]
         positions = np.arange(len(table))
         bars = ax.barh(positions, acc, color=colors)
         chosen = table["chosen"].to_numpy()
@@ -198,7 +201,8 @@ def ablation_chart(tables: Mapping[str, "object"], title: str = "One change at a
             ax.axhline(boundary + 0.5, color="black", linestyle=":", linewidth=1)
         ax.invert_yaxis()
         spread = max(float(acc.max() - acc.min()), 0.005)
-        ax.set(title=f"{label} (blue: kept, grey: dropped, outlined: chosen)",
+        key = "blue: kept, grey: dropped" + (", light blue: the chosen recipe, other seeds" if seeds.any() else "")
+        ax.set(title=f"{label} ({key}, outlined: chosen)",
                xlabel="validation accuracy (last epoch)", ylabel="step",
                xlim=(max(0.0, float(acc.min()) - spread), min(1.0, float(acc.max()) + spread / 2)))
         for pos, value, is_chosen in zip(positions, acc, chosen):

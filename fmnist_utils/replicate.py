@@ -4,7 +4,8 @@ Notebook 05 reports one test accuracy per dataset, from one seed. This reads its
 ``RUN_DIR`` (the notebook's ``output_dir``) and, for each dataset, retrains the trials that make up the
 tested predictor (the winner, or every member of the ensemble) with each new seed: same recipes, epochs,
 data, split, batch size and precision. It then tests the same predictor (members and test-time flips as
-chosen) once per seed. Nothing is chosen here: it measures how much of the reported number is the seed's
+chosen) once per seed; a member that was the winner's recipe with another seed (the "seeds" stage) keeps
+its offset from the run's seed. Nothing is chosen here: it measures how much of the reported number is the seed's
 luck. Trials go to ``RUN_DIR/replicate/seed<N>/<dataset>/step<K>/`` (a killed run resumes, finished trials are
 reused) and the results to ``RUN_DIR/replicate/replicate.json``.
 """
@@ -63,12 +64,14 @@ def replicate(run_dir: str | Path, seeds: list[int], datasets: list[str] | None 
         for seed in seeds:
             folder = run_dir / "replicate" / f"seed{seed}" / name
             for member in members:
+                # a member of the "seeds" stage keeps its offset: seed + 1 of the run becomes seed + 1 here
+                member_seed = seed + int(steps[member].get("seed", summary["seed"])) - summary["seed"]
                 print(f"=== {name}, seed {seed}: step {member} [{steps[member]['recipe']}], "
-                      f"{steps[member]['epochs']} epochs")
+                      f"{steps[member]['epochs']} epochs, trained with seed {member_seed}")
                 ablation.run_trial(ablation.Recipe.parse(steps[member]["recipe"]), name, train_split, val_split,
                                    output_dir=folder / f"step{member}", epochs=int(steps[member]["epochs"]),
-                                   batch_size=summary["batch_size"], seed=seed, precision=summary["precision"],
-                                   progress=progress, data_info=info)
+                                   batch_size=summary["batch_size"], seed=member_seed,
+                                   precision=summary["precision"], progress=progress, data_info=info)
             probabilities = ablation.ensemble_proba(_as_ladder(row, folder), members, name, x_test, flips)
             per_seed[seed] = float(np.mean(probabilities.argmax(1) == np.asarray(y_test)))
             print(f"    {name}, seed {seed}: test accuracy {per_seed[seed]:.4f} "

@@ -140,6 +140,43 @@ def test_ladder_skips_a_step_whose_recipe_the_stage_already_trained(sample_split
     assert result.trial_dirs == [tmp_path / f"step{i}" for i in range(3)] and not (tmp_path / "step3").exists()
 
 
+def test_winner_seeds_retrain_the_chosen_recipe_with_other_seeds_as_ensemble_candidates(sample_split, tmp_path, capsys):
+    """The last stage trains the winner again with seed + 1, seed + 2: never chosen, recorded with its seed,
+    reused only by a run with the same seed, and offered to ensemble selection like any other trial."""
+    train, val, _, info = sample_split
+    ladder = ablation.LADDER[:2]
+    result = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=1, progress="none",
+                                 data_info=info, ladder=ladder, seed=3, winner_seeds=2)
+    table = result.table
+    assert list(table["stage"]) == ["screening", "screening", "seeds", "seeds"] and list(table.index) == [0, 1, 2, 3]
+    assert list(table["seed"]) == [3, 3, 4, 5] and not table["kept"].iloc[2:].any()
+    winner = result.chosen_step
+    assert winner in (0, 1) and list(table["recipe"].iloc[2:]) == [table["recipe"].loc[winner]] * 2
+    assert list(table["change tried"].iloc[2:]) == ["the chosen recipe again, seed 4", "the chosen recipe again, seed 5"]
+    for step, seed in ((2, 4), (3, 5)):
+        metrics = json.loads((tmp_path / f"step{step}" / "metrics.json").read_text())
+        assert metrics["seed"] == seed and ablation.Recipe(**metrics["recipe"]) == result.best_recipe
+        assert table["gain over best so far (pp)"].loc[step] == pytest.approx(
+            100 * (metrics["final_val_accuracy"] - result.best_metrics["final_val_accuracy"]))
+    probs = [ablation._trial_probabilities(tmp_path / f"step{s}", val[0][:200], flips=False) for s in (winner, 2, 3)]
+    assert not np.allclose(probs[0], probs[1]) and not np.allclose(probs[1], probs[2])
+    # ensemble selection starts from the winner and may add any trial, the other seeds included
+    assert set(ablation._ensemble_inputs(result, "fashion_mnist", False)) == {0, 1, 2, 3}
+    assert ablation.choose_ensemble(result, "fashion_mnist", *val)["members"][0] == winner
+    capsys.readouterr()
+    again = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=1, progress="none",
+                                data_info=info, ladder=ladder, seed=3, winner_seeds=2)
+    assert capsys.readouterr().out.count("Reusing the finished trial") == 4 and again.table.equals(table)
+    # a trial is reused only for its own seed: seed 9 in step 2's folder retrains
+    metrics, _ = ablation.run_trial(result.best_recipe, "fashion_mnist", train, val, output_dir=tmp_path / "step2",
+                                    epochs=1, seed=9, data_info=info, progress="none")
+    assert metrics["seed"] == 9 and "Reusing" not in capsys.readouterr().out
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="winner_seeds must be an integer >= 0"):
+            ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path / "bad", epochs=1, winner_seeds=bad)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_smoothed_loss_matches_keras_categorical_smoothing():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, size=16)

@@ -132,10 +132,15 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
         assert labels[:always] == suited[:always] and all(label in suited for label in labels)
         assert [suited.index(label) for label in labels] == sorted(suited.index(label) for label in labels)
         assert len({step["recipe"] for step in long_rows}) == len(long_rows), "no recipe trained twice in a stage"
-        assert [step["step"] for step in row["ablation"]] == list(range(7 + len(long_rows)))
-        assert [step["stage"] for step in row["ablation"]] == ["screening"] * 7 + ["long"] * len(long_rows)
+        assert [step["step"] for step in row["ablation"]] == list(range(7 + len(long_rows) + 2))
+        assert [step["stage"] for step in row["ablation"]] == ["screening"] * 7 + ["long"] * len(long_rows) + ["seeds"] * 2
         flips = row["test_time_flips"]
         [winner] = [step for step in row["ablation"] if step["chosen"]]
+        # winner_seeds=2 (the default): the chosen recipe again with seeds 1 and 2, same epochs, never chosen
+        others = row["ablation"][-2:]
+        assert [(s["recipe"], s["epochs"], s["seed"]) for s in others] == [(winner["recipe"], winner["epochs"], seed)
+                                                                          for seed in (1, 2)]
+        assert all(s["seed"] == 0 for s in row["ablation"][:-2]) and not any(s["kept"] for s in others)
         stage_winners = [[s for s in row["ablation"] if s["stage"] == stage and s["kept"]][-1]
                          for stage in ("screening", "long")]
         assert winner == max(stage_winners, key=lambda s: s["val_accuracy"]), "the better stage winner, ties: the shorter"
@@ -168,6 +173,8 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
     ({"epochs": 1.5}, "Parameter 'epochs' must be an integer >= 1; got 1.5"),
     ({"long_epochs": -1}, "Parameter 'long_epochs' must be an integer >= 0; got -1"),
     ({"ensemble": "yes"}, "Parameter 'ensemble' must be one of True, False; got 'yes'"),
+    ({"winner_seeds": -1}, "Parameter 'winner_seeds' must be an integer >= 0; got -1"),
+    ({"ensemble": False, "winner_seeds": 1}, "Parameter 'winner_seeds' trains ensemble candidates: with ensemble=False it must be 0; got 1"),
 ])
 def test_beyond_the_seed_rejects_bad_parameters(tmp_path, parameters, message):
     with pytest.raises(pm.PapermillExecutionError) as err:
@@ -338,7 +345,8 @@ def test_beyond_the_seed_accepts_dataset_names_as_papermill_cli_text(tmp_path):
     out = tmp_path / "out.ipynb"
     pm.execute_notebook(str(NOTEBOOKS / "05_beyond_the_seed.ipynb"), str(out), progress_bar=False,
                         parameters={"datasets": "mnist", "data_source": "sample", "epochs": 1, "long_epochs": 1, "train_limit": 300,
-                                    "embedding_points": 60, "ensemble": False, "output_dir": str(tmp_path / "run")})
+                                    "embedding_points": 60, "ensemble": False, "winner_seeds": 0,
+                                    "output_dir": str(tmp_path / "run")})
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert list(summary["datasets"]) == ["mnist"] and not _errors(nbformat.read(out, as_version=4))
     row = summary["datasets"]["mnist"]  # ensemble=False: the winner alone is tested
@@ -356,8 +364,11 @@ def test_replicate_retrains_the_reported_predictor_with_another_seed(quick_serie
 
     run = tmp_path / "beyond"
     run.mkdir()
-    shutil.copy(quick_series / "beyond" / "summary.json", run / "summary.json")
-    reported = json.loads((run / "summary.json").read_text())["datasets"]["mnist"]
+    summary = json.loads((quick_series / "beyond" / "summary.json").read_text())
+    reported = summary["datasets"]["mnist"]
+    # as if validation had chosen the winner and its seed-2 twin (a "seeds" step keeps its offset: 1 + 2 = 3)
+    reported["ensemble"]["members"] = [reported["ensemble"]["members"][0], reported["ablation"][-1]["step"]]
+    (run / "summary.json").write_text(json.dumps(summary))
     assert replicate.main([str(run), "--seeds", "1", "--datasets", "mnist"]) == 0
     assert "[SAMPLE DATA" in capsys.readouterr().out
     result = json.loads((run / "replicate" / "replicate.json").read_text())["datasets"]["mnist"]
@@ -370,7 +381,7 @@ def test_replicate_retrains_the_reported_predictor_with_another_seed(quick_serie
         folder = run / "replicate" / "seed1" / "mnist" / f"step{member}"
         metrics = json.loads((folder / "metrics.json").read_text())
         original = next(step for step in reported["ablation"] if step["step"] == member)
-        assert metrics["seed"] == 1 and metrics["epochs_completed"] == original["epochs"]
+        assert metrics["seed"] == 1 + original["seed"] and metrics["epochs_completed"] == original["epochs"]
         assert ablation.Recipe(**metrics["recipe"]) == ablation.Recipe.parse(original["recipe"])
         assert "test_accuracy" not in metrics
         model = keras.saving.load_model(folder / "model.keras")

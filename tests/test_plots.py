@@ -87,4 +87,14 @@ def test_ablation_chart_colours_kept_and_dropped_steps():
     assert [b.get_linewidth() for b in bars] == [1.0, 2.0, 1.0] and "0.9200 chosen" in [t.get_text().strip()
                                                                                       for t in fig.axes[0].texts]
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()][2] == "2: flips (30 ep)"
+    assert "other seeds" not in fig.axes[0].get_title()
+    plt.close(fig)
+    with_seeds = pd.concat([ABLATION, pd.DataFrame({"stage": ["seeds"], "change tried": ["the chosen recipe again, seed 1"],
+                                                    "val_accuracy": [0.918], "kept": [False], "epochs": [12],
+                                                    "chosen": [False]})], ignore_index=True)
+    fig = plots.ablation_chart({"Fashion": with_seeds})
+    bars, ax = fig.axes[0].patches, fig.axes[0]
+    assert len({bars[0].get_facecolor(), bars[2].get_facecolor(), bars[3].get_facecolor()}) == 3, "kept, dropped, seeds"
+    assert [line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [1.5, 2.5]
+    assert "light blue: the chosen recipe, other seeds" in ax.get_title()
     plt.close(fig)
