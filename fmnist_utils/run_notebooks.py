@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks-dir", type=Path, help="folder of the source notebooks (default: the repo's)")
     p.add_argument("--quiet", action="store_true", help="do not stream cell outputs to the console")
     p.add_argument("--beyond", action="store_true",
-                   help="also run 05_beyond_the_seed (the ablation ladder: 9-11 trainings per dataset; hours on a CPU "
+                   help="also run 05_beyond_the_seed (the ablation ladder: 12-16 trainings per dataset; hours on a CPU "
                         "with the defaults, minutes with --quick)")
     p.add_argument("--publish", action="store_true",
                    help="after a full seed-protocol run, copy notebooks, figures and metrics into the repository "
