@@ -360,12 +360,14 @@ def trial_test_accuracies(result: LadderResult, x_test: np.ndarray, y_test: np.n
 
 def penultimate_features(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
     """What the classifier sees for images (N, 28, 28): the input of the final ``probabilities`` layer (the
-    last hidden layer's activations: 64 for the seed's network, 256 for the VGG-style one)."""
+    last hidden layer's activations: 64 for the seed's network, 256 for the VGG-style one). Called eagerly,
+    batch by batch: a new sub-model's ``predict`` would compile (and warn about retracing) for a few batches."""
     import keras
 
     extractor = keras.Model(model.inputs, model.get_layer("probabilities").input)
     x = np.asarray(x, dtype="float32")[..., np.newaxis]
-    return np.asarray(extractor.predict(x, batch_size=batch_size, verbose=0), dtype="float32")
+    return np.concatenate([keras.ops.convert_to_numpy(extractor(x[i:i + batch_size], training=False)).astype("float32")
+                           for i in range(0, len(x), batch_size)])
 
 
 #: What the best recipe should reach on the full test sets (issue targets; Fashion-MNIST moonshot 0.950).

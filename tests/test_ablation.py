@@ -357,6 +357,13 @@ def test_penultimate_features(sample_split):
     assert features.shape == (32, 64) and features.dtype == np.float32 and (features >= 0).all()  # relu
     vgg = ablation.build_recipe_model(ablation.Recipe(arch="vgg"), "fashion_mnist")
     assert ablation.penultimate_features(vgg, x_test[:8]).shape == (8, 256)
+    # batch by batch, the same features as one pass: the activations that feed the classifier
+    in_batches = ablation.penultimate_features(model, x_test[:50], batch_size=16)
+    head = model.get_layer("probabilities")
+    logits = in_batches @ head.kernel.numpy() + head.bias.numpy()
+    np.testing.assert_allclose(in_batches, ablation.penultimate_features(model, x_test[:50]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.softmax(logits)),
+                               model.predict(x_test[:50, ..., None].astype("float32"), verbose=0), rtol=1e-4, atol=1e-5)
 
 
 def test_summarize_never_claims_a_target_on_sample_data(sample_split, tmp_path):
