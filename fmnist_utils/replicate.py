@@ -7,7 +7,8 @@ data, split, batch size and precision. It then tests the same predictor (members
 chosen) once per seed; a member that was the winner's recipe with another seed (the "seeds" stage) keeps
 its offset from the run's seed. Nothing is chosen here: it measures how much of the reported number is the seed's
 luck. Trials go to ``RUN_DIR/replicate/seed<N>/<dataset>/step<K>/`` (a killed run resumes, finished trials are
-reused) and the results to ``RUN_DIR/replicate/replicate.json``.
+reused) and the results to ``RUN_DIR/replicate/replicate.json`` (a dataset replicated earlier for the same
+reported predictor stays in it).
 """
 
 from __future__ import annotations
@@ -83,10 +84,22 @@ def replicate(run_dir: str | Path, seeds: list[int], datasets: list[str] | None 
                          "test_accuracy_by_seed": {str(s): a for s, a in per_seed.items()},
                          "mean_over_all_seeds": float(np.mean(every)), "min_over_all_seeds": float(min(every)),
                          "target": row["target"], "is_sample": row["is_sample"]}
+    path = run_dir / "replicate" / "replicate.json"
     out = {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "run_dir": str(run_dir),
-           "precision": summary["precision"], "datasets": results}
-    write_json(run_dir / "replicate" / "replicate.json", out)
+           "precision": summary["precision"], "datasets": {**_still_current(path, summary), **results}}
+    write_json(path, out)
     return out
+
+
+def _still_current(path: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """The datasets of an earlier ``replicate.json`` whose reported predictor is still the one in ``summary``
+    (same members and test accuracy): a run for one dataset keeps them; a stale one is dropped."""
+    if not path.is_file():
+        return {}
+    earlier = json.loads(path.read_text()).get("datasets", {})
+    return {name: row for name, row in earlier.items() if name in summary["datasets"]
+            and row.get("members") == summary["datasets"][name]["ensemble"]["members"]
+            and row.get("reported_test_accuracy") == summary["datasets"][name]["test accuracy: best recipe (measured once)"]}
 
 
 def _as_ladder(row: dict[str, Any], folder: Path) -> ablation.LadderResult:

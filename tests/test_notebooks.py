@@ -388,6 +388,19 @@ def test_replicate_retrains_the_reported_predictor_with_another_seed(quick_serie
         probabilities.append(model.predict(x_test[..., None].astype("float32"), verbose=0))
     assert result["test_accuracy_by_seed"]["1"] == pytest.approx(np.mean(np.mean(probabilities, 0).argmax(1) == y_test))
     assert result["min_over_all_seeds"] <= result["mean_over_all_seeds"] and result["is_sample"] is True
+    # a later run for another dataset keeps this one; an entry whose predictor is no longer reported is dropped
+    earlier = json.loads((run / "replicate" / "replicate.json").read_text())
+    earlier["datasets"]["fashion_mnist"] = {**result, "members": [99]}  # stale: not the reported predictor
+    (run / "replicate" / "replicate.json").write_text(json.dumps(earlier))
+    replicate.replicate(run, [1], datasets=["mnist"])  # every trial reused
+    assert set(json.loads((run / "replicate" / "replicate.json").read_text())["datasets"]) == {"mnist"}
+    reported_fashion = summary["datasets"]["fashion_mnist"]
+    earlier["datasets"]["fashion_mnist"] = {"members": reported_fashion["ensemble"]["members"],
+                                            "reported_test_accuracy": reported_fashion["test accuracy: best recipe (measured once)"]}
+    (run / "replicate" / "replicate.json").write_text(json.dumps(earlier))
+    replicate.replicate(run, [1], datasets=["mnist"])
+    kept = json.loads((run / "replicate" / "replicate.json").read_text())["datasets"]
+    assert kept["fashion_mnist"] == earlier["datasets"]["fashion_mnist"] and kept["mnist"]["members"] == members
     assert replicate.main([str(tmp_path / "nothing"), "--seeds", "1"]) == 1
     assert "No summary.json in" in capsys.readouterr().err
     with pytest.raises(replicate.ReplicateError, match="Dataset\\(s\\) cifar10 not in"):
