@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from fmnist_utils.data import DataInfo
+from fmnist_utils.params import check_int
 
 SCHEDULES = ("seed", "one_cycle")
 #: Horizontal flips keep a garment's class; they turn digits into non-digits.
@@ -212,6 +213,15 @@ class LadderResult:
         return int(self.table.index[self.table["chosen"]][0])
 
 
+def _table_row(step: int, stage: str, label: str, recipe: Recipe, metrics: dict[str, Any], gain: float | None,
+               kept: bool, seed: int) -> dict[str, Any]:
+    """One row of the ablation table: the trial's recipe, validation accuracy, gain, seed and cost."""
+    return {"step": step, "stage": stage, "change tried": label, "recipe": recipe.describe(),
+            "val_accuracy": metrics["final_val_accuracy"], "gain over best so far (pp)": gain, "kept": kept,
+            "epochs": metrics["epochs_completed"], "seed": seed,
+            "minutes": metrics["total_seconds"] / 60, "s / epoch": metrics["mean_epoch_seconds"]}
+
+
 def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathLike, epochs: int,
                long_epochs: int = 0, batch_size: int = 256, seed: int = 0, precision: str = "float32",
                progress: str = "auto", data_info: DataInfo | None = None, ladder=LADDER,
@@ -221,8 +231,7 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
     recipe with ``winner_seeds`` other seeds (module docstring)."""
     import pandas as pd
 
-    if isinstance(winner_seeds, bool) or not isinstance(winner_seeds, int) or winner_seeds < 0:
-        raise ValueError(f"winner_seeds must be an integer >= 0; got {winner_seeds!r}.")
+    winner_seeds = check_int("winner_seeds", winner_seeds, minimum=0)
     out = Path(output_dir)
     trial = dict(dataset=dataset, train_data=train_data, val_data=val_data, batch_size=batch_size,
                  precision=precision, progress=progress, data_info=data_info)
@@ -252,27 +261,23 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
                 best = (recipe, metrics, model, folder)
             print(f"    validation accuracy {val:.4f}" + ("" if gain is None else f" ({gain:+.2f} pp)")
                   + (" -> reference" if reference else " -> kept" if kept else " -> dropped"))
-            rows.append({"step": i, "stage": stage, "change tried": label, "recipe": recipe.describe(),
-                         "val_accuracy": val, "gain over best so far (pp)": gain, "kept": kept,
-                         "epochs": metrics["epochs_completed"], "seed": seed,
-                         "minutes": metrics["total_seconds"] / 60, "s / epoch": metrics["mean_epoch_seconds"]})
+            rows.append(_table_row(i, stage, label, recipe, metrics, gain, kept, seed))
         winners.append(best)
     winner = winners[0]
     for candidate in winners[1:]:  # a tie keeps the shorter training
         if candidate[1]["final_val_accuracy"] > winner[1]["final_val_accuracy"]:
             winner = candidate
+    recipe, epochs_won = winner[0], winner[1]["epochs_completed"]
     for other_seed in range(seed + 1, seed + 1 + winner_seeds):  # the winner again: ensemble candidates only
-        i, recipe, epochs_won = len(rows), winner[0], winner[1]["epochs_completed"]
+        i = len(rows)
         print(f"--- step {i} (seeds, {epochs_won} epochs): the chosen recipe with seed {other_seed} -> [{recipe.describe()}]")
         folder = out / f"step{i}"
         folders.append(folder)
         metrics, _ = run_trial(recipe, output_dir=folder, epochs=epochs_won, seed=other_seed, **trial)
         val, gain = metrics["final_val_accuracy"], 100 * (metrics["final_val_accuracy"] - winner[1]["final_val_accuracy"])
         print(f"    validation accuracy {val:.4f} ({gain:+.2f} pp against the same recipe with seed {seed})")
-        rows.append({"step": i, "stage": "seeds", "change tried": f"the chosen recipe again, seed {other_seed}",
-                     "recipe": recipe.describe(), "val_accuracy": val, "gain over best so far (pp)": gain,
-                     "kept": False, "epochs": metrics["epochs_completed"], "seed": other_seed,
-                     "minutes": metrics["total_seconds"] / 60, "s / epoch": metrics["mean_epoch_seconds"]})
+        rows.append(_table_row(i, "seeds", f"the chosen recipe again, seed {other_seed}", recipe, metrics, gain,
+                               False, other_seed))
     table = pd.DataFrame(rows).set_index("step")
     table["chosen"] = [folder == winner[3] for folder in folders]
     table.to_csv(out / "ablation.csv")

@@ -172,7 +172,7 @@ def test_winner_seeds_retrain_the_chosen_recipe_with_other_seeds_as_ensemble_can
                                     epochs=1, seed=9, data_info=info, progress="none")
     assert metrics["seed"] == 9 and "Reusing" not in capsys.readouterr().out
     for bad in (-1, 1.5, True):
-        with pytest.raises(ValueError, match="winner_seeds must be an integer >= 0"):
+        with pytest.raises(ValueError, match="'winner_seeds' must be an integer >= 0"):
             ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path / "bad", epochs=1, winner_seeds=bad)
     assert not (tmp_path / "bad").exists()
 
