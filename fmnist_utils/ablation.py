@@ -6,7 +6,10 @@ final validation accuracy (greedy forward selection on the validation split). Gi
 second stage follows: the best recipe retrained for longer (the new reference), then the augmentations
 of :data:`LONG_LADDER` that suit the dataset, which need that longer budget to pay off, and last the
 one step beyond the seed's network, a VGG-style body in place of its own, then the augmentations again on
-that network (a step whose recipe a trial of the stage already trained is skipped). The winner is
+that network (a step whose recipe a trial of the stage already trained is skipped). Given ``longer_epochs``
+too, a third stage doubles down where the budget paid: only if the second stage's winner beat the first's on
+validation, the best recipe is retrained for ``longer_epochs`` (the new reference), then with random erasing
+(:data:`LONGER_LADDER`), the augmentation that makes the task hardest and so needs the most epochs. The winner is
 the best stage winner on validation: longer training is kept, like any change, only if it helps.
 Given ``winner_seeds``, a last stage trains the winner's recipe again with other seeds (``seed + 1``, ...):
 never chosen themselves, they measure the seed-to-seed spread and join the ensemble candidates (a *deep
@@ -125,6 +128,14 @@ LONG_LADDER: tuple[tuple[str, dict[str, Any]], ...] = (
 )
 
 
+#: The third stage, at ``longer_epochs``, run only where the long stage beat the screening stage: the best
+#: recipe trained longer still (the new reference), then random erasing, which hides part of every other image.
+LONGER_LADDER: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("the best recipe so far, trained longer still (the new reference)", {}),
+    ("random erasing (clothes only)", {"erase": True}),
+)
+
+
 def suits(changes: dict[str, Any], dataset: str) -> bool:
     """Whether a ladder step keeps the classes of ``dataset`` (no flips or erasing for digits)."""
     return all(safe[dataset] for field, (safe, _) in CLASS_CHANGING.items() if changes.get(field))
@@ -222,25 +233,49 @@ def _table_row(step: int, stage: str, label: str, recipe: Recipe, metrics: dict[
             "minutes": metrics["total_seconds"] / 60, "s / epoch": metrics["mean_epoch_seconds"]}
 
 
+def check_stage_epochs(long_epochs: Any, longer_epochs: Any) -> tuple[int, int]:
+    """The second and third stages' epochs as ints; a third stage needs a second, and a longer budget."""
+    long_epochs = check_int("long_epochs", long_epochs, minimum=0)
+    longer_epochs = check_int("longer_epochs", longer_epochs, minimum=0)
+    if longer_epochs and not 0 < long_epochs < longer_epochs:
+        raise ValueError(f"Parameter 'longer_epochs' must be 0 (no third stage) or more than 'long_epochs' "
+                         f"({long_epochs}, which must not be 0); got {longer_epochs!r}.")
+    return long_epochs, longer_epochs
+
+
+def _beats(candidate: tuple, earlier: list[tuple]) -> bool:
+    """Whether a stage winner's validation accuracy is above that of every earlier stage winner."""
+    return all(candidate[1]["final_val_accuracy"] > other[1]["final_val_accuracy"] for other in earlier)
+
+
 def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathLike, epochs: int,
-               long_epochs: int = 0, batch_size: int = 256, seed: int = 0, precision: str = "float32",
-               progress: str = "auto", data_info: DataInfo | None = None, ladder=LADDER,
-               long_ladder=LONG_LADDER, winner_seeds: int = 0) -> LadderResult:
+               long_epochs: int = 0, longer_epochs: int = 0, batch_size: int = 256, seed: int = 0,
+               precision: str = "float32", progress: str = "auto", data_info: DataInfo | None = None,
+               ladder=LADDER, long_ladder=LONG_LADDER, longer_ladder=LONGER_LADDER,
+               winner_seeds: int = 0) -> LadderResult:
     """Greedy forward selection over ``ladder`` at ``epochs``, then (if ``long_epochs``) over the steps of
-    ``long_ladder`` that suit ``dataset`` at ``long_epochs``, on the validation split, then the winner's
+    ``long_ladder`` that suit ``dataset`` at ``long_epochs``, then (if ``longer_epochs`` and the long stage
+    won) over those of ``longer_ladder`` at ``longer_epochs``, on the validation split, then the winner's
     recipe with ``winner_seeds`` other seeds (module docstring)."""
     import pandas as pd
 
     winner_seeds = check_int("winner_seeds", winner_seeds, minimum=0)
+    long_epochs, longer_epochs = check_stage_epochs(long_epochs, longer_epochs)
     out = Path(output_dir)
     trial = dict(dataset=dataset, train_data=train_data, val_data=val_data, batch_size=batch_size,
                  precision=precision, progress=progress, data_info=data_info)
     stages = [("screening", epochs, ladder)]
-    if long_epochs:
-        stages.append(("long", long_epochs, [step for step in long_ladder if suits(step[1], dataset)]))
+    for stage, stage_epochs, stage_ladder in (("long", long_epochs, long_ladder),
+                                              ("longer", longer_epochs, longer_ladder)):
+        if stage_epochs:
+            stages.append((stage, stage_epochs, [step for step in stage_ladder if suits(step[1], dataset)]))
     best: tuple[Recipe, dict, Any, Path] | None = None  # the best trial of the current stage so far
     rows, folders, winners = [], [], []
     for stage, stage_epochs, steps in stages:
+        if len(winners) >= 2 and not _beats(winners[-1], winners[:-1]):
+            print(f"--- {stage} stage ({stage_epochs} epochs) skipped: on validation, {winners[-1][1]['epochs_completed']} "
+                  f"epochs did not beat {winners[-2][1]['epochs_completed']}, so a still longer budget is not tried")
+            break
         tried: dict[Recipe, int] = {}  # the recipes this stage has trained, and their steps
         for j, (label, changes) in enumerate(steps):
             i = len(rows)
@@ -264,8 +299,8 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
             rows.append(_table_row(i, stage, label, recipe, metrics, gain, kept, seed))
         winners.append(best)
     winner = winners[0]
-    for candidate in winners[1:]:  # a tie keeps the shorter training
-        if candidate[1]["final_val_accuracy"] > winner[1]["final_val_accuracy"]:
+    for i, candidate in enumerate(winners[1:], start=1):  # a tie keeps the shorter training
+        if _beats(candidate, winners[:i]):
             winner = candidate
     recipe, epochs_won = winner[0], winner[1]["epochs_completed"]
     for other_seed in range(seed + 1, seed + 1 + winner_seeds):  # the winner again: ensemble candidates only

@@ -64,7 +64,8 @@ def plan(out: Path, *, data_source: str, epochs: int | None, train_limit: int | 
         steps.append(Step("05_beyond_the_seed.ipynb", "05_beyond_the_seed.ipynb",
                           {"datasets": list(datasets), "data_source": data_source, "seed": seed, "progress": "epoch",
                            "train_limit": train_limit, "output_dir": str(out / "beyond"),
-                           **optional(epochs=epochs, long_epochs=epochs, embedding_points=embedding_points)}))
+                           **optional(epochs=epochs, long_epochs=epochs, longer_epochs=epochs and 2 * epochs,
+                                      embedding_points=embedding_points)}))
     return [s for s in steps if (notebooks_dir / s.notebook).is_file()]
 
 
@@ -84,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--data-source", choices=("auto", "sample"), default="auto",
                    help="auto: your copy of the full data (FMNIST_DATA_DIR, cache, ...); sample: bundled sample")
     p.add_argument("--epochs", type=int, help="override the epochs (default: 30, the seed's; 1 with --quick); "
-                                                  "in 05, of both ladder stages")
+                                                  "in 05, of its first two ladder stages (the third: twice as many)")
     p.add_argument("--train-limit", type=int, help="train on a stratified subset of this many images")
     p.add_argument("--seed", type=int, default=0, help="weight initialisation / shuffling seed (default 0)")
     p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS),

@@ -279,6 +279,44 @@ def test_long_stage_retrains_the_winner_then_tries_only_the_augmentations_that_s
                                    data_info=info, ladder=ablation.LADDER[:1]).table) == 1, "long_epochs=0: one stage"
 
 
+def _fake_trials(accuracy):
+    """A stand-in for ``run_trial`` whose final validation accuracy is ``accuracy(recipe, epochs)``: stage logic
+    without training."""
+    def run_trial(recipe, dataset, train_data, val_data, *, output_dir, epochs, seed=0, **_):
+        return {"final_val_accuracy": accuracy(recipe, epochs), "epochs_completed": epochs,
+                "total_seconds": 60.0 * epochs, "mean_epoch_seconds": 60.0}, None
+    return run_trial
+
+
+def test_longer_stage_runs_only_where_the_long_stage_won(monkeypatch, tmp_path, capsys):
+    """The third stage retrains the best recipe at ``longer_epochs`` and then tries erasing (clothes only),
+    but only where the long stage beat the screening stage on validation; its winner can win overall, and
+    the other seeds then train for its epochs."""
+    ladders = dict(epochs=1, long_epochs=2, longer_epochs=3, ladder=(("seed", {}),),
+                   long_ladder=(("the best recipe, longer", {}), ("flips", {"flip": True})))
+    monkeypatch.setattr(ablation, "run_trial", _fake_trials(lambda r, e: 0.9 + e / 1000 + r.flip / 1e4 + r.erase / 1e4))
+    result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, winner_seeds=1, **ladders)
+    table = result.table
+    assert list(table["stage"]) == ["screening", "long", "long", "longer", "longer", "seeds"]
+    assert list(table["epochs"]) == [1, 2, 2, 3, 3, 3]
+    assert table.loc[3, "recipe"] == "flip" and np.isnan(table.loc[3, "gain over best so far (pp)"])
+    assert table.loc[4, "recipe"] == "flip, erase" and table.loc[4, "kept"]
+    assert result.chosen_step == 4 and result.best_recipe == ablation.Recipe(flip=True, erase=True)
+    assert table.loc[5, "recipe"] == "flip, erase" and table.loc[5, "seed"] == 1
+    digits = ablation.run_ladder("mnist", None, None, output_dir=tmp_path, **ladders).table
+    assert list(digits["stage"]) == ["screening", "long", "longer"], "no flips, no erasing for digits"
+    capsys.readouterr()
+    monkeypatch.setattr(ablation, "run_trial", _fake_trials(lambda r, e: 0.9 - e / 1000 + r.flip / 1e4))
+    result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, **ladders)
+    assert "--- longer stage (3 epochs) skipped: on validation, 2 epochs did not beat 1" in capsys.readouterr().out
+    assert list(result.table["stage"]) == ["screening", "long", "long"] and result.chosen_step == 0
+    for long_epochs, longer_epochs in ((2, 2), (0, 3), (2, -1)):
+        with pytest.raises(ValueError, match="'longer_epochs' must be"):
+            ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path / "bad", epochs=1,
+                                long_epochs=long_epochs, longer_epochs=longer_epochs)
+    assert not (tmp_path / "bad").exists()
+
+
 def test_test_time_flips_average_the_mirror_and_are_chosen_on_validation(sample_split):
     _, (x_val, y_val), _, _ = sample_split
     model = build_seed_model()

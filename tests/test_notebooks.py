@@ -119,7 +119,8 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
     """05 on the sample: a two-stage ladder per dataset, the winner tested once, everything flagged as sample."""
     beyond = quick_series / "beyond"
     summary = json.loads((beyond / "summary.json").read_text())
-    assert summary["epochs"] == 1 and summary["long_epochs"] == 1 and summary["train_limit"] == 2000
+    assert summary["epochs"] == 1 and summary["long_epochs"] == 1 and summary["longer_epochs"] == 2
+    assert summary["train_limit"] == 2000
     for name in ("fashion_mnist", "mnist"):
         row = summary["datasets"][name]
         assert row["is_sample"] is True and row["target met"] is False
@@ -132,8 +133,20 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
         assert labels[:always] == suited[:always] and all(label in suited for label in labels)
         assert [suited.index(label) for label in labels] == sorted(suited.index(label) for label in labels)
         assert len({step["recipe"] for step in long_rows}) == len(long_rows), "no recipe trained twice in a stage"
-        assert [step["step"] for step in row["ablation"]] == list(range(7 + len(long_rows) + 2))
-        assert [step["stage"] for step in row["ablation"]] == ["screening"] * 7 + ["long"] * len(long_rows) + ["seeds"] * 2
+        stage_winners = [[s for s in row["ablation"] if s["stage"] == stage and s["kept"]][-1]
+                         for stage in ("screening", "long")]
+        # the third stage (2 epochs): only if the long stage won on validation; erasing for clothes only
+        longer_rows = [step for step in row["ablation"] if step["stage"] == "longer"]
+        if stage_winners[1]["val_accuracy"] > stage_winners[0]["val_accuracy"]:
+            assert [step["change tried"] for step in longer_rows] == [
+                label for label, changes in ablation.LONGER_LADDER if ablation.suits(changes, name)]
+            assert {step["epochs"] for step in longer_rows} == {2}
+            stage_winners.append([s for s in longer_rows if s["kept"]][-1])
+        else:
+            assert longer_rows == []
+        assert [step["step"] for step in row["ablation"]] == list(range(7 + len(long_rows) + len(longer_rows) + 2))
+        assert [step["stage"] for step in row["ablation"]] == (["screening"] * 7 + ["long"] * len(long_rows)
+                                                               + ["longer"] * len(longer_rows) + ["seeds"] * 2)
         flips = row["test_time_flips"]
         [winner] = [step for step in row["ablation"] if step["chosen"]]
         # winner_seeds=2 (the default): the chosen recipe again with seeds 1 and 2, same epochs, never chosen
@@ -141,9 +154,7 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
         assert [(s["recipe"], s["epochs"], s["seed"]) for s in others] == [(winner["recipe"], winner["epochs"], seed)
                                                                           for seed in (1, 2)]
         assert all(s["seed"] == 0 for s in row["ablation"][:-2]) and not any(s["kept"] for s in others)
-        stage_winners = [[s for s in row["ablation"] if s["stage"] == stage and s["kept"]][-1]
-                         for stage in ("screening", "long")]
-        assert winner == max(stage_winners, key=lambda s: s["val_accuracy"]), "the better stage winner, ties: the shorter"
+        assert winner == max(stage_winners, key=lambda s: s["val_accuracy"]), "the best stage winner, ties: the shorter"
         ensemble = row["ensemble"]
         assert ensemble["members"][0] == winner["step"] and ensemble["used"] == (len(ensemble["members"]) > 1)
         assert ensemble["val_accuracy"] == ensemble["path"][-1] and summary["ensemble"] is True
@@ -172,6 +183,8 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
     ({"datasets": "mnist,svhn"}, "Parameter 'datasets' must be one of 'fashion_mnist', 'fashion-mnist', 'mnist'; got 'svhn'"),
     ({"epochs": 1.5}, "Parameter 'epochs' must be an integer >= 1; got 1.5"),
     ({"long_epochs": -1}, "Parameter 'long_epochs' must be an integer >= 0; got -1"),
+    ({"longer_epochs": 30}, "Parameter 'longer_epochs' must be 0 (no third stage) or more than 'long_epochs' (30, "),
+    ({"long_epochs": 0}, "Parameter 'longer_epochs' must be 0 (no third stage) or more than 'long_epochs' (0, "),
     ({"ensemble": "yes"}, "Parameter 'ensemble' must be one of True, False; got 'yes'"),
     ({"winner_seeds": -1}, "Parameter 'winner_seeds' must be an integer >= 0; got -1"),
     ({"ensemble": False, "winner_seeds": 1}, "Parameter 'winner_seeds' trains ensemble candidates: with ensemble=False it must be 0; got 1"),
@@ -344,7 +357,8 @@ def test_beyond_the_seed_accepts_dataset_names_as_papermill_cli_text(tmp_path):
     """`papermill -p datasets mnist` passes a string: it means that one dataset."""
     out = tmp_path / "out.ipynb"
     pm.execute_notebook(str(NOTEBOOKS / "05_beyond_the_seed.ipynb"), str(out), progress_bar=False,
-                        parameters={"datasets": "mnist", "data_source": "sample", "epochs": 1, "long_epochs": 1, "train_limit": 300,
+                        parameters={"datasets": "mnist", "data_source": "sample", "epochs": 1, "long_epochs": 1, "longer_epochs": 0,
+                                    "train_limit": 300,
                                     "embedding_points": 60, "ensemble": False, "winner_seeds": 0,
                                     "output_dir": str(tmp_path / "run")})
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
