@@ -243,9 +243,9 @@ def check_stage_epochs(long_epochs: Any, longer_epochs: Any) -> tuple[int, int]:
     return long_epochs, longer_epochs
 
 
-def _beats(candidate: tuple, earlier: list[tuple]) -> bool:
-    """Whether a stage winner's validation accuracy is above that of every earlier stage winner."""
-    return all(candidate[1]["final_val_accuracy"] > other[1]["final_val_accuracy"] for other in earlier)
+def _best_stage_winner(winners: list[tuple]) -> tuple:
+    """The stage winner with the highest validation accuracy; a tie keeps the earlier (shorter) stage's."""
+    return max(winners, key=lambda winner: winner[1]["final_val_accuracy"])
 
 
 def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathLike, epochs: int,
@@ -272,7 +272,7 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
     best: tuple[Recipe, dict, Any, Path] | None = None  # the best trial of the current stage so far
     rows, folders, winners = [], [], []
     for stage, stage_epochs, steps in stages:
-        if len(winners) >= 2 and not _beats(winners[-1], winners[:-1]):
+        if len(winners) >= 2 and _best_stage_winner(winners) is not winners[-1]:
             print(f"--- {stage} stage ({stage_epochs} epochs) skipped: on validation, {winners[-1][1]['epochs_completed']} "
                   f"epochs did not beat {winners[-2][1]['epochs_completed']}, so a still longer budget is not tried")
             break
@@ -298,10 +298,7 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
                   + (" -> reference" if reference else " -> kept" if kept else " -> dropped"))
             rows.append(_table_row(i, stage, label, recipe, metrics, gain, kept, seed))
         winners.append(best)
-    winner = winners[0]
-    for i, candidate in enumerate(winners[1:], start=1):  # a tie keeps the shorter training
-        if _beats(candidate, winners[:i]):
-            winner = candidate
+    winner = _best_stage_winner(winners)
     recipe, epochs_won = winner[0], winner[1]["epochs_completed"]
     for other_seed in range(seed + 1, seed + 1 + winner_seeds):  # the winner again: ensemble candidates only
         i = len(rows)
