@@ -75,7 +75,7 @@ class Recipe:
             raise ValueError(f"label_smoothing must be in [0, 1); got {self.label_smoothing!r}.")
 
     @classmethod
-    def parse(cls, text: str) -> "Recipe":
+    def parse(cls, text: str) -> Recipe:
         """The inverse of :meth:`describe`: ``"input_norm=bn_channel, conv_bn, label_smoothing=0.1"``."""
         fields = {k: type(v) for k, v in asdict(cls()).items()}
         values: dict[str, Any] = {}
@@ -86,11 +86,7 @@ class Recipe:
             key = key.strip()
             if key not in fields:
                 raise ValueError(f"Unknown recipe field {key!r}. Valid fields: {', '.join(fields)}.")
-            kind = fields[key]
-            if kind is bool:
-                values[key] = value.strip().lower() in ("", "true", "1", "yes")
-            else:
-                values[key] = kind(value.strip())
+            values[key] = _field_value(key, fields[key], value.strip())
         return cls(**values)
 
     def describe(self) -> str:
@@ -100,6 +96,15 @@ class Recipe:
 
 
 SEED_RECIPE = Recipe()
+
+
+def _field_value(key: str, kind: type, text: str) -> Any:
+    """A recipe field's value from its text: booleans only as ``true``/``false`` (or the bare name)."""
+    if kind is not bool:
+        return kind(text)
+    if text.lower() not in ("", "true", "false"):
+        raise ValueError(f"Recipe field {key!r} is true or false; got {text!r}.")
+    return text.lower() != "false"
 
 #: (what the step tries, the fields it changes on the best recipe so far), in the order tried.
 LADDER: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -168,17 +173,15 @@ def recipe_optimizer(recipe: Recipe, steps_per_epoch: int, epochs: int):
     return keras.optimizers.Adam(one_cycle_schedule(steps_per_epoch, epochs, ONE_CYCLE_PEAK_LR))
 
 
-def _finished_trial(folder: Path, recipe: Recipe, epochs: int, train_size: int, precision: str,
-                    seed: int) -> dict | None:
-    """The metrics of a finished trial in ``folder`` with exactly this set-up and seed, else None."""
+def _finished_trial(folder: Path, run_fingerprint: dict[str, Any]) -> dict | None:
+    """The metrics of a finished trial in ``folder`` whose configuration fingerprint (architecture, loss,
+    optimizer, precision, epochs, batch, seed, the exact training and validation data) is
+    ``run_fingerprint``, else None."""
     path = folder / "metrics.json"
     if not (path.is_file() and (folder / "model.keras").is_file()):
         return None
     metrics = json.loads(path.read_text())
-    recorded = {**asdict(SEED_RECIPE), **metrics.get("recipe", {})}  # a field added later had its default
-    same = (recorded == asdict(recipe) and metrics.get("epochs_completed") == epochs
-            and metrics.get("train_size") == train_size and metrics.get("precision") == precision
-            and metrics.get("seed") == seed)
+    same = metrics.get("fingerprint") == run_fingerprint and metrics.get("epochs_completed") == run_fingerprint["epochs"]
     return metrics if same else None
 
 
@@ -186,24 +189,26 @@ def run_trial(recipe: Recipe, dataset: str, train_data, val_data, *, output_dir:
               batch_size: int = 256, seed: int = 0, precision: str = "float32", progress: str = "auto",
               data_info: DataInfo | None = None):
     """Train ``recipe`` (validation only, no test set) into ``output_dir``; returns ``(metrics, model)``.
-    A finished trial of the same recipe, epochs, data size, precision and seed there is loaded, not retrained."""
+    A finished trial there with the same fingerprint (:func:`fmnist_utils.training.fingerprint`) is loaded,
+    not retrained."""
     import keras
 
-    from fmnist_utils.models import resolve_precision
-    from fmnist_utils.training import set_seed, train
+    from fmnist_utils.models import compile_seed_model, resolve_precision
+    from fmnist_utils.training import fingerprint, set_seed, train
 
     folder, precision = Path(output_dir), resolve_precision(precision)
-    finished = _finished_trial(folder, recipe, epochs, len(train_data[0]), precision, seed)
-    if finished is not None:
-        print(f"Reusing the finished trial in {folder} ({recipe.describe()})")
-        return finished, keras.saving.load_model(folder / "model.keras")
     set_seed(seed)
     model = build_recipe_model(recipe, dataset, precision=precision, seed=seed)
     steps_per_epoch = int(np.ceil(len(train_data[0]) / batch_size))
+    compile_seed_model(model, recipe_optimizer(recipe, steps_per_epoch, epochs), recipe.label_smoothing)
+    finished = _finished_trial(folder, fingerprint(model, train_data, val_data, epochs=epochs, batch_size=batch_size,
+                                                   seed=seed))
+    if finished is not None:
+        print(f"Reusing the finished trial in {folder} ({recipe.describe()})")
+        return finished, keras.saving.load_model(folder / "model.keras")
     result = train(model, train_data, val_data, None, output_dir=folder, epochs=epochs, batch_size=batch_size,
-                   seed=seed, optimizer=recipe_optimizer(recipe, steps_per_epoch, epochs), progress=progress,
-                   data_info=data_info, label_smoothing=recipe.label_smoothing,
-                   extra={"recipe": asdict(recipe), "precision": precision})
+                   seed=seed, optimizer=model.optimizer, progress=progress, data_info=data_info,
+                   label_smoothing=recipe.label_smoothing, extra={"recipe": asdict(recipe), "precision": precision})
     return result.metrics, result.model
 
 

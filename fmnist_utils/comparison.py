@@ -6,13 +6,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+from fmnist_utils.data import DISPLAY_NAMES
 from fmnist_utils.training import SEED_BATCH_SIZE, SEED_EPOCHS, load_run
 
 #: Test accuracy of the 2017 seed notebook.
 SEED_RESULTS = {"mnist": 0.9942, "fashion_mnist": 0.9323}
 #: How the Fashion-MNIST benchmark lists the seed (its README's benchmark table, rounded there).
 BENCHMARK_ROW = {"classifier": "2 Conv+3 FC ~1.8M parameters", "fashion_mnist": 0.932, "mnist": 0.994}
-DATASET_LABELS = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+DATASET_LABELS = DISPLAY_NAMES
 
 
 def load_runs(runs_dir: str | os.PathLike, datasets=("mnist", "fashion_mnist")) -> dict[str, tuple[dict, Any]]:
@@ -47,6 +48,10 @@ def protocol_notes(metrics: dict[str, Any]) -> list[str]:
         notes.append(f"train_limit={metrics['train_limit']}")
     if metrics.get("variant", "seed") != "seed":
         notes.append(f"variant={metrics['variant']}")
+    if metrics.get("dtype_policy") != "float32":
+        notes.append(f"precision {metrics.get('dtype_policy')} (seed: float32)")
+    if metrics.get("numerics", "keras3") != "keras3":
+        notes.append(f"numerics={metrics['numerics']} (recorded apart from the seed table)")
     return notes
 
 

@@ -5,14 +5,16 @@ Data is looked for where a user's machine offers it, in this order (``source="au
 1. the ``data_dir`` argument,
 2. the folder in the environment variable ``FMNIST_DATA_DIR``,
 3. the per-user cache (``FMNIST_CACHE_DIR``, else ``$XDG_CACHE_HOME/fmnist_utils``, else
-   ``~/.cache/fmnist_utils``) and Keras' own cache (``~/.keras/datasets``),
+   ``~/.cache/fmnist_utils``) and Keras' own cache (``$KERAS_HOME/datasets``, else ``~/.keras/datasets``:
+   MNIST as ``mnist.npz``, Fashion-MNIST as IDX files in ``fashion-mnist/``),
 4. the Debian package folder ``/usr/share/datasets/fashion-mnist`` (``apt install dataset-fashion-mnist``),
 5. a download from the mirror Keras uses into the cache.
 
 A folder the user named (1 or 2) is authoritative: a bad file there raises, it is never skipped.
 Every file is verified: IDX header, item counts, and the SHA-256 of the *decompressed* bytes against
-the published values, so any faithful copy passes and an altered or truncated one fails.
-No pickle is ever loaded (``np.load(..., allow_pickle=False)``).
+the published values, so any faithful copy passes and an altered or truncated one fails; a file of
+the *other* dataset is named as such (a mix-up of folders, not damage). Keras' ``mnist.npz`` is checked
+against its published SHA-256. No pickle is ever loaded (``np.load(..., allow_pickle=False)``).
 """
 
 from __future__ import annotations
@@ -71,6 +73,8 @@ CLASS_NAMES = {
 
 #: Folder name of each dataset inside a data folder (the publishers' spelling).
 FOLDERS = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
+#: How messages name each dataset.
+DISPLAY_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 
 #: ``random_state`` the seed notebook passed to ``train_test_split``.
 SEED_SPLIT_RANDOM_STATE = {"fashion_mnist": 200, "mnist": 80}
@@ -95,6 +99,10 @@ class DataError(RuntimeError):
 
 class DataIntegrityError(DataError):
     """A data file exists but is not a faithful copy (bad header, truncated, wrong checksum)."""
+
+
+class WrongDatasetError(DataError):
+    """A data file is a faithful copy of the *other* dataset's file (folders mixed up, nothing damaged)."""
 
 
 class DataNotFoundError(DataError):
@@ -194,12 +202,30 @@ def read_idx(path: str | os.PathLike, expected_sha256: str | None = None) -> np.
     if expected_sha256 is not None:
         actual = hashlib.sha256(payload).hexdigest()
         if actual != expected_sha256:
-            raise DataIntegrityError(
-                f"{path}: SHA-256 of the decompressed bytes does not match the published value.\n"
-                f"  expected {expected_sha256}\n  actual   {actual}\n"
-                "The file is altered or not the file its name says; replace it with a faithful copy."
-            )
+            raise _checksum_error(path, expected_sha256, actual)
     return array
+
+
+def _dataset_with_file(sha256: str) -> str | None:
+    """The dataset that publishes a file whose decompressed bytes have this SHA-256, if any."""
+    return next((name for name, table in SHA256.items() if sha256 in table.values()), None)
+
+
+def _checksum_error(path: Path, expected: str, actual: str) -> DataError:
+    """A file of the other dataset is a mix-up of folders; any other mismatch is an altered file."""
+    wanted, held = _dataset_with_file(expected), _dataset_with_file(actual)
+    if wanted and held and held != wanted:
+        return WrongDatasetError(
+            f"{path.name} in {path.parent} holds {DISPLAY_NAMES[held]}, not {DISPLAY_NAMES[wanted]}.\n"
+            f"Each dataset's four files go in a folder of their own: {DISPLAY_NAMES[wanted]}'s in "
+            f"{FOLDERS[wanted]}/, {DISPLAY_NAMES[held]}'s in {FOLDERS[held]}/ beside it; point data_dir or "
+            f"{ENV_DATA_DIR} at the folder that holds both."
+        )
+    return DataIntegrityError(
+        f"{path}: SHA-256 of the decompressed bytes does not match the published value.\n"
+        f"  expected {expected}\n  actual   {actual}\n"
+        "The file is altered or not the file its name says; replace it with a faithful copy."
+    )
 
 
 def _find_file(folder: Path, filename: str) -> Path | None:
@@ -253,9 +279,10 @@ def mirror_url() -> str:
     return url if url.endswith("/") else url + "/"
 
 
-def _keras_cache_folder(name: str) -> Path:
+def _keras_cache_copy(name: str) -> Path:
+    """Where Keras keeps ``name``: MNIST as ``mnist.npz``, Fashion-MNIST in ``fashion-mnist/``."""
     keras_home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
-    return keras_home / "datasets" / FOLDERS[name]
+    return keras_home / "datasets" / (MNIST_NPZ[0] if name == "mnist" else FOLDERS[name])
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -306,23 +333,29 @@ def download_dataset(name: str, dest_root: str | os.PathLike | None = None, base
 
 def _download_mnist_npz(base_url: str, tmp: Path, timeout: float) -> None:
     """Fetch Keras' ``mnist.npz``, check its SHA-256, and write the four IDX files it holds."""
-    filename, expected = MNIST_NPZ
+    filename = MNIST_NPZ[0]
     print(f"Downloading {base_url}{filename} ...", file=sys.stderr)
     npz_path = tmp / filename
     _fetch(base_url + filename, npz_path, timeout)
-    actual = hashlib.sha256(npz_path.read_bytes()).hexdigest()
+    (x_train, y_train), (x_test, y_test) = _read_mnist_npz(npz_path, base_url + filename)
+    for array, idx_name in zip((x_train, y_train, x_test, y_test), IDX_FILES.values()):
+        with gzip.open(tmp / idx_name, "wb") as fh:
+            fh.write(to_idx(array))
+    npz_path.unlink()
+
+
+def _read_mnist_npz(path: Path, origin: str
+                    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Check Keras' ``mnist.npz`` (from ``origin``) against its published SHA-256; load it without pickle."""
+    expected = MNIST_NPZ[1]
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
     if actual != expected:
         raise DataIntegrityError(
-            f"{base_url}{filename}: SHA-256 does not match the published value.\n"
+            f"{origin}: SHA-256 does not match the published value.\n"
             f"  expected {expected}\n  actual   {actual}"
         )
-    with np.load(npz_path, allow_pickle=False) as npz:
-        arrays = {"train_images": npz["x_train"], "train_labels": npz["y_train"],
-                  "test_images": npz["x_test"], "test_labels": npz["y_test"]}
-    for role, idx_name in IDX_FILES.items():
-        with gzip.open(tmp / idx_name, "wb") as fh:
-            fh.write(to_idx(arrays[role]))
-    npz_path.unlink()
+    with np.load(path, allow_pickle=False) as npz:
+        return (npz["x_train"], npz["y_train"]), (npz["x_test"], npz["y_test"])
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -423,19 +456,20 @@ def _load_auto(name: str, data_dir: str | os.PathLike | None):
             )
         return read_dataset_folder(folder, name), DataInfo(name, label, str(folder), verified=True)
 
-    # 3-4: places a machine may have a copy; a damaged copy there is reported and skipped.
-    places = [("cache", cache_dir() / FOLDERS[name]), ("keras_cache", _keras_cache_folder(name))]
+    # 3-4: places a machine may have a copy; a damaged or mixed-up copy there is reported and skipped.
+    places = [("cache", cache_dir() / FOLDERS[name]), ("keras_cache", _keras_cache_copy(name))]
     if name == "fashion_mnist":
         places.append(("debian", DEBIAN_DIR))
-    for label, folder in places:
-        if not (folder.is_dir() and any(_find_file(folder, f) for f in IDX_FILES.values())):
-            looked.append(f"{label}: {folder} (no files)")
+    for label, place in places:
+        if not _holds_copy(place):
+            looked.append(f"{label}: {place} (no files)")
             continue
         try:
-            return read_dataset_folder(folder, name), DataInfo(name, label, str(folder), verified=True)
+            return _read_copy(place, name), DataInfo(name, label, str(place), verified=True)
         except DataError as exc:
-            print(f"WARNING: skipping damaged copy in {folder}: {exc}", file=sys.stderr)
-            looked.append(f"{label}: {folder} (damaged: {str(exc).splitlines()[0]})")
+            problem = "wrong-dataset" if isinstance(exc, WrongDatasetError) else "damaged"
+            print(f"WARNING: skipping {problem} copy in {place}: {exc}", file=sys.stderr)
+            looked.append(f"{label}: {place} ({problem}: {str(exc).splitlines()[0]})")
 
     # 5: download into the cache.
     try:
@@ -444,6 +478,18 @@ def _load_auto(name: str, data_dir: str | os.PathLike | None):
         looked.append(f"download from {mirror_url()}: failed ({str(exc).splitlines()[0]})")
         raise DataNotFoundError(_not_found_message(name, looked)) from exc
     return read_dataset_folder(folder, name), DataInfo(name, "download", str(folder), verified=True)
+
+
+def _holds_copy(place: Path) -> bool:
+    """Whether ``place`` is an ``.npz`` file, or a folder with at least one of the IDX files."""
+    if place.suffix == ".npz":
+        return place.is_file()
+    return place.is_dir() and any(_find_file(place, f) for f in IDX_FILES.values())
+
+
+def _read_copy(place: Path, name: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Load ``name`` from a verified ``mnist.npz`` or from a folder of verified IDX files."""
+    return _read_mnist_npz(place, str(place)) if place.suffix == ".npz" else read_dataset_folder(place, name)
 
 
 # ----------------------------------------------------------------------------------------------------

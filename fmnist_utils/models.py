@@ -133,7 +133,11 @@ def build_cnn(input_norm: str = "bn_width", conv_bn: bool = False, augmentation:
         stack = [layers.BatchNormalization(axis=2 if input_norm == "bn_width" else -1, name="input_bn", dtype=dtype)]
     stack += (seed_body if arch == "seed" else vgg_body)(conv_bn, dtype)
     stack.append(layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities", dtype="float32"))
-    return keras.Sequential([keras.Input(shape=INPUT_SHAPE, name="image"), *(augmentation or []), *stack], name=name)
+    model = keras.Sequential([keras.Input(shape=INPUT_SHAPE, name="image"), *(augmentation or []), *stack], name=name)
+    # The model's own policy decides what compile() does: only a "mixed_float16" model gets its optimizer
+    # wrapped in a LossScaleOptimizer, without which small float16 gradients underflow to zero.
+    model.dtype_policy = dtype
+    return model
 
 
 def _conv(name: str, filters: int, size: int, conv_bn: bool, dtype: str, padding: str = "valid",
@@ -188,9 +192,44 @@ def seed_learning_rate(initial: float = 1e-3, decay: float = 1e-3) -> keras.opti
     return keras.optimizers.schedules.InverseTimeDecay(initial, decay_steps=1, decay_rate=decay, staircase=False)
 
 
-def seed_optimizer(initial: float = 1e-3, decay: float = 1e-3) -> keras.optimizers.Adam:
-    """The seed's ``Adam(decay=0.001)``, faithfully: Adam on :func:`seed_learning_rate`."""
-    return keras.optimizers.Adam(learning_rate=seed_learning_rate(initial, decay))
+#: Keras 2.0 (2017) defaults that Keras 3 changed: Adam's epsilon (Keras 3: 1e-7) and the clip of predicted
+#: probabilities before the log in the cross-entropy (Keras 3 computes it from the logits, unclipped).
+KERAS2_ADAM_EPSILON = 1e-8
+KERAS2_CLIP = 1e-7
+#: ``"keras3"``: today's Keras numerics; ``"keras2"``: the 2017 seed's (Adam epsilon 1e-8, clipped loss).
+NUMERICS = ("keras3", "keras2")
+
+
+def seed_optimizer(initial: float = 1e-3, decay: float = 1e-3, numerics: str = "keras3") -> keras.optimizers.Adam:
+    """The seed's ``Adam(decay=0.001)``, faithfully: Adam on :func:`seed_learning_rate` (with Keras 2's
+    epsilon 1e-8 where ``numerics="keras2"``)."""
+    check_numerics(numerics)
+    epsilon = KERAS2_ADAM_EPSILON if numerics == "keras2" else 1e-7
+    return keras.optimizers.Adam(learning_rate=seed_learning_rate(initial, decay), epsilon=epsilon)
+
+
+def check_numerics(numerics: str) -> str:
+    """``numerics`` if it is one of :data:`NUMERICS`, else a ValueError naming the valid values."""
+    if numerics not in NUMERICS:
+        raise ValueError(f"Unknown numerics {numerics!r}. Valid values: {', '.join(map(repr, NUMERICS))}.")
+    return numerics
+
+
+@keras.saving.register_keras_serializable(package="fmnist_utils")
+class Keras2Crossentropy(keras.losses.Loss):
+    """Keras 2.0's ``categorical_crossentropy`` on integer labels: the softmax output is renormalised and
+    clipped to ``[1e-7, 1 - 1e-7]`` before the log, so an image whose true class gets a probability below
+    1e-7 adds a constant loss and no gradient (Keras 3 computes the loss from the logits, unclipped)."""
+
+    def __init__(self, name: str = "keras2_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        y_pred = y_pred / ops.sum(y_pred, axis=-1, keepdims=True)
+        y_pred = ops.clip(y_pred, KERAS2_CLIP, 1.0 - KERAS2_CLIP)
+        one_hot = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), ops.shape(y_pred)[-1])
+        return -ops.sum(one_hot * ops.log(y_pred), axis=-1)
 
 
 def one_cycle_schedule(steps_per_epoch: int, epochs: int, peak_lr: float = 2e-3,
@@ -225,14 +264,29 @@ class SparseCrossentropyWithSmoothing(keras.losses.Loss):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
+def seed_loss(label_smoothing: float = 0.0, numerics: str = "keras3") -> keras.losses.Loss | str:
+    """The seed's loss (integer labels instead of one-hot: same loss): Keras 3's cross-entropy, Keras 2's
+    clipped one (:class:`Keras2Crossentropy`) or, with ``label_smoothing`` > 0,
+    :class:`SparseCrossentropyWithSmoothing`."""
+    if check_numerics(numerics) == "keras2":
+        if label_smoothing:
+            raise ValueError("numerics='keras2' is the seed's loss, which had no label smoothing.")
+        return Keras2Crossentropy()
+    return SparseCrossentropyWithSmoothing(label_smoothing) if label_smoothing else "sparse_categorical_crossentropy"
+
+
 def compile_seed_model(model: keras.Model, optimizer: keras.optimizers.Optimizer | None = None,
-                       label_smoothing: float = 0.0) -> keras.Model:
-    """Compile with the seed's loss and metric (integer labels instead of one-hot: same loss);
-    ``label_smoothing`` > 0 swaps in :class:`SparseCrossentropyWithSmoothing`."""
-    loss = SparseCrossentropyWithSmoothing(label_smoothing) if label_smoothing else "sparse_categorical_crossentropy"
-    model.compile(optimizer=optimizer or seed_optimizer(), loss=loss,
+                       label_smoothing: float = 0.0, numerics: str = "keras3") -> keras.Model:
+    """Compile with the seed's loss (:func:`seed_loss`), optimizer (unless given) and accuracy metric."""
+    model.compile(optimizer=optimizer or seed_optimizer(numerics=numerics), loss=seed_loss(label_smoothing, numerics),
                   metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
     return model
+
+
+def compute_policy(model: keras.Model) -> str:
+    """The dtype policy of the layers that do the work (the first convolution or dense layer), which an
+    augmentation or input layer in front of them does not share."""
+    return next(layer.dtype_policy.name for layer in model.layers if isinstance(layer, (layers.Conv2D, layers.Dense)))
 
 
 def forward_flops(model: keras.Model) -> int:

@@ -6,8 +6,9 @@ Each check raises ``ValueError`` naming the parameter, what is allowed, and what
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 ENV_RUNS_DIR = "FMNIST_RUNS_DIR"
 

@@ -7,23 +7,22 @@ from __future__ import annotations
 
 import os
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
 from fmnist_utils.evaluation import Evaluation, misclassified_indices
+from fmnist_utils.files import atomic_path
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 110) -> Path:
     """Save ``fig`` as PNG at ``path`` (folders created; written to a temporary name first)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{path.name}")
-    fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
     return path
 
 
@@ -173,7 +172,7 @@ def learning_rate_curve(schedules: Mapping[str, np.ndarray], steps: np.ndarray,
     return _finish(fig, save_to)
 
 
-def ablation_chart(tables: Mapping[str, "object"], title: str = "One change at a time: validation accuracy",
+def ablation_chart(tables: Mapping[str, object], title: str = "One change at a time: validation accuracy",
                    save_to=None) -> plt.Figure:
     """One panel per dataset (``label -> run_ladder table``): a bar per step, blue where the change was kept,
     grey where it was dropped, light blue for the chosen recipe trained with other seeds, the ``chosen`` winner
@@ -234,7 +233,7 @@ def confusion_heatmap(confusion: np.ndarray, class_names: list[str], normalize: 
     return _finish(ax.figure, save_to) if own else ax.figure
 
 
-def per_class_accuracy(accuracies: Mapping[str, "object"], title: str = "Test accuracy per class",
+def per_class_accuracy(accuracies: Mapping[str, object], title: str = "Test accuracy per class",
                        save_to=None) -> plt.Figure:
     """Grouped bars of per-class accuracy (``label -> pandas Series indexed by class``)."""
     import pandas as pd
@@ -292,4 +291,25 @@ def prediction_bars(x: np.ndarray, evaluation: Evaluation, indices, title: str =
         ax_bar.set(ylim=(0, 1), ylabel="probability")
     axes[-1, 1].set_xlabel("class (green: true, red: predicted when wrong)")
     fig.suptitle(title)
+    return _finish(fig, save_to)
+
+
+def seed_log_comparison(seed_log, history, title: str = "The seed notebook (2017) against this reproduction",
+                        save_to=None) -> plt.Figure:
+    """Accuracy per epoch of the seed's printed log against one of our histories: validation solid, training dashed.
+
+    ``seed_log`` is :func:`fmnist_utils.releases.seed_log` (``epoch`` 1-based); ``history`` a Keras CSVLogger
+    history (``epoch`` 0-based, ``accuracy``, ``val_accuracy``). Both are drawn against epochs 1, 2, ...
+    """
+    import pandas as pd
+
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    sources = (("seed (2017)", pd.DataFrame(seed_log), 0, "tab:gray"), ("ours", pd.DataFrame(history), 1, "tab:blue"))
+    for label, hist, offset, color in sources:
+        epochs = hist["epoch"].to_numpy() + offset if "epoch" in hist else np.arange(1, len(hist) + 1)
+        ax.plot(epochs, hist["val_accuracy"], color=color, label=f"{label} validation")
+        ax.plot(epochs, hist["accuracy"], color=color, linestyle="--", label=f"{label} training")
+    ax.set(title=title, xlabel="epoch", ylabel="accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return _finish(fig, save_to)

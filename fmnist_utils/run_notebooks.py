@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -66,7 +65,10 @@ def plan(out: Path, *, data_source: str, epochs: int | None, train_limit: int | 
                            "train_limit": train_limit, "output_dir": str(out / "beyond"),
                            **optional(epochs=epochs, long_epochs=epochs, longer_epochs=epochs and 2 * epochs,
                                       embedding_points=embedding_points)}))
-    return [s for s in steps if (notebooks_dir / s.notebook).is_file()]
+    missing = sorted({s.notebook for s in steps if not (notebooks_dir / s.notebook).is_file()})
+    if missing:
+        raise FileNotFoundError(f"{notebooks_dir} lacks {', '.join(missing)}: pass --notebooks-dir with the series.")
+    return steps
 
 
 def execute(step: Step, notebooks_dir: Path, out: Path, log_output: bool) -> None:
@@ -96,9 +98,6 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--beyond", action="store_true",
                    help="also run 05_beyond_the_seed (the ablation ladder: 12-16 trainings per dataset; hours on a CPU "
                         "with the defaults, minutes with --quick)")
-    p.add_argument("--publish", action="store_true",
-                   help="after a full seed-protocol run, copy notebooks, figures and metrics into the repository "
-                        "(notebooks/, assets/, results/seed/)")
     return p
 
 
@@ -113,26 +112,22 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None and value < 1:
             print(f"error: {flag} must be a positive integer, got {value}", file=sys.stderr)
             return 2
-    if args.publish and (args.quick or args.data_source == "sample" or args.train_limit
-                         or args.epochs not in (None, 30) or set(args.datasets) != set(DATASETS)):
-        print("error: --publish needs the full seed protocol: both datasets, full data, 30 epochs "
-              "(no --quick, --data-source sample, --train-limit or --epochs)", file=sys.stderr)
-        return 2
     epochs, train_limit, embedding_points = args.epochs, args.train_limit, None
     if args.quick:
         epochs, train_limit, embedding_points = epochs or 1, train_limit or 2000, 300
     out = (args.output_dir or default_runs_dir() / ("series-quick" if args.quick else "series")).resolve()
     out.mkdir(parents=True, exist_ok=True)
 
-    # Kernels inherit this environment: one line per epoch, never a per-batch bar, in executed notebooks.
-    os.environ["FMNIST_PROGRESS"] = "epoch"
-    os.environ.pop("JPY_SESSION_NAME", None)
     if not args.quiet:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
 
-    steps = plan(out, data_source=args.data_source, epochs=epochs, train_limit=train_limit, seed=args.seed,
-                 embedding_points=embedding_points, datasets=tuple(args.datasets), notebooks_dir=notebooks_dir,
-                 beyond=args.beyond)
+    try:
+        steps = plan(out, data_source=args.data_source, epochs=epochs, train_limit=train_limit, seed=args.seed,
+                     embedding_points=embedding_points, datasets=tuple(args.datasets), notebooks_dir=notebooks_dir,
+                     beyond=args.beyond)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"Running {len(steps)} notebooks from {notebooks_dir} into {out}", flush=True)
     started = time.perf_counter()
     for i, step in enumerate(steps, 1):
@@ -150,13 +145,6 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{label}: done in {time.perf_counter() - t0:.0f}s", flush=True)
     print(f"All {len(steps)} notebooks ran in {(time.perf_counter() - started) / 60:.1f} min. Results: {out}")
-    if args.publish:
-        from fmnist_utils.publish import publish, publish_beyond, summary_table
-
-        results = publish(out)
-        print(f"Published into notebooks/, assets/ and {results}:\n{summary_table(results)}")
-        if args.beyond:
-            print(f"Published notebook 05's results into {publish_beyond(out)}")
     return 0
 
 

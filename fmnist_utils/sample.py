@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from fmnist_utils.data import CLASS_NAMES, load_dataset, sample_path
+from fmnist_utils.files import atomic_path
 
 
 def balanced_indices(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -38,14 +37,11 @@ def make_sample(name: str, out_dir: Path, train_per_class: int = 200, test_per_c
     (x_train, y_train), (x_test, y_test) = load_dataset(name, source="auto")
     tr = balanced_indices(y_train, train_per_class, seed)
     te = balanced_indices(y_test, test_per_class, seed + 1)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=out_dir)
-    os.close(fd)
-    np.savez_compressed(tmp, x_train=x_train[tr], y_train=y_train[tr], x_test=x_test[te], y_test=y_test[te],
-                        train_indices=tr.astype(np.int32), test_indices=te.astype(np.int32))
     target = out_dir / f"{name}.npz"
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, target)
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as file:  # a file object: savez would append ".npz" to a temporary name
+            np.savez_compressed(file, x_train=x_train[tr], y_train=y_train[tr], x_test=x_test[te], y_test=y_test[te],
+                                train_indices=tr.astype(np.int32), test_indices=te.astype(np.int32))
     return {
         "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
         "n_train": int(len(tr)), "n_test": int(len(te)),

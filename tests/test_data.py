@@ -24,6 +24,31 @@ def _copy_dataset(src_root: Path, dest: Path, name: str) -> Path:
     return folder
 
 
+def _write_mnist_sample_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The bundled MNIST sample as a Keras-style ``mnist.npz``; returns its train and test images."""
+    (x_train, y_train), (x_test, y_test) = data.load_sample("mnist")
+    path.parent.mkdir(parents=True)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return x_train, x_test
+
+
+@pytest.fixture
+def sample_root(tmp_path, monkeypatch) -> Path:
+    """Both bundled samples as IDX folders under one root, their hashes standing in for the published ones."""
+    root = tmp_path / "samples"
+    tables: dict[str, dict[str, str]] = {}
+    for name, folder in data.FOLDERS.items():
+        (root / folder).mkdir(parents=True)
+        (x_train, y_train), (x_test, y_test) = data.load_sample(name)
+        tables[name] = {}
+        for filename, array in zip(data.IDX_FILES.values(), (x_train, y_train, x_test, y_test)):
+            payload = to_idx(array)
+            (root / folder / filename).write_bytes(gzip.compress(payload, compresslevel=1))
+            tables[name][filename] = hashlib.sha256(payload).hexdigest()
+    monkeypatch.setattr(data, "SHA256", tables)
+    return root
+
+
 def _corrupt(path: Path, offset: int = 2000) -> None:
     """Flip one byte of the decompressed payload and re-compress (a faithful-looking but altered file)."""
     payload = bytearray(gzip.decompress(path.read_bytes()))
@@ -136,6 +161,51 @@ def test_decompressed_copy_is_accepted(full_data_root, tmp_path):
     assert x_train.shape == (60000, 28, 28)
 
 
+# -- a folder holding the other dataset -------------------------------------------------------------
+
+def test_fashion_folder_holding_mnist_files_is_named_a_mix_up(sample_root, isolated, monkeypatch):
+    mixed = isolated / "mixed"
+    shutil.copytree(sample_root / "mnist", mixed / "fashion-mnist")
+    monkeypatch.setenv(data.ENV_DATA_DIR, str(mixed))
+    with pytest.raises(data.WrongDatasetError) as err:
+        load_dataset("fashion_mnist", verbose=False)
+    message = str(err.value)
+    assert message.startswith(f"train-images-idx3-ubyte.gz in {mixed / 'fashion-mnist'} holds MNIST, "
+                              "not Fashion-MNIST.\n")
+    assert "Fashion-MNIST's in fashion-mnist/, MNIST's in mnist/" in message
+    assert not isinstance(err.value, DataIntegrityError)
+
+
+def test_mnist_from_a_fashion_folder_is_a_mix_up_but_an_altered_file_is_not(sample_root):
+    folder = sample_root / "fashion-mnist"
+    with pytest.raises(data.WrongDatasetError) as err:
+        load_dataset("mnist", data_dir=folder, verbose=False)
+    expected = f"train-images-idx3-ubyte.gz in {folder} holds Fashion-MNIST, not MNIST.\n"
+    assert str(err.value).startswith(expected)
+    _corrupt(sample_root / "mnist" / "t10k-labels-idx1-ubyte.gz", offset=100)
+    with pytest.raises(DataIntegrityError, match="t10k-labels-idx1-ubyte.gz: SHA-256 of the decompressed"):
+        load_dataset("mnist", data_dir=sample_root, verbose=False)
+
+
+def test_cache_holding_the_other_dataset_is_skipped_as_a_mix_up(sample_root, isolated, capsys):
+    shutil.copytree(sample_root / "mnist", isolated / "cache" / "fashion-mnist")
+    shutil.copytree(sample_root / "fashion-mnist", data.DEBIAN_DIR)
+    _, info = load_dataset("fashion_mnist", return_info=True, verbose=False)
+    assert info.source == "debian"
+    warning = capsys.readouterr().err
+    assert f"skipping wrong-dataset copy in {isolated / 'cache' / 'fashion-mnist'}" in warning
+    assert "holds MNIST, not Fashion-MNIST" in warning
+
+
+@pytest.mark.full_data
+def test_full_mnist_folder_asked_for_fashion_is_named_a_mix_up(full_data_root):
+    folder = full_data_root / "mnist"
+    with pytest.raises(data.WrongDatasetError) as err:
+        load_dataset("fashion_mnist", data_dir=folder, verbose=False)
+    expected = f"train-images-idx3-ubyte.gz in {folder} holds MNIST, not Fashion-MNIST.\n"
+    assert str(err.value).startswith(expected)
+
+
 # -- source order -----------------------------------------------------------------------------------
 
 @pytest.mark.full_data
@@ -182,6 +252,28 @@ def test_damaged_cache_is_skipped_with_a_warning(full_data_root, isolated, capsy
     _, info = load_dataset("fashion_mnist", return_info=True, verbose=False)
     assert info.source == "debian"
     assert "skipping damaged copy" in capsys.readouterr().err
+
+
+def test_keras_cache_mnist_npz_is_found_and_verified(isolated, monkeypatch):
+    npz = isolated / "keras" / "datasets" / "mnist.npz"
+    x_train, x_test = _write_mnist_sample_npz(npz)
+    monkeypatch.setattr(data, "MNIST_NPZ", ("mnist.npz", hashlib.sha256(npz.read_bytes()).hexdigest()))
+    ((x, _), (xt, _)), info = load_dataset("mnist", return_info=True, verbose=False)
+    assert info.source == "keras_cache" and info.location == str(npz) and info.verified
+    np.testing.assert_array_equal(x, x_train)
+    np.testing.assert_array_equal(xt, x_test)
+
+
+def test_keras_cache_mnist_npz_with_wrong_hash_is_skipped_with_a_warning(isolated, capsys):
+    npz = isolated / "keras" / "datasets" / "mnist.npz"
+    _write_mnist_sample_npz(npz)  # well-formed, but not the published file
+    actual = hashlib.sha256(npz.read_bytes()).hexdigest()
+    with pytest.raises(DataNotFoundError) as err:
+        load_dataset("mnist", verbose=False)
+    warning = capsys.readouterr().err
+    assert f"skipping damaged copy in {npz}: {npz}: SHA-256 does not match" in warning
+    assert data.MNIST_NPZ[1] in warning and actual in warning
+    assert f"keras_cache: {npz} (damaged: {npz}: SHA-256 does not match" in str(err.value)
 
 
 def test_nothing_found_lists_every_place_and_every_fix(isolated):

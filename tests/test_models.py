@@ -88,13 +88,16 @@ def test_every_precision_builds_and_trains_a_step(precision):
 
 
 def test_auto_precision_follows_the_hardware(monkeypatch):
+    import tensorflow as tf
+
     from fmnist_utils import models
 
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])  # any host: a CPU-only one
     monkeypatch.setattr(models, "_cpu_has_bf16", lambda: True)
     assert models.resolve_precision("auto") == "mixed_bfloat16"  # no GPU on the test machines
     monkeypatch.setattr(models, "_cpu_has_bf16", lambda: False)
     assert models.resolve_precision("auto") == "float32"
-    assert build_seed_model(precision="auto").layers[0].dtype_policy.name == "float32"
+    assert build_seed_model(precision="auto").dtype_policy.name == "float32"
     assert models.resolve_precision("mixed_float16") == "mixed_float16"
 
 
@@ -105,3 +108,62 @@ def test_forward_flops_match_the_layer_arithmetic():
     conv2 = 2 * 8 * 8 * 512 * (5 * 5 * 64)
     dense = 2 * (8192 * 128 + 128 * 64 + 64 * 10)
     assert forward_flops(build_seed_model()) == conv1 + conv2 + dense
+
+
+def test_mixed_float16_compiles_with_loss_scaling_and_tiny_losses_still_update():
+    import keras
+
+    model = compile_seed_model(build_seed_model(precision="mixed_float16"))
+    assert model.dtype_policy.name == "mixed_float16"
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    x = np.random.default_rng(0).integers(0, 256, size=(8, 28, 28, 1)).astype("float32")
+    y = model.predict(x, verbose=0).argmax(1)  # the model's own answers: a tiny loss, tiny float16 gradients
+    before = model.get_layer("conv1").kernel.numpy().copy()
+    model.train_on_batch(x, y)
+    assert not np.array_equal(model.get_layer("conv1").kernel.numpy(), before)
+
+
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_other_precisions_are_not_loss_scaled(precision):
+    import keras
+
+    model = compile_seed_model(build_seed_model(precision=precision))
+    assert model.dtype_policy.name == precision
+    assert not isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def test_compute_policy_is_that_of_the_convolutions_not_of_an_augmentation_layer():
+    from fmnist_utils.ablation import Recipe, build_recipe_model
+    from fmnist_utils.models import compute_policy
+
+    model = build_recipe_model(Recipe(flip=True), "fashion_mnist", precision="mixed_bfloat16")
+    assert model.layers[0].dtype_policy.name == "float32"  # the random flip
+    assert compute_policy(model) == "mixed_bfloat16"
+
+
+def test_keras2_numerics_clip_the_loss_and_use_adam_epsilon_1e8():
+    import keras
+
+    from fmnist_utils.models import Keras2Crossentropy, seed_loss
+
+    assert seed_optimizer(numerics="keras2").epsilon == 1e-8 and seed_optimizer().epsilon == 1e-7
+    y_true = np.array([0, 1])
+    y_pred = keras.ops.convert_to_tensor(np.array([[1e-12, 1 - 1e-12] + [0] * 8, [0.1, 0.9] + [0] * 8], "float32"))
+    losses = keras.ops.convert_to_numpy(Keras2Crossentropy().call(y_true, y_pred))
+    np.testing.assert_allclose(losses, [-np.log(1e-7), -np.log(0.9)], rtol=1e-5)  # clipped at 1e-7
+    with pytest.raises(ValueError, match="'keras1'.*'keras3', 'keras2'"):
+        seed_loss(numerics="keras1")
+    model = compile_seed_model(build_seed_model(), numerics="keras2")
+    assert isinstance(model.loss, Keras2Crossentropy) and model.optimizer.epsilon == 1e-8
+
+
+def test_keras2_loss_gives_no_gradient_below_the_clip():
+    import tensorflow as tf
+
+    from fmnist_utils.models import Keras2Crossentropy
+
+    y_pred = tf.Variable([[1e-9, 1 - 1e-9] + [0.0] * 8, [0.3, 0.7] + [0.0] * 8])
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(Keras2Crossentropy().call(np.array([0, 0]), y_pred))
+    gradient = tape.gradient(loss, y_pred).numpy()
+    assert gradient[0, 0] == 0.0 and gradient[1, 0] < 0.0  # the clipped image teaches nothing

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import nbformat
 import pytest
 
-from fmnist_utils import publish
-from fmnist_utils.publish import beyond_table, fold_injected_parameters
+from fmnist_utils.comparison import protocol_notes
+from tools import publish
+from tools.publish import PublishError, beyond_table, fold_injected_parameters, publish_metrics
 
 
 def _notebook(parameters: str, injected: str | None):
@@ -70,3 +73,24 @@ def test_cli_refuses_a_folder_without_a_notebook_05_run(tmp_path, capsys):
     assert "no finished 05_beyond_the_seed run" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         publish.main([str(tmp_path), "--beyond-only", "--metrics-only"])
+
+
+SEED_PROTOCOL = {"is_sample": False, "epochs": 30, "batch_size": 256, "dtype_policy": "float32"}
+
+
+def test_protocol_notes_name_another_precision_or_numerics():
+    assert protocol_notes(SEED_PROTOCOL) == []
+    assert protocol_notes(SEED_PROTOCOL | {"dtype_policy": "mixed_bfloat16"}) == ["precision mixed_bfloat16 (seed: float32)"]
+    assert protocol_notes(SEED_PROTOCOL | {"numerics": "keras2"}) == ["numerics=keras2 (recorded apart from the seed table)"]
+
+
+def test_a_bfloat16_run_is_not_published_as_the_seed_protocol(tmp_path):
+    run = tmp_path / "run" / "fashion_mnist"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text(json.dumps(SEED_PROTOCOL | {"dtype_policy": "mixed_bfloat16", "seed": 1}))
+    (run / "history.csv").write_text("epoch,accuracy,val_accuracy\n0,0.5,0.5\n")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    with pytest.raises(PublishError, match=r"precision mixed_bfloat16 \(seed: float32\)"):
+        publish_metrics(tmp_path / "run", repo=repo)
+    assert not any(repo.iterdir()), "nothing recorded"

@@ -1,7 +1,7 @@
 """Publish a finished full-protocol series run into the repository: notebooks, figures, metrics.
 
-``python -m fmnist_utils.run_notebooks --publish`` runs the series and then calls :func:`publish`;
-``python -m fmnist_utils.publish RUN_DIR`` publishes a run that already finished. It copies:
+``python -m fmnist_utils.run_notebooks --output-dir RUN_DIR`` runs the series; ``python -m tools.publish RUN_DIR``
+then publishes it (a maintainer's step: it writes into the repository). It copies:
 
 * the executed notebooks over ``notebooks/`` (Fashion-MNIST's training run becomes
   ``notebooks/03_training.ipynb``; MNIST's is kept as ``results/seed/03_training_mnist.ipynb``), with
@@ -13,11 +13,12 @@
   and a regenerated ``results/seed/summary.md`` over every seed published so far, which also replaces
   the table between the ``<!-- results-seed -->`` markers of README.md.
 
-Only full-data seed-protocol runs are published: sample data, subsets or fewer epochs are refused.
+Only full-data seed-protocol runs are published: sample data, subsets, fewer epochs, another precision than
+float32 or other numerics are refused.
 
 With ``--beyond`` (or :func:`publish_beyond`) the run's ``05_beyond_the_seed`` results are published too:
 the executed notebook over ``notebooks/05_beyond_the_seed.ipynb``, ``summary.json`` and each dataset's
-``ablation.csv`` (and ``replicate.json``, if :mod:`fmnist_utils.replicate` ran) into ``results/beyond/``,
+``ablation.csv`` (and ``replicate.json``, if :mod:`tools.replicate` ran) into ``results/beyond/``,
 its figures into ``assets/beyond_*.png``, and its best results
 into the table between README's ``<!-- results-beyond -->`` markers; full data only. ``--beyond-only``
 publishes just that, from a run of notebook 05 alone (``RUN_DIR/05_beyond_the_seed.ipynb`` and
@@ -39,6 +40,7 @@ import nbformat
 import numpy as np
 
 from fmnist_utils.comparison import DATASET_LABELS, SEED_RESULTS, protocol_notes
+from fmnist_utils.files import atomic_path, write_text
 from fmnist_utils.params import project_root
 from fmnist_utils.training import load_run
 
@@ -64,10 +66,8 @@ class PublishError(RuntimeError):
 
 
 def _copy(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".tmp-{dest.name}")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(src, tmp)
 
 
 #: Parameters that say where a run wrote or how it printed, not what it computed: a published notebook
@@ -113,10 +113,8 @@ def fold_injected_parameters(nb: nbformat.NotebookNode) -> dict[str, str]:
 def _publish_notebook(src: Path, dest: Path) -> None:
     nb = nbformat.read(src, as_version=4)
     fold_injected_parameters(nb)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".tmp-{dest.name}")
-    nbformat.write(nb, tmp)
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        nbformat.write(nb, tmp)
 
 
 def protocol_metrics(run_dir: Path, names=DATASETS) -> dict[str, dict]:
@@ -178,9 +176,7 @@ def update_readme(readme: Path, table: str, markers: tuple[str, str] = README_MA
     start, end = text.find(markers[0]), text.find(markers[1])
     if start < 0 or end < start:
         return False
-    tmp = readme.with_name(f".tmp-{readme.name}")
-    tmp.write_text(text[:start + len(markers[0])] + "\n" + table + text[end:])
-    os.replace(tmp, readme)
+    write_text(readme, text[:start + len(markers[0])] + "\n" + table + text[end:])
     return True
 
 
@@ -211,7 +207,7 @@ def _record_metrics(run_dir: Path, metrics: dict[str, dict], repo: Path) -> Path
         _copy(run_dir / name / "metrics.json", results / f"{name}-seed{m['seed']}.json")
         _copy(run_dir / name / "history.csv", results / f"{name}-seed{m['seed']}-history.csv")
     table = summary_table(results)
-    (results / "summary.md").write_text(table)
+    write_text(results / "summary.md", table)
     update_readme(repo / "README.md", table)
     return results
 
@@ -245,13 +241,13 @@ def publish_beyond(run_dir: str | os.PathLike, repo: str | os.PathLike | None = 
     _copy(beyond / "summary.json", results / "summary.json")
     for name in summary["datasets"]:
         _copy(beyond / name / "ablation.csv", results / f"{name}-ablation.csv")
-    if (beyond / "replicate" / "replicate.json").is_file():  # python -m fmnist_utils.replicate, if it ran
+    if (beyond / "replicate" / "replicate.json").is_file():  # python -m tools.replicate, if it ran
         _copy(beyond / "replicate" / "replicate.json", results / "replicate.json")
     for figure in sorted((beyond / "figures").glob("*.png")):
         _copy(figure, repo / "assets" / f"beyond_{figure.name}")
     _publish_notebook(notebook, repo / "notebooks" / "05_beyond_the_seed.ipynb")
     table = beyond_table(summary)
-    (results / "summary.md").write_text(table)
+    write_text(results / "summary.md", table)
     update_readme(repo / "README.md", table, BEYOND_MARKERS)
     return results
 
@@ -279,7 +275,7 @@ def beyond_table(summary: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fmnist_utils.publish", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m tools.publish", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run_dir", type=Path, help="a finished series run folder (from run_notebooks)")
     only = parser.add_mutually_exclusive_group()

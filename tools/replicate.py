@@ -1,4 +1,4 @@
-"""Does a reported result hold for another seed? ``python -m fmnist_utils.replicate RUN_DIR --seeds 1 2``
+"""Does a reported result hold for another seed? ``python -m tools.replicate RUN_DIR --seeds 1 2``
 
 Notebook 05 reports one test accuracy per dataset, from one seed. This reads its ``summary.json`` in
 ``RUN_DIR`` (the notebook's ``output_dir``) and, for each dataset, retrains the trials that make up the
@@ -16,14 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fmnist_utils import ablation, data
-from fmnist_utils.training import write_json
+from fmnist_utils.files import write_json
 
 
 class ReplicateError(ValueError):
@@ -85,7 +85,7 @@ def replicate(run_dir: str | Path, seeds: list[int], datasets: list[str] | None 
                          "mean_over_all_seeds": float(np.mean(every)), "min_over_all_seeds": float(min(every)),
                          "target": row["target"], "is_sample": row["is_sample"]}
     path = run_dir / "replicate" / "replicate.json"
-    out = {"finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "run_dir": str(run_dir),
+    out = {"finished_at": datetime.now(UTC).isoformat(timespec="seconds"), "run_dir": str(run_dir),
            "precision": summary["precision"], "datasets": {**_still_current(path, summary), **results}}
     write_json(path, out)
     return out
@@ -114,7 +114,7 @@ def _as_ladder(row: dict[str, Any], folder: Path) -> ablation.LadderResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m fmnist_utils.replicate", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m tools.replicate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path, help="notebook 05's output_dir (holds summary.json)")
     p.add_argument("--seeds", type=int, nargs="+", required=True, help="seeds to retrain with, e.g. 1 2")
