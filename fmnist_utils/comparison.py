@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -74,3 +75,31 @@ def results_table(runs: dict[str, tuple[dict, Any]]):
             "protocol notes": ", ".join(protocol_notes(m)) or "seed protocol",
         })
     return pd.DataFrame(rows).set_index("dataset")
+
+
+def published_seed_runs(results_dir: str | os.PathLike | None = None, also: list[dict[str, Any]] = ()):
+    """Every published seed-protocol run (``results/seed/<dataset>-seed<N>.json``), one row each, plus the
+    full-protocol runs among ``also`` (metrics dicts, e.g. the run a notebook just made) not yet published
+    (a DataFrame)."""
+    import pandas as pd
+
+    from fmnist_utils.params import project_root
+
+    folder = Path(results_dir) if results_dir else (project_root() or Path(".")) / "results" / "seed"
+    published = [json.loads(path.read_text()) for path in sorted(folder.glob("*-seed*.json"))]
+    seen = {(m["dataset"], m["seed"]) for m in published}
+    rows = []
+    for m in published + [m for m in also if not protocol_notes(m) and (m["dataset"], m["seed"]) not in seen]:
+        rows.append({"dataset": m["dataset"], "seed": m["seed"], "test_accuracy": m["test_accuracy"],
+                     "final_val_accuracy": m["final_val_accuracy"], "mean_epoch_seconds": m["mean_epoch_seconds"],
+                     "cpu": m["machine"]["cpu"], "cpu_count": m["machine"]["cpu_count"], "gpus": m["machine"]["gpus"]})
+    return pd.DataFrame(rows)
+
+
+def seed_spread(runs) -> Any:
+    """Per dataset: how many seeds, the test accuracy's mean, sample standard deviation, min and max, and the
+    seed notebook's number beside them (``runs`` from :func:`published_seed_runs`; a DataFrame)."""
+    table = runs.groupby("dataset")["test_accuracy"].agg(seeds="count", mean="mean", std="std", min="min", max="max")
+    table["seed (2017)"] = [SEED_RESULTS[name] for name in table.index]
+    table["2017 minus mean (pp)"] = 100 * (table["seed (2017)"] - table["mean"])
+    return table.rename(index=DATASET_LABELS)

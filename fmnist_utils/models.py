@@ -316,3 +316,25 @@ def parameter_table(model: keras.Model):
                      "output_shape": tuple(layer.output.shape[1:]), "trainable": trainable,
                      "non_trainable": frozen, "total": trainable + frozen})
     return pd.DataFrame(rows)
+
+
+#: The settings of each layer type that decide what it computes (what :func:`layer_spec` compares).
+_SPEC_KEYS = ("axis", "filters", "kernel_size", "strides", "padding", "pool_size", "units", "activation", "rate",
+              "use_bias", "kernel_initializer", "bias_initializer")
+
+
+def layer_spec(model: keras.Model):
+    """One row per layer: type, output shape, parameters and the settings that decide what it computes
+    (initialisers by class name): two models with equal specs are the same network (a DataFrame)."""
+    import pandas as pd
+
+    def setting(value):
+        return value["class_name"] if isinstance(value, dict) and "class_name" in value else value
+
+    rows = []
+    for layer in model.layers:
+        config = layer.get_config()
+        rows.append({"type": type(layer).__name__, "output_shape": tuple(layer.output.shape[1:]),
+                     "params": int(layer.count_params()),
+                     **{key: str(setting(config[key])) for key in _SPEC_KEYS if key in config}})
+    return pd.DataFrame(rows).fillna("")

@@ -313,3 +313,87 @@ def seed_log_comparison(seed_log, history, title: str = "The seed notebook (2017
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _finish(fig, save_to)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Inside the network: layers at work, filters, feature maps, saliency, the architecture
+# ----------------------------------------------------------------------------------------------------
+
+def image_panels(panels: Mapping[str, np.ndarray], title: str, cmap: str = "gray_r", colorbar: bool = True,
+                 save_to=None) -> plt.Figure:
+    """One row of 2-D arrays (an image, a kernel, a feature map...), each titled, on its own colour scale."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
+    for ax, (label, array) in zip(axes[0], panels.items()):
+        shown = ax.imshow(np.asarray(array, dtype="float32"), cmap=cmap)
+        ax.set_title(f"{label}\n{array.shape[0]}×{array.shape[1]}", fontsize=10)
+        _hide_ticks(ax)
+        if colorbar:
+            fig.colorbar(shown, ax=ax, fraction=0.046, pad=0.04)
+    fig.suptitle(title)
+    return _finish(fig, save_to)
+
+
+def value_bars(panels: Mapping[str, np.ndarray], title: str, xlabel: str = "unit", save_to=None) -> plt.Figure:
+    """One bar chart per vector (activations before/after a layer, logits and probabilities...)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.2), squeeze=False)
+    for ax, (label, values) in zip(axes[0], panels.items()):
+        values = np.asarray(values, dtype="float32")
+        ax.bar(np.arange(len(values)), values, color=np.where(values == 0, "lightgray", "tab:blue"))
+        ax.set(title=label, xlabel=xlabel)
+    fig.suptitle(title)
+    return _finish(fig, save_to)
+
+
+def filter_grid(kernel: np.ndarray, title: str = "First-layer filters", cols: int = 16, save_to=None) -> plt.Figure:
+    """A convolution's kernels ``(h, w, 1, filters)`` as small images, each on its own scale (dark = positive)."""
+    kernel = np.asarray(kernel, dtype="float32")[:, :, 0, :]
+    rows = int(np.ceil(kernel.shape[-1] / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.8, rows * 0.85), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        _hide_ticks(ax)
+        if i < kernel.shape[-1]:
+            ax.imshow(kernel[..., i], cmap="RdBu_r", vmin=-np.abs(kernel[..., i]).max(), vmax=np.abs(kernel[..., i]).max())
+        else:
+            ax.axis("off")
+    fig.suptitle(title)
+    return _finish(fig, save_to)
+
+
+def feature_maps(images: np.ndarray, maps: Mapping[str, np.ndarray], row_labels: list[str], channels: int = 8,
+                 title: str = "Feature maps", save_to=None) -> plt.Figure:
+    """For each image, the input then the first ``channels`` maps of each layer in ``maps``
+    (``layer -> (N, H, W, C)`` activations): rows are image × layer."""
+    rows = [(i, layer) for i in range(len(images)) for layer in maps]
+    fig, axes = plt.subplots(len(rows), channels + 1, figsize=(1.35 * (channels + 1), 1.45 * len(rows)), squeeze=False)
+    for r, ((i, layer), row) in enumerate(zip(rows, axes)):
+        activation = np.asarray(maps[layer][i], dtype="float32")
+        row[0].imshow(images[i], cmap="gray_r")
+        row[0].set_ylabel(f"{row_labels[i]}\n{layer} {activation.shape[0]}×{activation.shape[1]}", fontsize=8)
+        for c, ax in enumerate(row[1:]):
+            ax.imshow(activation[..., c], cmap="viridis")
+            if r == 0:
+                ax.set_title(f"map {c}", fontsize=8)
+        for ax in row:
+            _hide_ticks(ax)
+    fig.suptitle(title)
+    return _finish(fig, save_to)
+
+
+def architecture_diagram(model, title: str = "The network, layer by layer", save_to=None) -> plt.Figure:
+    """Each layer as a box from input to output: its type, output shape and parameter count, drawn from
+    the model itself (no graphviz needed). Box height grows with the number of values the layer outputs."""
+    layers_ = [layer for layer in model.layers]
+    sizes = [int(np.prod(layer.output.shape[1:])) for layer in layers_]
+    fig, ax = plt.subplots(figsize=(1.35 * len(layers_) + 1, 4.2))
+    heights = 0.6 + 2.4 * np.log10(np.array(sizes)) / np.log10(max(sizes))
+    for i, (layer, height) in enumerate(zip(layers_, heights)):
+        ax.add_patch(plt.Rectangle((i - 0.4, -height / 2), 0.8, height, color=plt.cm.tab10(i % 10), alpha=0.35))
+        shape = "×".join(str(d) for d in layer.output.shape[1:])
+        ax.text(i, height / 2 + 0.12, type(layer).__name__.replace("Normalization", "Norm."), ha="center",
+                va="bottom", fontsize=8, rotation=30)
+        ax.text(i, 0, f"{shape}\n{layer.count_params():,}", ha="center", va="center", fontsize=7.5)
+    ax.set(xlim=(-0.6, len(layers_) - 0.4), ylim=(-2, 2.6), title=title)
+    ax.axis("off")
+    ax.text(len(layers_) / 2 - 0.5, -1.9, f"box: output shape and parameters; total {model.count_params():,} parameters",
+            ha="center", fontsize=9)
+    return _finish(fig, save_to)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from fmnist_utils import ablation, data
@@ -20,6 +22,25 @@ def sample_split():
     x, y = data.limit_examples(x, y, 600, seed=0)
     train, val = data.train_val_split(x, y, dataset="fashion_mnist")
     return train, val, (x_test, y_test), info
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """A stand-in for ``ablation.run_trial``: ``install(accuracy)`` makes each trial score ``accuracy(recipe,
+    epochs, seed)`` on validation, without training; it returns the trials asked for (recipe, epochs, seed,
+    folder)."""
+    def install(accuracy) -> list[tuple[str, int, int, str]]:
+        trials = []
+
+        def run_trial(recipe, dataset, train_data, val_data, *, output_dir, epochs, seed=0, **_):
+            trials.append((recipe.describe(), epochs, seed, Path(output_dir).name))
+            return {"final_val_accuracy": accuracy(recipe, epochs, seed), "epochs_completed": epochs,
+                    "total_seconds": 60.0 * epochs, "mean_epoch_seconds": 60.0}, None
+
+        monkeypatch.setattr(ablation, "run_trial", run_trial)
+        return trials
+
+    return install
 
 
 def test_seed_recipe_is_the_seed_model():
@@ -122,61 +143,6 @@ def test_one_cycle_schedule_warms_up_then_decays_to_zero():
         one_cycle_schedule(0, 5)
 
 
-def test_ladder_skips_a_step_whose_recipe_the_stage_already_trained(sample_split, tmp_path, capsys):
-    """Shifts on the VGG network are tried once: a later step asking for the same recipe is skipped, and the
-    step numbers stay consecutive."""
-    train, val, _, info = sample_split
-    ladder = (("seed", {}), ("shifts", {"shift": True}), ("shifts again", {"shift": True}),
-              ("flips", {"flip": True}))
-    result = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=1, progress="none",
-                                 data_info=info, ladder=ladder)
-    table = result.table
-    out = capsys.readouterr().out
-    kept_shift = bool(table["kept"].iloc[1])
-    # kept: "shifts again" asks for the best recipe itself (step 1's); dropped: step 1's recipe once more
-    assert "--- skipped (screening): shifts again -> [shift] is step 1's recipe" in out
-    assert list(table["change tried"]) == ["seed", "shifts", "flips"] and list(table.index) == [0, 1, 2]
-    assert table["recipe"].iloc[2] == ("flip, shift" if kept_shift else "flip")
-    assert result.trial_dirs == [tmp_path / f"step{i}" for i in range(3)] and not (tmp_path / "step3").exists()
-
-
-def test_winner_seeds_retrain_the_chosen_recipe_with_other_seeds_as_ensemble_candidates(sample_split, tmp_path, capsys):
-    """The last stage trains the winner again with seed + 1, seed + 2: never chosen, recorded with its seed,
-    reused only by a run with the same seed, and offered to ensemble selection like any other trial."""
-    train, val, _, info = sample_split
-    ladder = ablation.LADDER[:2]
-    result = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=1, progress="none",
-                                 data_info=info, ladder=ladder, seed=3, winner_seeds=2)
-    table = result.table
-    assert list(table["stage"]) == ["screening", "screening", "seeds", "seeds"] and list(table.index) == [0, 1, 2, 3]
-    assert list(table["seed"]) == [3, 3, 4, 5] and not table["kept"].iloc[2:].any()
-    winner = result.chosen_step
-    assert winner in (0, 1) and list(table["recipe"].iloc[2:]) == [table["recipe"].loc[winner]] * 2
-    assert list(table["change tried"].iloc[2:]) == ["the chosen recipe again, seed 4", "the chosen recipe again, seed 5"]
-    for step, seed in ((2, 4), (3, 5)):
-        metrics = json.loads((tmp_path / f"step{step}" / "metrics.json").read_text())
-        assert metrics["seed"] == seed and ablation.Recipe(**metrics["recipe"]) == result.best_recipe
-        assert table["gain over best so far (pp)"].loc[step] == pytest.approx(
-            100 * (metrics["final_val_accuracy"] - result.best_metrics["final_val_accuracy"]))
-    probs = [ablation._trial_probabilities(tmp_path / f"step{s}", val[0][:200], flips=False) for s in (winner, 2, 3)]
-    assert not np.allclose(probs[0], probs[1]) and not np.allclose(probs[1], probs[2])
-    # ensemble selection starts from the winner and may add any trial, the other seeds included
-    assert set(ablation._ensemble_inputs(result, "fashion_mnist", False)) == {0, 1, 2, 3}
-    assert ablation.choose_ensemble(result, "fashion_mnist", *val)["members"][0] == winner
-    capsys.readouterr()
-    again = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=1, progress="none",
-                                data_info=info, ladder=ladder, seed=3, winner_seeds=2)
-    assert capsys.readouterr().out.count("Reusing the finished trial") == 4 and again.table.equals(table)
-    # a trial is reused only for its own seed: seed 9 in step 2's folder retrains
-    metrics, _ = ablation.run_trial(result.best_recipe, "fashion_mnist", train, val, output_dir=tmp_path / "step2",
-                                    epochs=1, seed=9, data_info=info, progress="none")
-    assert metrics["seed"] == 9 and "Reusing" not in capsys.readouterr().out
-    for bad in (-1, 1.5, True):
-        with pytest.raises(ValueError, match="'winner_seeds' must be an integer >= 0"):
-            ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path / "bad", epochs=1, winner_seeds=bad)
-    assert not (tmp_path / "bad").exists()
-
-
 def test_smoothed_loss_matches_keras_categorical_smoothing():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, size=16)
@@ -197,104 +163,83 @@ def test_model_with_smoothed_loss_saves_and_loads(tmp_path):
     assert isinstance(loaded.loss, SparseCrossentropyWithSmoothing) and loaded.loss.label_smoothing == 0.1
 
 
-def test_ladder_keeps_only_what_raises_validation_accuracy_and_reuses_finished_trials(sample_split, tmp_path, capsys):
-    train, val, _, info = sample_split
-    ladder = ablation.LADDER[:3]
-    result = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=1, progress="none",
-                                 data_info=info, ladder=ladder)
+def test_ladder_keeps_only_what_raises_validation_accuracy(stand_in, tmp_path):
+    """Each step changes the best recipe so far and is kept only if it beats it (a tie is dropped); in a
+    single stage the last kept trial wins."""
+    accuracy = {"seed": 0.90, "input_norm=bn_channel": 0.91, "input_norm=bn_channel, conv_bn": 0.905,
+                "input_norm=rescale": 0.91, "input_norm=bn_channel, augment": 0.93,
+                "input_norm=bn_channel, augment, label_smoothing=0.1": 0.929,
+                "input_norm=bn_channel, augment, schedule=one_cycle": 0.933}
+    trials = stand_in(lambda recipe, epochs, seed: accuracy[recipe.describe()])
+    result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1)
     table = result.table
-    assert list(table.index) == [0, 1, 2] and list(table["change tried"]) == [label for label, _ in ladder]
-    best_so_far = table["val_accuracy"].iloc[0]
-    for step in (1, 2):
-        kept = table["val_accuracy"].iloc[step] > best_so_far
-        assert table["kept"].iloc[step] == kept
-        assert table["gain over best so far (pp)"].iloc[step] == pytest.approx(
-            100 * (table["val_accuracy"].iloc[step] - best_so_far))
-        best_so_far = max(best_so_far, table["val_accuracy"].iloc[step])
-    assert result.best_metrics["final_val_accuracy"] == best_so_far
-    assert (tmp_path / "ablation.csv").is_file() and (result.best_dir / "model.keras").is_file()
-    for step in range(3):
-        metrics = json.loads((tmp_path / f"step{step}" / "metrics.json").read_text())
-        assert "test_accuracy" not in metrics, "trials never look at the test set"
-        assert metrics["is_sample"] is True and metrics["recipe"]["input_norm"] in ("bn_width", "bn_channel")
-    stamps = {step: (tmp_path / f"step{step}" / "metrics.json").stat().st_mtime_ns for step in range(3)}
-    capsys.readouterr()
-    again = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=1, progress="none",
-                                data_info=info, ladder=ladder)
-    assert capsys.readouterr().out.count("Reusing the finished trial") == 3
-    assert stamps == {step: (tmp_path / f"step{step}" / "metrics.json").stat().st_mtime_ns for step in range(3)}
-    assert again.best_recipe == result.best_recipe
-    # a trial recorded before a recipe field existed had that field's default: still reused
-    path = tmp_path / "step0" / "metrics.json"
-    metrics = json.loads(path.read_text())
-    del metrics["recipe"]["flip"]
-    path.write_text(json.dumps(metrics))
-    assert ablation.run_trial(ablation.SEED_RECIPE, "fashion_mnist", train, val, output_dir=tmp_path / "step0",
-                              epochs=1, data_info=info)[0] == metrics
-    # after the choice, for the record: every trial on the test set, in table order, the winner's included
-    _, _, (x_test, y_test), _ = sample_split
-    assert result.trial_dirs == [tmp_path / f"step{step}" for step in range(3)]
-    scores = ablation.trial_test_accuracies(result, x_test, y_test)
-    assert list(scores.index) == [0, 1, 2] and scores.between(0.0, 1.0).all()
-    winner = int(table.index[table["kept"]][-1])
-    assert list(table["chosen"]) == [step == winner for step in table.index], "one stage: the last kept step wins"
-    assert result.best_dir == tmp_path / f"step{winner}"
-    best_pred = result.best_model.predict(x_test[..., None].astype("float32"), verbose=0).argmax(1)
-    assert scores[winner] == pytest.approx(np.mean(best_pred == y_test))
-    rerun = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=2, progress="none",
-                                data_info=info, ladder=ladder[:1])
-    assert rerun.table["epochs"].iloc[0] == 2, "a different set-up is retrained, not reused"
+    assert list(table["change tried"]) == [label for label, _ in ablation.LADDER]
+    assert list(table["recipe"]) == list(accuracy), "each step changes the best recipe so far"
+    assert trials == [(recipe, 1, 0, f"step{step}") for step, recipe in enumerate(accuracy)]
+    assert list(table["kept"]) == [True, True, False, False, True, False, True], "a tie (rescale) is dropped"
+    np.testing.assert_allclose(table["gain over best so far (pp)"], [np.nan, 1.0, -0.5, 0.0, 2.0, -0.1, 0.3])
+    assert list(table["chosen"]) == [False] * 6 + [True] and result.chosen_step == 6
+    assert result.best_recipe == ablation.Recipe(input_norm="bn_channel", augment=True, schedule="one_cycle")
+    assert result.best_metrics["final_val_accuracy"] == 0.933 and result.best_dir == tmp_path / "step6"
+    assert result.trial_dirs == [tmp_path / f"step{step}" for step in range(7)]
+    assert pd.read_csv(tmp_path / "ablation.csv", index_col="step")["recipe"].tolist() == list(accuracy)
 
 
-def test_long_stage_retrains_the_winner_then_tries_only_the_augmentations_that_suit(sample_split, tmp_path):
-    train, val, _, info = sample_split
-    result = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path / "clothes", epochs=1,
-                                 long_epochs=2, progress="none", data_info=info, ladder=ablation.LADDER[:2],
-                                 long_ladder=ablation.LONG_LADDER[:4])  # the network steps: notebook 05's test
+@pytest.mark.parametrize("shift_gain,flips_recipe", [(0.01, "flip, shift"), (-0.01, "flip")],
+                         ids=["shifts kept", "shifts dropped"])
+def test_ladder_skips_a_step_whose_recipe_the_stage_already_trained(stand_in, tmp_path, capsys, shift_gain,
+                                                                     flips_recipe):
+    """Shifts asked for twice are trained once: kept, "shifts again" is the best recipe itself; dropped, it is
+    step 1's recipe once more. The step numbers stay consecutive."""
+    trials = stand_in(lambda recipe, epochs, seed: 0.9 + shift_gain * recipe.shift + 0.001 * recipe.flip)
+    ladder = (("seed", {}), ("shifts", {"shift": True}), ("shifts again", {"shift": True}),
+              ("flips", {"flip": True}))
+    result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1, ladder=ladder)
+    assert "--- skipped (screening): shifts again -> [shift] is step 1's recipe" in capsys.readouterr().out
+    assert list(result.table["change tried"]) == ["seed", "shifts", "flips"]
+    assert trials == [("seed", 1, 0, "step0"), ("shift", 1, 0, "step1"), (flips_recipe, 1, 0, "step2")]
+    assert list(result.table.index) == [0, 1, 2]
+    assert result.trial_dirs == [tmp_path / f"step{i}" for i in range(3)]
+
+
+def test_long_stage_retrains_the_winner_then_tries_only_the_augmentations_that_suit(stand_in, tmp_path,
+                                                                                    capsys):
+    """Clothes: the screening winner retrained longer (the new reference), each light augmentation, the VGG
+    network (shifts kept already: its shifted twin is skipped), erasing on it; the long winner wins. Digits:
+    no flips, no erasing. No ``long_epochs``: one stage."""
+    stand_in(lambda r, epochs, seed: 0.9 + 0.01 * (r.input_norm == "bn_channel") + 0.002 * epochs
+             + 0.003 * r.flip + 0.002 * r.shift - 0.001 * r.erase + 0.004 * (r.arch == "vgg"))
+    result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1, long_epochs=2,
+                                 ladder=ablation.LADDER[:2])
     table = result.table
-    assert list(table["stage"]) == ["screening"] * 2 + ["long"] * 4
-    assert list(table["epochs"]) == [1, 1, 2, 2, 2, 2]
-    screening_best = table.loc[[0, 1]].loc[table.loc[[0, 1], "kept"]].iloc[-1]
-    assert table.loc[2, "recipe"] == screening_best["recipe"], "the long stage starts from the screening winner"
-    assert table.loc[2, "kept"] and np.isnan(table.loc[2, "gain over best so far (pp)"]), "a new reference, no gain"
-    assert table.loc[3, "change tried"].startswith("horizontal flips") and "flip" in table.loc[3, "recipe"]
-    assert table.loc[3, "gain over best so far (pp)"] == pytest.approx(
-        100 * (table.loc[3, "val_accuracy"] - table.loc[2, "val_accuracy"]))
-    long_winner = table.loc[table["kept"] & (table["stage"] == "long")].iloc[-1]
-    chosen = table.loc[table["chosen"]]
-    assert len(chosen) == 1 and chosen["val_accuracy"].iloc[0] == max(screening_best["val_accuracy"],
-                                                                       long_winner["val_accuracy"])
-    assert result.best_metrics["final_val_accuracy"] == chosen["val_accuracy"].iloc[0]
-    assert result.best_dir == result.trial_dirs[int(chosen.index[0])]
-    if long_winner["val_accuracy"] > screening_best["val_accuracy"]:
-        assert result.best_metrics["epochs_completed"] == 2
-    erased = keras.saving.load_model(result.trial_dirs[5] / "model.keras")  # what a resumed ladder reuses
-    assert "random_erasing" in [layer.name for layer in erased.layers]
-    digits = ablation.run_ladder("mnist", train, val, output_dir=tmp_path / "digits", epochs=1, long_epochs=1,
-                                 progress="none", data_info=info, ladder=ablation.LADDER[:1],
-                                 long_ladder=ablation.LONG_LADDER[:4])
-    assert [label.split(" (")[0] for label in digits.table["change tried"]][1:] == [
-        "the best recipe so far, trained longer", "small shifts"], "no flips, no erasing for digits"
-    assert len(ablation.run_ladder("mnist", train, val, output_dir=tmp_path / "short", epochs=1, progress="none",
-                                   data_info=info, ladder=ablation.LADDER[:1]).table) == 1, "long_epochs=0: one stage"
+    vgg = "input_norm=bn_channel, conv_bn, flip, shift, schedule=one_cycle, arch=vgg"
+    assert "--- skipped (long): the VGG-style network with small shifts -> [" + vgg + "] is step 6's recipe" \
+        in capsys.readouterr().out
+    assert list(table["stage"]) == ["screening"] * 2 + ["long"] * 6
+    assert list(table["epochs"]) == [1] * 2 + [2] * 6
+    assert list(table["change tried"].iloc[2:]) == [ablation.LONG_LADDER[i][0] for i in (0, 1, 2, 3, 4, 6)]
+    assert list(table["recipe"]) == [
+        "seed", "input_norm=bn_channel", "input_norm=bn_channel", "input_norm=bn_channel, flip",
+        "input_norm=bn_channel, flip, shift", "input_norm=bn_channel, flip, shift, erase", vgg,
+        "input_norm=bn_channel, conv_bn, flip, shift, erase, schedule=one_cycle, arch=vgg"]
+    assert list(table["kept"]) == [True, True, True, True, True, False, True, False]
+    np.testing.assert_allclose(table["gain over best so far (pp)"], [np.nan, 1, np.nan, .3, .2, -.1, .4, -.1])
+    assert result.chosen_step == 6 and result.best_metrics["epochs_completed"] == 2, "the long winner wins"
+    digits = ablation.run_ladder("mnist", None, None, output_dir=tmp_path, epochs=1, long_epochs=2,
+                                 ladder=ablation.LADDER[:1]).table
+    assert list(digits["change tried"].iloc[1:]) == [ablation.LONG_LADDER[i][0] for i in (0, 2, 4)], \
+        "no flips, no erasing for digits; the VGG network with shifts is the VGG step's recipe"
+    assert list(ablation.run_ladder("mnist", None, None, output_dir=tmp_path, epochs=1,
+                                    ladder=ablation.LADDER[:1]).table["stage"]) == ["screening"]
 
 
-def _fake_trials(accuracy):
-    """A stand-in for ``run_trial`` whose final validation accuracy is ``accuracy(recipe, epochs)``: stage logic
-    without training."""
-    def run_trial(recipe, dataset, train_data, val_data, *, output_dir, epochs, seed=0, **_):
-        return {"final_val_accuracy": accuracy(recipe, epochs), "epochs_completed": epochs,
-                "total_seconds": 60.0 * epochs, "mean_epoch_seconds": 60.0}, None
-    return run_trial
-
-
-def test_longer_stage_runs_only_where_the_long_stage_won(monkeypatch, tmp_path, capsys):
+def test_longer_stage_runs_only_where_the_long_stage_won(stand_in, tmp_path, capsys):
     """The third stage retrains the best recipe at ``longer_epochs`` and then tries erasing (clothes only),
     but only where the long stage beat the screening stage on validation; its winner can win overall, and
     the other seeds then train for its epochs."""
     ladders = dict(epochs=1, long_epochs=2, longer_epochs=3, ladder=(("seed", {}),),
                    long_ladder=(("the best recipe, longer", {}), ("flips", {"flip": True})))
-    monkeypatch.setattr(ablation, "run_trial", _fake_trials(lambda r, e: 0.9 + e / 1000 + r.flip / 1e4 + r.erase / 1e4))
+    stand_in(lambda r, e, _: 0.9 + e / 1000 + r.flip / 1e4 + r.erase / 1e4)
     result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, winner_seeds=1, **ladders)
     table = result.table
     assert list(table["stage"]) == ["screening", "long", "long", "longer", "longer", "seeds"]
@@ -306,15 +251,84 @@ def test_longer_stage_runs_only_where_the_long_stage_won(monkeypatch, tmp_path, 
     digits = ablation.run_ladder("mnist", None, None, output_dir=tmp_path, **ladders).table
     assert list(digits["stage"]) == ["screening", "long", "longer"], "no flips, no erasing for digits"
     capsys.readouterr()
-    monkeypatch.setattr(ablation, "run_trial", _fake_trials(lambda r, e: 0.9 - e / 1000 + r.flip / 1e4))
+    stand_in(lambda r, e, _: 0.9 - e / 1000 + r.flip / 1e4)
     result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, **ladders)
     assert "--- longer stage (3 epochs) skipped: on validation, 2 epochs did not beat 1" in capsys.readouterr().out
     assert list(result.table["stage"]) == ["screening", "long", "long"] and result.chosen_step == 0
     for long_epochs, longer_epochs in ((2, 2), (0, 3), (2, -1)):
         with pytest.raises(ValueError, match="'longer_epochs' must be"):
-            ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path / "bad", epochs=1,
+            ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1,
                                 long_epochs=long_epochs, longer_epochs=longer_epochs)
-    assert not (tmp_path / "bad").exists()
+
+
+def test_winner_seeds_retrain_the_chosen_recipe_with_other_seeds_as_ensemble_candidates(stand_in, tmp_path):
+    """The last stage trains the winner again with seed + 1, seed + 2, for its epochs: recorded with their
+    seeds and gains over the winner, never kept or chosen (even when better), offered to the ensemble."""
+    trials = stand_in(lambda r, epochs, seed: 0.9 + 0.01 * (r.input_norm == "bn_channel") + seed / 1000)
+    result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1,
+                                 ladder=ablation.LADDER[:2], seed=3, winner_seeds=2)
+    table = result.table
+    assert list(table["stage"]) == ["screening"] * 2 + ["seeds"] * 2 and list(table["seed"]) == [3, 3, 4, 5]
+    assert trials[2:] == [("input_norm=bn_channel", 1, 4, "step2"), ("input_norm=bn_channel", 1, 5, "step3")]
+    assert list(table["change tried"].iloc[2:]) == [f"the chosen recipe again, seed {s}" for s in (4, 5)]
+    np.testing.assert_allclose(table["gain over best so far (pp)"].iloc[2:], [0.1, 0.2])
+    assert list(table["kept"]) == [True, True, False, False] and result.chosen_step == 1
+    assert set(ablation._ensemble_inputs(result, "fashion_mnist", False)) == {0, 1, 2, 3}
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="'winner_seeds' must be an integer >= 0"):
+            ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1, winner_seeds=bad)
+
+
+def test_ladder_on_the_sample_trains_each_trial_once_in_its_folder_without_the_test_set(sample_split,
+                                                                                        tmp_path, capsys):
+    """The one real ladder (1 epoch on the sample): what holds whichever trial wins. Which one should win is
+    tested on the stand-in above."""
+    train, val, (x_test, y_test), info = sample_split
+    run = dict(output_dir=tmp_path, epochs=1, progress="none", data_info=info, seed=3, winner_seeds=1,
+               ladder=(ablation.LADDER[0], ("random erasing", {"erase": True})))
+    result = ablation.run_ladder("fashion_mnist", train, val, **run)
+    table = result.table
+    assert list(table["stage"]) == ["screening"] * 2 + ["seeds"] and list(table["seed"]) == [3, 3, 4]
+    assert list(table["recipe"]) == ["seed", "erase", result.best_recipe.describe()]
+    assert result.chosen_step in (0, 1) and result.best_dir == result.trial_dirs[result.chosen_step]
+    assert result.trial_dirs == [tmp_path / f"step{step}" for step in range(3)]
+    assert list(pd.read_csv(tmp_path / "ablation.csv", index_col="step")["recipe"]) == list(table["recipe"])
+    for step, folder in enumerate(result.trial_dirs):
+        metrics = json.loads((folder / "metrics.json").read_text())
+        assert "test_accuracy" not in metrics, "trials never look at the test set"
+        assert metrics["is_sample"] is True and metrics["seed"] == table.loc[step, "seed"]
+        assert ablation.Recipe(**metrics["recipe"]).describe() == table.loc[step, "recipe"]
+        assert metrics["final_val_accuracy"] == table.loc[step, "val_accuracy"]
+    erased = keras.saving.load_model(tmp_path / "step1" / "model.keras")  # what a resumed ladder reloads
+    assert "random_erasing" in [layer.name for layer in erased.layers]
+    winner, twin = (ablation._trial_probabilities(folder, val[0], flips=False)
+                    for folder in (result.best_dir, tmp_path / "step2"))
+    assert not np.allclose(winner, twin), "the same recipe with another seed is another model"
+
+    # after the choice, for the record: every trial on the test set, in table order, the winner's included
+    scores = ablation.trial_test_accuracies(result, x_test, y_test)
+    best_pred = result.best_model.predict(x_test[..., None].astype("float32"), verbose=0).argmax(1)
+    assert list(scores.index) == [0, 1, 2]
+    assert scores[result.chosen_step] == pytest.approx(np.mean(best_pred == y_test))
+
+    # ensemble selection starts from the winner, only adds what raises the validation accuracy, and reports it
+    choice = ablation.choose_ensemble(result, "fashion_mnist", *val)
+    assert choice["members"][0] == result.chosen_step and set(choice["members"]) <= {0, 1, 2}
+    assert choice["path"][0] == pytest.approx(result.best_metrics["final_val_accuracy"], abs=1e-6)
+    assert all(b > a for a, b in zip(choice["path"], choice["path"][1:]))
+    assert choice["used"] == (len(choice["path"]) > 1)
+    averaged = ablation.ensemble_proba(result, choice["members"], "fashion_mnist", val[0])
+    assert np.mean(averaged.argmax(1) == val[1]) == pytest.approx(choice["val_accuracy"])
+
+    # a second call reuses every finished trial, untouched; another seed is trained, not reused
+    stamps = [(folder / "metrics.json").stat().st_mtime_ns for folder in result.trial_dirs]
+    capsys.readouterr()
+    assert ablation.run_ladder("fashion_mnist", train, val, **run).table.equals(table)
+    assert capsys.readouterr().out.count("Reusing the finished trial") == 3
+    assert stamps == [(folder / "metrics.json").stat().st_mtime_ns for folder in result.trial_dirs]
+    metrics, _ = ablation.run_trial(result.best_recipe, "fashion_mnist", train, val, epochs=1, seed=9,
+                                    output_dir=tmp_path / "step2", progress="none", data_info=info)
+    assert metrics["seed"] == 9 and "Reusing" not in capsys.readouterr().out
 
 
 def test_test_time_flips_average_the_mirror_and_are_chosen_on_validation(sample_split):
@@ -373,21 +387,6 @@ def test_ensemble_selection_adds_the_trial_that_helps_most_and_stops_when_none_h
     assert alone == {"used": False, "members": [0], "val_accuracy": 0.5, "path": [0.5], "test_time_flips": []}
 
 
-def test_ensemble_of_real_trials_matches_its_validation_accuracy(sample_split, tmp_path):
-    train, val, _, info = sample_split
-    result = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=1, progress="none",
-                                 data_info=info, ladder=ablation.LADDER[:3])
-    choice = ablation.choose_ensemble(result, "fashion_mnist", *val)
-    winner = int(result.table.index[result.table["chosen"]][0])
-    assert choice["members"][0] == winner and choice["path"][0] == pytest.approx(
-        result.best_metrics["final_val_accuracy"], abs=1e-6)
-    assert all(b > a for a, b in zip(choice["path"], choice["path"][1:]))
-    assert choice["used"] == (len(choice["path"]) > 1)
-    probabilities = ablation.ensemble_proba(result, choice["members"], "fashion_mnist", val[0])
-    assert probabilities.shape == (len(val[1]), 10)
-    assert np.mean(probabilities.argmax(1) == val[1]) == pytest.approx(choice["val_accuracy"])
-
-
 def test_penultimate_features(sample_split):
     _, _, (x_test, y_test), _ = sample_split
     model = build_seed_model()
@@ -404,10 +403,10 @@ def test_penultimate_features(sample_split):
                                model.predict(x_test[:50, ..., None].astype("float32"), verbose=0), rtol=1e-4, atol=1e-5)
 
 
-def test_summarize_never_claims_a_target_on_sample_data(sample_split, tmp_path):
-    train, val, (x_test, y_test), info = sample_split
-    result = ablation.run_ladder("fashion_mnist", train, val, output_dir=tmp_path, epochs=1, progress="none",
-                                 data_info=info, ladder=ablation.LADDER[:1])
+def test_summarize_never_claims_a_target_on_sample_data(stand_in, tmp_path):
+    stand_in(lambda recipe, epochs, seed: 0.9)
+    result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1,
+                                 ladder=ablation.LADDER[:1])
     table, summary = ablation.summarize({"fashion_mnist": result}, {"fashion_mnist": 0.99}, {"fashion_mnist": True})
     row = summary["fashion_mnist"]
     assert row["target met"] is False and row["is_sample"] is True and row["target"] == 0.940

@@ -42,6 +42,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _kernel_path(root: Path) -> Path:
+    """A JUPYTER_PATH folder whose ``python3`` kernel is this interpreter, not a ``python`` found on PATH."""
+    spec = root / "jupyter" / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python 3 (ipykernel)", "language": "python"}))
+    return root / "jupyter"
+
+
 def _api(url: str, token: str, path: str, method: str = "GET"):
     request = urllib.request.Request(f"{url}{path}", method=method, headers={"Authorization": f"token {token}"})
     with urllib.request.urlopen(request, timeout=10) as response:
@@ -77,6 +87,7 @@ def lab(tmp_path_factory):
     (apputils / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     port, token = _free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "FMNIST_PROGRESS")}
+    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(_kernel_path(root)), env.get("JUPYTER_PATH")]))
     log = open(root / "jupyter.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
@@ -163,6 +174,8 @@ def _run_all_cells(page) -> None:
 
 @pytest.mark.parametrize("notebook", list(FIGURES))
 def test_notebook_runs_in_jupyterlab(lab, notebook, tmp_path):
+    kernel = _api(lab["url"], lab["token"], "/api/kernelspecs")["kernelspecs"]["python3"]["spec"]
+    assert kernel["argv"][0] == sys.executable, "the notebooks run on the interpreter that has fmnist_utils"
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)
         try:

@@ -1,49 +1,108 @@
-"""Cells tagged ``reusable`` survive being copied: each runs in a fresh kernel after the imports cell alone."""
+"""Cells a reader can copy into a project of their own, and the exercises with their hidden solutions.
+
+A cell tagged ``reusable`` carries its own imports and runs alone in a fresh kernel where ``fmnist_utils``
+cannot be imported. A cell tagged ``solution`` is a hidden code cell that answers the markdown cell tagged
+``exercise`` above it.
+"""
 
 from __future__ import annotations
+
+import re
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 from fmnist_utils.params import project_root
 
 pytestmark = pytest.mark.notebooks
-NOTEBOOKS = sorted((project_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOK_DIR = project_root() / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
+#: Run first in the fresh kernel: as in a project without the package, `import fmnist_utils` (or any of its
+#: modules) raises ModuleNotFoundError; the cell leaves no name behind for the reusable cell to lean on.
+WITHOUT_FMNIST_UTILS = """\
+import sys
+
+sys.modules["fmnist_utils"] = None
+del sys
+try:
+    import fmnist_utils
+    raise AssertionError("fmnist_utils is still importable")
+except ModuleNotFoundError:
+    pass
+"""
+IMPORT_LINE = re.compile(r"^(import [\w.]+|from [\w.]+ import )", re.MULTILINE)
 
 
-def _tagged(nb, tag: str) -> list:
-    return [c for c in nb.cells if c.cell_type == "code" and tag in c.metadata.get("tags", [])]
+def _tagged(path, tag: str) -> list[tuple[int, nbformat.NotebookNode]]:
+    """The cells of a notebook (of any type) tagged ``tag``, with their positions."""
+    cells = nbformat.read(path, as_version=4).cells
+    return [(i, c) for i, c in enumerate(cells) if tag in c.metadata.get("tags", [])]
 
 
 def _reusable_cells() -> list:
-    cases = []
-    for path in NOTEBOOKS:
-        nb = nbformat.read(path, as_version=4)
-        for i, cell in enumerate(_tagged(nb, "reusable")):
-            cases.append(pytest.param(path, i, id=f"{path.stem}-reusable{i}"))
-    return cases
+    """One case per reusable cell: its notebook and its position there."""
+    return [pytest.param(path, i, id=f"{path.stem}-cell{i}")
+            for path in NOTEBOOKS for i, _ in _tagged(path, "reusable")]
+
+
+def _reusable_sources(name: str) -> str:
+    """The reusable cells of notebook ``name``, as one text."""
+    return "\n".join(c.source for _, c in _tagged(NOTEBOOK_DIR / name, "reusable"))
 
 
 def test_every_notebook_has_one_imports_cell():
     for path in NOTEBOOKS:
-        assert len(_tagged(nbformat.read(path, as_version=4), "imports")) == 1, path.name
+        assert [c.cell_type for _, c in _tagged(path, "imports")] == ["code"], path.name
 
 
-def test_reusable_cells_cover_model_optimizer_data_and_plots():
-    sources = "\n".join(c.source for p in NOTEBOOKS for c in _tagged(nbformat.read(p, as_version=4), "reusable"))
-    for needle in ("build_seed_model(", "seed_optimizer(", "load_dataset(", "plots."):
-        assert needle in sources, f"no reusable cell calls {needle}"
+def test_reusable_cells_build_the_model_and_optimizer_and_load_the_data():
+    model_build = _reusable_sources("02_model_build.ipynb")
+    assert "keras.Sequential(" in model_build or "keras.Model(" in model_build, \
+        "no reusable cell of 02 builds the model"
+    assert "keras.optimizers.Adam(" in model_build, "no reusable cell of 02 builds the optimizer"
+    assert re.search(r"\bload\w*\(", _reusable_sources("01_data_exploration.ipynb")), \
+        "no reusable cell of 01 loads the data (calls a load...() function)"
 
 
 @pytest.mark.parametrize("path,index", _reusable_cells())
-def test_reusable_cell_runs_after_the_imports_alone(path, index, tmp_path):
+def test_reusable_cell_carries_its_own_imports(path, index):
+    cell = nbformat.read(path, as_version=4).cells[index]
+    assert cell.cell_type == "code", f"{path.name} cell {index}"
+    assert "fmnist_utils" not in cell.source, f"{path.name} cell {index} names fmnist_utils"
+    assert IMPORT_LINE.search(cell.source), f"{path.name} cell {index} imports nothing"
+
+
+@pytest.mark.parametrize("path,index", _reusable_cells())
+def test_reusable_cell_runs_alone_without_fmnist_utils(path, index, tmp_path):
     nb = nbformat.read(path, as_version=4)
-    imports, cell = _tagged(nb, "imports")[0], _tagged(nb, "reusable")[index]
-    fresh = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(imports.source),
-                                            nbformat.v4.new_code_cell(cell.source)])
+    fresh = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(WITHOUT_FMNIST_UTILS),
+                                            nbformat.v4.new_code_cell(nb.cells[index].source)])
     fresh.metadata = nb.metadata
-    NotebookClient(fresh, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    errors = [o for c in fresh.cells for o in c.outputs if o.output_type == "error"]
-    assert not errors, f"{path.name}: {errors}"
-    assert fresh.cells[1].execution_count is not None
+    client = NotebookClient(fresh, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path)}})
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        pytest.fail(f"{path.name} cell {index}, run alone in a fresh kernel without fmnist_utils:\n{error}",
+                    pytrace=False)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_solutions_are_hidden_code_cells_after_their_exercise(path):
+    cells = nbformat.read(path, as_version=4).cells
+    for i, solution in _tagged(path, "solution"):
+        assert solution.cell_type == "code", f"{path.name} cell {i}: a solution is a code cell"
+        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, \
+            f"{path.name} cell {i}: a solution's source is hidden"
+        above = [c for c in cells[:i] if c.cell_type == "markdown"]
+        assert above and "exercise" in above[-1].metadata.get("tags", []), \
+            f"{path.name} cell {i}: the last markdown cell above a solution is its exercise"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_has_three_to_five_exercises(path):
+    exercises = [c for _, c in _tagged(path, "exercise")]
+    assert {c.cell_type for c in exercises} <= {"markdown"}, f"{path.name}: an exercise is a markdown cell"
+    assert 3 <= len(exercises) <= 5, f"{path.name}: {len(exercises)} exercises"
