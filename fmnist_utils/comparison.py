@@ -103,3 +103,18 @@ def seed_spread(runs) -> Any:
     table["seed (2017)"] = [SEED_RESULTS[name] for name in table.index]
     table["2017 minus mean (pp)"] = 100 * (table["seed (2017)"] - table["mean"])
     return table.rename(index=DATASET_LABELS)
+
+
+def numerics_spread(path: str | os.PathLike | None = None) -> Any:
+    """The Keras 3 against the Keras 2 (2017) numerics, many seeds each (``tools.seed_protocol_any_backend``):
+    per numerics the seeds, the test accuracy's mean, standard deviation, min and max (a DataFrame)."""
+    import pandas as pd
+
+    from fmnist_utils.params import project_root
+
+    path = Path(path) if path else (project_root() or Path(".")) / "results" / "seed" / "numerics_fashion_mnist_h200.json"
+    runs = pd.DataFrame(json.loads(Path(path).read_text())["runs"])
+    table = runs.groupby("numerics", sort=False)["test_accuracy"].agg(seeds="count", mean="mean", std="std",
+                                                                      min="min", max="max")
+    return table.rename(index={"keras3": "Keras 3 (today's loss, Adam ε 1e-7)",
+                               "keras2": "Keras 2 (2017: clipped loss, Adam ε 1e-8)"})

@@ -1,0 +1,89 @@
+"""The faithful seed protocol on any Keras backend, for several seeds and both numerics (maintainer tool).
+
+``KERAS_BACKEND=jax python -m tools.seed_protocol_any_backend --output numerics.json`` trains the seed
+model with the seed's protocol (85/15 split, 30 epochs, batch 256, raw pixels, float32 with full-precision
+matrix products) once per seed and per ``numerics`` (``keras3``: today's loss and Adam; ``keras2``: the
+2017 clipped loss and Adam epsilon 1e-8), seeds and numerics interleaved, and writes every run's history
+and test accuracy to JSON after each run. It uses NumPy arrays and Keras alone (no TensorFlow), so it runs
+where TensorFlow is not installed, such as a GPU machine with JAX: a quick way to measure whether the
+2017 numerics move the result beyond the seed-to-seed spread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fmnist_utils.data import load_dataset, train_val_split
+from fmnist_utils.files import write_json
+from fmnist_utils.models import NUMERICS, build_seed_model, compile_seed_model
+
+
+def backend_info() -> dict[str, Any]:
+    """The Keras backend and the device it computes on."""
+    import keras
+
+    info = {"backend": keras.backend.backend(), "keras": keras.__version__, "python": platform.python_version()}
+    if info["backend"] == "jax":
+        import jax
+
+        jax.config.update("jax_default_matmul_precision", "highest")  # true float32, no TF32 on recent GPUs
+        info |= {"jax": jax.__version__, "device": jax.devices()[0].device_kind, "matmul_precision": "highest"}
+    return info
+
+
+def run_once(seed: int, numerics: str, data, epochs: int, batch_size: int) -> dict[str, Any]:
+    """One seed-protocol training and its test accuracy."""
+    import keras
+
+    (x_tr, y_tr), (x_val, y_val), (x_test, y_test) = data
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = compile_seed_model(build_seed_model(), numerics=numerics)
+    start = time.perf_counter()
+    history = model.fit(x_tr, y_tr, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
+                        shuffle=True, verbose=2)
+    seconds = time.perf_counter() - start
+    test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
+    return {"seed": seed, "numerics": numerics, "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
+            "final_val_accuracy": float(history.history["val_accuracy"][-1]), "training_seconds": seconds,
+            "history": {k: [float(v) for v in values] for k, values in history.history.items()}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tools.seed_protocol_any_backend", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=("fashion_mnist", "mnist"), default="fashion_mnist")
+    p.add_argument("--data-source", choices=("auto", "sample"), default="auto")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--numerics", nargs="+", choices=NUMERICS, default=list(NUMERICS))
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--output", type=Path, required=True, help="JSON file, rewritten after every run")
+    args = p.parse_args(argv)
+    info = backend_info()
+    ((x, y), (x_test, y_test)), source = load_dataset(args.dataset, source=args.data_source, return_info=True)
+    (x_tr, y_tr), (x_val, y_val) = train_val_split(x, y, dataset=args.dataset)
+    data = [(a[..., None].astype("float32"), b) for a, b in ((x_tr, y_tr), (x_val, y_val), (x_test, y_test))]
+    result = {"dataset": args.dataset, "is_sample": source.is_sample, "epochs": args.epochs,
+              "batch_size": args.batch_size, "machine": info, "runs": []}
+    for seed in args.seeds:
+        for numerics in args.numerics:
+            run = run_once(seed, numerics, data, args.epochs, args.batch_size)
+            print(f"seed {seed}, numerics {numerics}: test accuracy {run['test_accuracy']:.4f} "
+                  f"({run['training_seconds']:.0f} s)", flush=True)
+            result["runs"].append(run)
+            result["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            write_json(args.output, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
