@@ -250,6 +250,24 @@ def per_class_accuracy(accuracies: Mapping[str, object], title: str = "Test accu
     return _finish(fig, save_to)
 
 
+def per_class_sorted(accuracies: Mapping[str, object], title: str = "Test accuracy per class, sorted",
+                     save_to=None) -> plt.Figure:
+    """One panel per dataset: its classes by name, sorted from the hardest, on a shared accuracy axis
+    (``label -> pandas Series indexed by class name``): like compared with like."""
+    import pandas as pd
+
+    fig, axes = plt.subplots(1, len(accuracies), figsize=(5.5 * len(accuracies), 3.8), sharex=True, squeeze=False)
+    lowest = min(float(pd.Series(s).min()) for s in accuracies.values())
+    for ax, (label, series) in zip(axes[0], accuracies.items()):
+        ordered = pd.Series(series).sort_values()
+        ax.barh([str(name) for name in ordered.index], ordered.to_numpy(), color="tab:blue")
+        for y, value in enumerate(ordered.to_numpy()):
+            ax.text(value, y, f" {value:.1%}", va="center", fontsize=8)
+        ax.set(title=label, xlabel="test accuracy (recall)", xlim=(max(0.0, lowest - 0.05), 1.04))
+    fig.suptitle(title)
+    return _finish(fig, save_to)
+
+
 def misclassified_gallery(x: np.ndarray, evaluation: Evaluation, n: int = 24, cols: int = 8,
                           title: str = "Most confident mistakes", classes=None, save_to=None) -> plt.Figure:
     """The ``n`` most confident wrong predictions, captioned 'true -> predicted (confidence)';
@@ -319,12 +337,17 @@ def seed_log_comparison(seed_log, history, title: str = "The seed notebook (2017
 # Inside the network: layers at work, filters, feature maps, saliency, the architecture
 # ----------------------------------------------------------------------------------------------------
 
-def image_panels(panels: Mapping[str, np.ndarray], title: str, cmap: str = "gray_r", colorbar: bool = True,
-                 save_to=None) -> plt.Figure:
-    """One row of 2-D arrays (an image, a kernel, a feature map...), each titled, on its own colour scale."""
+def image_panels(panels: Mapping[str, np.ndarray], title: str, cmap: str | Mapping[str, str] = "gray_r",
+                 colorbar: bool = True, save_to=None) -> plt.Figure:
+    """One row of 2-D arrays (an image, a kernel, a feature map...), each titled, on its own colour scale;
+    ``cmap`` is one colour map or one per panel title; a diverging map ("RdBu_r") is centred on 0."""
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
     for ax, (label, array) in zip(axes[0], panels.items()):
-        shown = ax.imshow(np.asarray(array, dtype="float32"), cmap=cmap)
+        array = np.asarray(array, dtype="float32")
+        colours = cmap if isinstance(cmap, str) else cmap.get(label, "gray_r")
+        limit = float(np.abs(array).max()) or 1.0
+        scale = {"vmin": -limit, "vmax": limit} if colours == "RdBu_r" else {}
+        shown = ax.imshow(array, cmap=colours, **scale)
         ax.set_title(f"{label}\n{array.shape[0]}×{array.shape[1]}", fontsize=10)
         _hide_ticks(ax)
         if colorbar:

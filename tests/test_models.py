@@ -167,3 +167,34 @@ def test_keras2_loss_gives_no_gradient_below_the_clip():
         loss = tf.reduce_sum(Keras2Crossentropy().call(np.array([0, 0]), y_pred))
     gradient = tape.gradient(loss, y_pred).numpy()
     assert gradient[0, 0] == 0.0 and gradient[1, 0] < 0.0  # the clipped image teaches nothing
+
+
+def _reusable_cell(needle: str) -> dict:
+    """Run notebook 02's reusable cell containing ``needle`` and return the names it defines."""
+    import nbformat
+
+    from fmnist_utils.params import project_root
+
+    nb = nbformat.read(project_root() / "notebooks" / "02_model_build.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if "reusable" in c.metadata.get("tags", []) and needle in c.source)
+    namespace: dict = {}
+    exec(compile(cell.source, "02_model_build.ipynb", "exec"), namespace)
+    return namespace
+
+
+def test_notebook_02_model_is_the_package_model_layer_by_layer():
+    from fmnist_utils.models import layer_spec
+
+    notebook_model = _reusable_cell("def build_seed_cnn")["model"]
+    assert layer_spec(notebook_model).equals(layer_spec(build_seed_model()))
+    assert [layer.name for layer in notebook_model.layers] == [row[0] for row in SEED_TABLE]
+    corrected = _reusable_cell("def build_seed_cnn")["build_seed_cnn"](input_bn_axis=-1)
+    assert layer_spec(corrected).equals(layer_spec(build_seed_model("channel_bn")))
+
+
+def test_notebook_02_optimizer_is_the_package_optimizer():
+    cell = _reusable_cell("InverseTimeDecay")
+    unnamed = [{k: v for k, v in o.get_config().items() if k != "name"} for o in (cell["optimizer"], seed_optimizer())]
+    assert unnamed[0] == unnamed[1]  # schedule, epsilon, betas...
+    for step in (0, 1, 200, 1000, 6000):
+        assert float(cell["schedule"](step)) == pytest.approx(float(seed_learning_rate()(step)), rel=1e-7)

@@ -74,8 +74,26 @@ def test_reusable_cell_carries_its_own_imports(path, index):
     assert IMPORT_LINE.search(cell.source), f"{path.name} cell {index} imports nothing"
 
 
+@pytest.fixture(scope="module")
+def sample_as_keras_files(tmp_path_factory):
+    """The bundled samples as the gzipped IDX files Keras' cache and the publishers ship (a user's copy)."""
+    import gzip
+
+    from fmnist_utils import data
+
+    root = tmp_path_factory.mktemp("datasets")
+    for name, folder in data.FOLDERS.items():
+        (x_train, y_train), (x_test, y_test) = data.load_sample(name)
+        (root / folder).mkdir()
+        for stem, array in (("train-images-idx3", x_train), ("train-labels-idx1", y_train),
+                            ("t10k-images-idx3", x_test), ("t10k-labels-idx1", y_test)):
+            (root / folder / f"{stem}-ubyte.gz").write_bytes(gzip.compress(data.to_idx(array)))
+    return root
+
+
 @pytest.mark.parametrize("path,index", _reusable_cells())
-def test_reusable_cell_runs_alone_without_fmnist_utils(path, index, tmp_path):
+def test_reusable_cell_runs_alone_without_fmnist_utils(path, index, tmp_path, sample_as_keras_files, monkeypatch):
+    monkeypatch.setenv("FMNIST_DATA_DIR", str(sample_as_keras_files))  # the kernel inherits it
     nb = nbformat.read(path, as_version=4)
     fresh = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(WITHOUT_FMNIST_UTILS),
                                             nbformat.v4.new_code_cell(nb.cells[index].source)])
