@@ -43,8 +43,10 @@ FLIP_SAFE = {"fashion_mnist": True, "mnist": False}
 #: (an 8 without its top loop is a 6 or a 0, a 7 without its bar a 1).
 ERASE_SAFE = {"fashion_mnist": True, "mnist": False}
 #: Recipe fields that can change an image's class: (the datasets they suit, why the others are refused).
-CLASS_CHANGING = {"flip": (FLIP_SAFE, "a mirrored digit is no digit"),
-                  "erase": (ERASE_SAFE, "a digit missing a stroke can become another")}
+CLASS_CHANGING = {
+    "flip": (FLIP_SAFE, "a mirrored digit is no digit"),
+    "erase": (ERASE_SAFE, "a digit missing a stroke can become another"),
+}
 ONE_CYCLE_PEAK_LR = 2e-3
 
 
@@ -55,7 +57,9 @@ class Recipe:
     input_norm: str = "bn_width"  # "bn_width" (seed), "bn_channel", "rescale" (x / 255, no input BN)
     conv_bn: bool = False  # BatchNormalization after each convolution
     augment: bool = False  # random shifts and rotations (+ horizontal flips where the class survives them)
-    flip: bool = False  # horizontal flips only (no shifts or rotations): the lightest augmentation, clothes only
+    flip: bool = (
+        False  # horizontal flips only (no shifts or rotations): the lightest augmentation, clothes only
+    )
     shift: bool = False  # random shifts of up to 2 pixels, nothing else
     erase: bool = False  # random erasing: a rectangle of noise in half of the images, clothes only
     label_smoothing: float = 0.0
@@ -68,9 +72,13 @@ class Recipe:
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(map(repr, ARCHS))}; got {self.arch!r}.")
         if self.input_norm not in INPUT_NORMS:
-            raise ValueError(f"input_norm must be one of {', '.join(map(repr, INPUT_NORMS))}; got {self.input_norm!r}.")
+            raise ValueError(
+                f"input_norm must be one of {', '.join(map(repr, INPUT_NORMS))}; got {self.input_norm!r}."
+            )
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {', '.join(map(repr, SCHEDULES))}; got {self.schedule!r}.")
+            raise ValueError(
+                f"schedule must be one of {', '.join(map(repr, SCHEDULES))}; got {self.schedule!r}."
+            )
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1); got {self.label_smoothing!r}.")
 
@@ -105,6 +113,7 @@ def _field_value(key: str, kind: type, text: str) -> Any:
     if text.lower() not in ("", "true", "false"):
         raise ValueError(f"Recipe field {key!r} is true or false; got {text!r}.")
     return text.lower() != "false"
+
 
 #: (what the step tries, the fields it changes on the best recipe so far), in the order tried.
 LADDER: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -153,13 +162,25 @@ def build_recipe_model(recipe: Recipe, dataset: str, precision: str = "float32",
 
     for field, (safe, why) in CLASS_CHANGING.items():
         if getattr(recipe, field) and not safe[dataset]:
-            raise ValueError(f"Recipe field {field!r} does not suit {dataset}: {why}. "
-                             f"It suits: {', '.join(n for n, ok in safe.items() if ok)}.")
-    augmentation = augmentation_layers(shifts_and_rotations=recipe.augment, small_shifts=recipe.shift,
-                                       flip=recipe.flip or (recipe.augment and FLIP_SAFE[dataset]),
-                                       erase=recipe.erase, seed=seed)
-    return build_cnn(input_norm=recipe.input_norm, conv_bn=recipe.conv_bn, augmentation=augmentation,
-                     precision=precision, name=f"cnn_{dataset}", arch=recipe.arch)
+            raise ValueError(
+                f"Recipe field {field!r} does not suit {dataset}: {why}. "
+                f"It suits: {', '.join(n for n, ok in safe.items() if ok)}."
+            )
+    augmentation = augmentation_layers(
+        shifts_and_rotations=recipe.augment,
+        small_shifts=recipe.shift,
+        flip=recipe.flip or (recipe.augment and FLIP_SAFE[dataset]),
+        erase=recipe.erase,
+        seed=seed,
+    )
+    return build_cnn(
+        input_norm=recipe.input_norm,
+        conv_bn=recipe.conv_bn,
+        augmentation=augmentation,
+        precision=precision,
+        name=f"cnn_{dataset}",
+        arch=recipe.arch,
+    )
 
 
 def recipe_optimizer(recipe: Recipe, steps_per_epoch: int, epochs: int):
@@ -181,13 +202,27 @@ def _finished_trial(folder: Path, run_fingerprint: dict[str, Any]) -> dict | Non
     if not (path.is_file() and (folder / "model.keras").is_file()):
         return None
     metrics = json.loads(path.read_text())
-    same = metrics.get("fingerprint") == run_fingerprint and metrics.get("epochs_completed") == run_fingerprint["epochs"]
+    same = (
+        metrics.get("fingerprint") == run_fingerprint
+        and metrics.get("epochs_completed") == run_fingerprint["epochs"]
+    )
     return metrics if same else None
 
 
-def run_trial(recipe: Recipe, dataset: str, train_data, val_data, *, output_dir: str | os.PathLike, epochs: int,
-              batch_size: int = 256, seed: int = 0, precision: str = "float32", progress: str = "auto",
-              data_info: DataInfo | None = None):
+def run_trial(
+    recipe: Recipe,
+    dataset: str,
+    train_data,
+    val_data,
+    *,
+    output_dir: str | os.PathLike,
+    epochs: int,
+    batch_size: int = 256,
+    seed: int = 0,
+    precision: str = "float32",
+    progress: str = "auto",
+    data_info: DataInfo | None = None,
+):
     """Train ``recipe`` (validation only, no test set) into ``output_dir``; returns ``(metrics, model)``.
     A finished trial there with the same fingerprint (:func:`fmnist_utils.training.fingerprint`) is loaded,
     not retrained."""
@@ -201,14 +236,27 @@ def run_trial(recipe: Recipe, dataset: str, train_data, val_data, *, output_dir:
     model = build_recipe_model(recipe, dataset, precision=precision, seed=seed)
     steps_per_epoch = int(np.ceil(len(train_data[0]) / batch_size))
     compile_seed_model(model, recipe_optimizer(recipe, steps_per_epoch, epochs), recipe.label_smoothing)
-    finished = _finished_trial(folder, fingerprint(model, train_data, val_data, epochs=epochs, batch_size=batch_size,
-                                                   seed=seed))
+    finished = _finished_trial(
+        folder, fingerprint(model, train_data, val_data, epochs=epochs, batch_size=batch_size, seed=seed)
+    )
     if finished is not None:
         print(f"Reusing the finished trial in {folder} ({recipe.describe()})")
         return finished, keras.saving.load_model(folder / "model.keras")
-    result = train(model, train_data, val_data, None, output_dir=folder, epochs=epochs, batch_size=batch_size,
-                   seed=seed, optimizer=model.optimizer, progress=progress, data_info=data_info,
-                   label_smoothing=recipe.label_smoothing, extra={"recipe": asdict(recipe), "precision": precision})
+    result = train(
+        model,
+        train_data,
+        val_data,
+        None,
+        output_dir=folder,
+        epochs=epochs,
+        batch_size=batch_size,
+        seed=seed,
+        optimizer=model.optimizer,
+        progress=progress,
+        data_info=data_info,
+        label_smoothing=recipe.label_smoothing,
+        extra={"recipe": asdict(recipe), "precision": precision},
+    )
     return result.metrics, result.model
 
 
@@ -229,13 +277,30 @@ class LadderResult:
         return int(self.table.index[self.table["chosen"]][0])
 
 
-def _table_row(step: int, stage: str, label: str, recipe: Recipe, metrics: dict[str, Any], gain: float | None,
-               kept: bool, seed: int) -> dict[str, Any]:
+def _table_row(
+    step: int,
+    stage: str,
+    label: str,
+    recipe: Recipe,
+    metrics: dict[str, Any],
+    gain: float | None,
+    kept: bool,
+    seed: int,
+) -> dict[str, Any]:
     """One row of the ablation table: the trial's recipe, validation accuracy, gain, seed and cost."""
-    return {"step": step, "stage": stage, "change tried": label, "recipe": recipe.describe(),
-            "val_accuracy": metrics["final_val_accuracy"], "gain over best so far (pp)": gain, "kept": kept,
-            "epochs": metrics["epochs_completed"], "seed": seed,
-            "minutes": metrics["total_seconds"] / 60, "s / epoch": metrics["mean_epoch_seconds"]}
+    return {
+        "step": step,
+        "stage": stage,
+        "change tried": label,
+        "recipe": recipe.describe(),
+        "val_accuracy": metrics["final_val_accuracy"],
+        "gain over best so far (pp)": gain,
+        "kept": kept,
+        "epochs": metrics["epochs_completed"],
+        "seed": seed,
+        "minutes": metrics["total_seconds"] / 60,
+        "s / epoch": metrics["mean_epoch_seconds"],
+    }
 
 
 def check_stage_epochs(long_epochs: Any, longer_epochs: Any) -> tuple[int, int]:
@@ -243,8 +308,10 @@ def check_stage_epochs(long_epochs: Any, longer_epochs: Any) -> tuple[int, int]:
     long_epochs = check_int("long_epochs", long_epochs, minimum=0)
     longer_epochs = check_int("longer_epochs", longer_epochs, minimum=0)
     if longer_epochs and not 0 < long_epochs < longer_epochs:
-        raise ValueError(f"Parameter 'longer_epochs' must be 0 (no third stage) or more than 'long_epochs' "
-                         f"({long_epochs}, which must not be 0); got {longer_epochs!r}.")
+        raise ValueError(
+            f"Parameter 'longer_epochs' must be 0 (no third stage) or more than 'long_epochs' "
+            f"({long_epochs}, which must not be 0); got {longer_epochs!r}."
+        )
     return long_epochs, longer_epochs
 
 
@@ -253,11 +320,25 @@ def _best_stage_winner(winners: list[tuple]) -> tuple:
     return max(winners, key=lambda winner: winner[1]["final_val_accuracy"])
 
 
-def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathLike, epochs: int,
-               long_epochs: int = 0, longer_epochs: int = 0, batch_size: int = 256, seed: int = 0,
-               precision: str = "float32", progress: str = "auto", data_info: DataInfo | None = None,
-               ladder=LADDER, long_ladder=LONG_LADDER, longer_ladder=LONGER_LADDER,
-               winner_seeds: int = 0) -> LadderResult:
+def run_ladder(
+    dataset: str,
+    train_data,
+    val_data,
+    *,
+    output_dir: str | os.PathLike,
+    epochs: int,
+    long_epochs: int = 0,
+    longer_epochs: int = 0,
+    batch_size: int = 256,
+    seed: int = 0,
+    precision: str = "float32",
+    progress: str = "auto",
+    data_info: DataInfo | None = None,
+    ladder=LADDER,
+    long_ladder=LONG_LADDER,
+    longer_ladder=LONGER_LADDER,
+    winner_seeds: int = 0,
+) -> LadderResult:
     """Greedy forward selection over ``ladder`` at ``epochs``, then (if ``long_epochs``) over the steps of
     ``long_ladder`` that suit ``dataset`` at ``long_epochs``, then (if ``longer_epochs`` and the long stage
     won) over those of ``longer_ladder`` at ``longer_epochs``, on the validation split, then the winner's
@@ -267,26 +348,40 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
     winner_seeds = check_int("winner_seeds", winner_seeds, minimum=0)
     long_epochs, longer_epochs = check_stage_epochs(long_epochs, longer_epochs)
     out = Path(output_dir)
-    trial = dict(dataset=dataset, train_data=train_data, val_data=val_data, batch_size=batch_size,
-                 precision=precision, progress=progress, data_info=data_info)
+    trial = dict(
+        dataset=dataset,
+        train_data=train_data,
+        val_data=val_data,
+        batch_size=batch_size,
+        precision=precision,
+        progress=progress,
+        data_info=data_info,
+    )
     stages = [("screening", epochs, ladder)]
-    for stage, stage_epochs, stage_ladder in (("long", long_epochs, long_ladder),
-                                              ("longer", longer_epochs, longer_ladder)):
+    for stage, stage_epochs, stage_ladder in (
+        ("long", long_epochs, long_ladder),
+        ("longer", longer_epochs, longer_ladder),
+    ):
         if stage_epochs:
             stages.append((stage, stage_epochs, [step for step in stage_ladder if suits(step[1], dataset)]))
     best: tuple[Recipe, dict, Any, Path] | None = None  # the best trial of the current stage so far
     rows, folders, winners = [], [], []
     for stage, stage_epochs, steps in stages:
         if len(winners) >= 2 and _best_stage_winner(winners) is not winners[-1]:
-            print(f"--- {stage} stage ({stage_epochs} epochs) skipped: on validation, {winners[-1][1]['epochs_completed']} "
-                  f"epochs did not beat {winners[-2][1]['epochs_completed']}, so a still longer budget is not tried")
+            print(
+                f"--- {stage} stage ({stage_epochs} epochs) skipped: on validation, "
+                f"{winners[-1][1]['epochs_completed']} "
+                f"epochs did not beat {winners[-2][1]['epochs_completed']}, so a still longer budget is not tried"
+            )
             break
         tried: dict[Recipe, int] = {}  # the recipes this stage has trained, and their steps
         for j, (label, changes) in enumerate(steps):
             i = len(rows)
             recipe = replace(best[0] if best else SEED_RECIPE, **changes)
             if recipe in tried:  # e.g. shifts on the new network when the best recipe has them already
-                print(f"--- skipped ({stage}): {label} -> [{recipe.describe()}] is step {tried[recipe]}'s recipe")
+                print(
+                    f"--- skipped ({stage}): {label} -> [{recipe.describe()}] is step {tried[recipe]}'s recipe"
+                )
                 continue
             tried[recipe] = i
             print(f"--- step {i} ({stage}, {stage_epochs} epochs): {label} -> [{recipe.describe()}]")
@@ -299,22 +394,41 @@ def run_ladder(dataset: str, train_data, val_data, *, output_dir: str | os.PathL
             kept = reference or val > best[1]["final_val_accuracy"]
             if kept:
                 best = (recipe, metrics, model, folder)
-            print(f"    validation accuracy {val:.4f}" + ("" if gain is None else f" ({gain:+.2f} pp)")
-                  + (" -> reference" if reference else " -> kept" if kept else " -> dropped"))
+            print(
+                f"    validation accuracy {val:.4f}"
+                + ("" if gain is None else f" ({gain:+.2f} pp)")
+                + (" -> reference" if reference else " -> kept" if kept else " -> dropped")
+            )
             rows.append(_table_row(i, stage, label, recipe, metrics, gain, kept, seed))
         winners.append(best)
     winner = _best_stage_winner(winners)
     recipe, epochs_won = winner[0], winner[1]["epochs_completed"]
     for other_seed in range(seed + 1, seed + 1 + winner_seeds):  # the winner again: ensemble candidates only
         i = len(rows)
-        print(f"--- step {i} (seeds, {epochs_won} epochs): the chosen recipe with seed {other_seed} -> [{recipe.describe()}]")
+        print(
+            f"--- step {i} (seeds, {epochs_won} epochs): the chosen recipe with seed {other_seed} "
+            f"-> [{recipe.describe()}]"
+        )
         folder = out / f"step{i}"
         folders.append(folder)
         metrics, _ = run_trial(recipe, output_dir=folder, epochs=epochs_won, seed=other_seed, **trial)
-        val, gain = metrics["final_val_accuracy"], 100 * (metrics["final_val_accuracy"] - winner[1]["final_val_accuracy"])
+        val, gain = (
+            metrics["final_val_accuracy"],
+            100 * (metrics["final_val_accuracy"] - winner[1]["final_val_accuracy"]),
+        )
         print(f"    validation accuracy {val:.4f} ({gain:+.2f} pp against the same recipe with seed {seed})")
-        rows.append(_table_row(i, "seeds", f"the chosen recipe again, seed {other_seed}", recipe, metrics, gain,
-                               False, other_seed))
+        rows.append(
+            _table_row(
+                i,
+                "seeds",
+                f"the chosen recipe again, seed {other_seed}",
+                recipe,
+                metrics,
+                gain,
+                False,
+                other_seed,
+            )
+        )
     table = pd.DataFrame(rows).set_index("step")
     table["chosen"] = [folder == winner[3] for folder in folders]
     table.to_csv(out / "ablation.csv")
@@ -340,12 +454,19 @@ def trained_on_mirrors(recipe: Recipe, dataset: str) -> bool:
     return FLIP_SAFE[dataset] and (recipe.flip or recipe.augment)
 
 
-def _ensemble_inputs(result: LadderResult, dataset: str, test_time_flips: bool) -> dict[int, tuple[Path, bool]]:
+def _ensemble_inputs(
+    result: LadderResult, dataset: str, test_time_flips: bool
+) -> dict[int, tuple[Path, bool]]:
     """Each trial's folder and whether it predicts with test-time flips: the winner as chosen on validation,
     any other trial only if flips were chosen and it saw mirrored images in training."""
-    return {int(step): (folder, test_time_flips and (int(step) == result.chosen_step
-                                                     or trained_on_mirrors(Recipe.parse(recipe), dataset)))
-            for step, recipe, folder in zip(result.table.index, result.table["recipe"], result.trial_dirs)}
+    return {
+        int(step): (
+            folder,
+            test_time_flips
+            and (int(step) == result.chosen_step or trained_on_mirrors(Recipe.parse(recipe), dataset)),
+        )
+        for step, recipe, folder in zip(result.table.index, result.table["recipe"], result.trial_dirs)
+    }
 
 
 def _trial_probabilities(folder: Path, x: np.ndarray, flips: bool) -> np.ndarray:
@@ -356,8 +477,9 @@ def _trial_probabilities(folder: Path, x: np.ndarray, flips: bool) -> np.ndarray
     return predict_proba(keras.saving.load_model(folder / "model.keras"), x, flip_average=flips)
 
 
-def choose_ensemble(result: LadderResult, dataset: str, x_val: np.ndarray, y_val: np.ndarray,
-                    test_time_flips: bool = False) -> dict[str, Any]:
+def choose_ensemble(
+    result: LadderResult, dataset: str, x_val: np.ndarray, y_val: np.ndarray, test_time_flips: bool = False
+) -> dict[str, Any]:
     """Greedy ensemble selection (Caruana et al., 2004) over the ladder's trials, on validation like every
     other choice: start from the winner, add the trial whose averaged probabilities raise the validation
     accuracy most, stop when none raises it. Costs no training, only predictions of models already there.
@@ -365,7 +487,9 @@ def choose_ensemble(result: LadderResult, dataset: str, x_val: np.ndarray, y_val
     average, "path": validation accuracy after each addition, "test_time_flips": steps that predict with flips}``."""
     y_val = np.asarray(y_val)
     inputs = _ensemble_inputs(result, dataset, test_time_flips)
-    probabilities = {step: _trial_probabilities(folder, x_val, flips) for step, (folder, flips) in inputs.items()}
+    probabilities = {
+        step: _trial_probabilities(folder, x_val, flips) for step, (folder, flips) in inputs.items()
+    }
 
     def accuracy(members: list[int]) -> float:
         return float(np.mean(np.mean([probabilities[m] for m in members], axis=0).argmax(1) == y_val))
@@ -378,12 +502,18 @@ def choose_ensemble(result: LadderResult, dataset: str, x_val: np.ndarray, y_val
             break
         members.append(-step)
         path.append(score)
-    return {"used": len(members) > 1, "members": members, "val_accuracy": path[-1], "path": path,
-            "test_time_flips": [m for m in members if inputs[m][1]]}
+    return {
+        "used": len(members) > 1,
+        "members": members,
+        "val_accuracy": path[-1],
+        "path": path,
+        "test_time_flips": [m for m in members if inputs[m][1]],
+    }
 
 
-def ensemble_proba(result: LadderResult, members: list[int], dataset: str, x: np.ndarray,
-                   test_time_flips: bool = False) -> np.ndarray:
+def ensemble_proba(
+    result: LadderResult, members: list[int], dataset: str, x: np.ndarray, test_time_flips: bool = False
+) -> np.ndarray:
     """The mean class probabilities of the trials ``members`` (steps), each predicting as in
     :func:`choose_ensemble`."""
     inputs = _ensemble_inputs(result, dataset, test_time_flips)
@@ -395,8 +525,10 @@ def trial_test_accuracies(result: LadderResult, x_test: np.ndarray, y_test: np.n
     made: it shows each change's effect on unseen images, and must never feed back into the choice."""
     import pandas as pd
 
-    accuracy = [float(np.mean(_trial_probabilities(folder, x_test, flips=False).argmax(1) == np.asarray(y_test)))
-                for folder in result.trial_dirs]
+    accuracy = [
+        float(np.mean(_trial_probabilities(folder, x_test, flips=False).argmax(1) == np.asarray(y_test)))
+        for folder in result.trial_dirs
+    ]
     return pd.Series(accuracy, index=result.table.index, name="test_accuracy")
 
 
@@ -408,17 +540,25 @@ def penultimate_features(model, x: np.ndarray, batch_size: int = 1024) -> np.nda
 
     extractor = keras.Model(model.inputs, model.get_layer("probabilities").input)
     x = np.asarray(x, dtype="float32")[..., np.newaxis]
-    return np.concatenate([keras.ops.convert_to_numpy(extractor(x[i:i + batch_size], training=False)).astype("float32")
-                           for i in range(0, len(x), batch_size)])
+    return np.concatenate(
+        [
+            keras.ops.convert_to_numpy(extractor(x[i : i + batch_size], training=False)).astype("float32")
+            for i in range(0, len(x), batch_size)
+        ]
+    )
 
 
 #: What the best recipe should reach on the full test sets (issue targets; Fashion-MNIST moonshot 0.950).
 TARGETS = {"fashion_mnist": 0.940, "mnist": 0.9960}
 
 
-def summarize(results: dict[str, LadderResult], test_accuracy: dict[str, float], is_sample: dict[str, bool],
-              test_time_flips: dict[str, dict[str, Any]] | None = None,
-              ensembles: dict[str, dict[str, Any]] | None = None) -> tuple[Any, dict[str, Any]]:
+def summarize(
+    results: dict[str, LadderResult],
+    test_accuracy: dict[str, float],
+    is_sample: dict[str, bool],
+    test_time_flips: dict[str, dict[str, Any]] | None = None,
+    ensembles: dict[str, dict[str, Any]] | None = None,
+) -> tuple[Any, dict[str, Any]]:
     """One row per dataset (seed recipe vs best recipe, the test accuracy measured once, the seed's 2017
     number and the target) as a DataFrame, and the same as a JSON-ready dict for ``summary.json``.
     ``test_time_flips`` and ``ensembles``: :func:`choose_test_time_flips`'s and :func:`choose_ensemble`'s
@@ -431,13 +571,20 @@ def summarize(results: dict[str, LadderResult], test_accuracy: dict[str, float],
     for name, result in results.items():
         table, flips = result.table, (test_time_flips or {}).get(name, {"used": False})
         ensemble = (ensembles or {}).get(name, {"used": False})
-        val = (ensemble["val_accuracy"] if ensemble["used"] else flips["val_accuracy_with_flips"] if flips["used"]
-               else result.best_metrics["final_val_accuracy"])
+        val = (
+            ensemble["val_accuracy"]
+            if ensemble["used"]
+            else flips["val_accuracy_with_flips"]
+            if flips["used"]
+            else result.best_metrics["final_val_accuracy"]
+        )
         row = {
             "dataset": DATASET_LABELS[name],
             "best recipe (chosen on validation)": result.best_recipe.describe()
             + (" + test-time flips" if flips["used"] else "")
-            + (f" + ensemble of steps {', '.join(map(str, ensemble['members']))}" if ensemble["used"] else ""),
+            + (
+                f" + ensemble of steps {', '.join(map(str, ensemble['members']))}" if ensemble["used"] else ""
+            ),
             "val accuracy: seed recipe": float(table["val_accuracy"].iloc[0]),
             "val accuracy: best recipe": float(val),
             "test accuracy: best recipe (measured once)": float(test_accuracy[name]),
@@ -448,7 +595,12 @@ def summarize(results: dict[str, LadderResult], test_accuracy: dict[str, float],
             "ladder minutes": float(table["minutes"].sum()),
         }
         rows.append(row)
-        summary[name] = {**row, "best_recipe": asdict(result.best_recipe), "is_sample": is_sample[name],
-                         "test_time_flips": flips, "ensemble": ensemble,
-                         "ablation": table.reset_index().to_dict(orient="records")}
+        summary[name] = {
+            **row,
+            "best_recipe": asdict(result.best_recipe),
+            "is_sample": is_sample[name],
+            "test_time_flips": flips,
+            "ensemble": ensemble,
+            "ablation": table.reset_index().to_dict(orient="records"),
+        }
     return pd.DataFrame(rows).set_index("dataset"), summary

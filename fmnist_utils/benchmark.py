@@ -74,8 +74,9 @@ def _prepare(config: Config, x: np.ndarray, y: np.ndarray, batch_size: int, seed
     return model, inputs
 
 
-def measure_throughput(configs, x: np.ndarray, y: np.ndarray, batch_size: int, repeats: int,
-                       seed: int = 0) -> list[dict[str, Any]]:
+def measure_throughput(
+    configs, x: np.ndarray, y: np.ndarray, batch_size: int, repeats: int, seed: int = 0
+) -> list[dict[str, Any]]:
     """Images/s of each config training on ``(x, y)``: after a warm-up each, ``repeats`` rounds in which every
     config trains one timed epoch in turn, so that a machine whose speed drifts (other processes, a shared
     host) slows every config alike. Each row keeps every epoch, the median images/s (what counts) and the
@@ -91,9 +92,15 @@ def measure_throughput(configs, x: np.ndarray, y: np.ndarray, batch_size: int, r
     rows = []
     for config, times in zip(configs, seconds):
         best = min(times)
-        rows.append({**asdict(config), "epoch_seconds": times, "images_per_second": len(x) / best,
-                     "median_images_per_second": len(x) / statistics.median(times),
-                     "gflops_per_second": len(x) * train_flops / best / 1e9})
+        rows.append(
+            {
+                **asdict(config),
+                "epoch_seconds": times,
+                "images_per_second": len(x) / best,
+                "median_images_per_second": len(x) / statistics.median(times),
+                "gflops_per_second": len(x) * train_flops / best / 1e9,
+            }
+        )
     return rows
 
 
@@ -102,12 +109,27 @@ def parity(config: Config, data, epochs: int, batch_size: int, seed: int) -> dic
     train_data, val_data, test_data, info = data
     set_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
-        result = train(build_seed_model(precision=config.precision), train_data, val_data, test_data,
-                       output_dir=tmp, epochs=epochs, batch_size=batch_size, seed=seed, progress="epoch",
-                       data_info=info)
-    return {"config": config.name, "precision": config.precision, "epochs": epochs,
-            "test_accuracy": result.metrics["test_accuracy"], "test_loss": result.metrics["test_loss"],
-            "final_train_loss": float(result.history["loss"].iloc[-1]), "seconds": result.metrics["total_seconds"]}
+        result = train(
+            build_seed_model(precision=config.precision),
+            train_data,
+            val_data,
+            test_data,
+            output_dir=tmp,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            progress="epoch",
+            data_info=info,
+        )
+    return {
+        "config": config.name,
+        "precision": config.precision,
+        "epochs": epochs,
+        "test_accuracy": result.metrics["test_accuracy"],
+        "test_loss": result.metrics["test_loss"],
+        "final_train_loss": float(result.history["loss"].iloc[-1]),
+        "seconds": result.metrics["total_seconds"],
+    }
 
 
 def _data(dataset: str, data_source: str):
@@ -116,18 +138,30 @@ def _data(dataset: str, data_source: str):
     return train_data, val_data, test, info
 
 
-def run_benchmark(dataset: str = "fashion_mnist", data_source: str = "auto", images: int = 10240,
-                  repeats: int = 3, batch_size: int = 256, parity_epochs: int = 3, seed: int = 0) -> dict:
+def run_benchmark(
+    dataset: str = "fashion_mnist",
+    data_source: str = "auto",
+    images: int = 10240,
+    repeats: int = 3,
+    batch_size: int = 256,
+    parity_epochs: int = 3,
+    seed: int = 0,
+) -> dict:
     """Throughput of the baseline and every candidate, then an accuracy parity check."""
     data = _data(dataset, data_source)
     (x_train, y_train), info = data[0], data[3]
     x, y = x_train[:images], y_train[:images]
-    print(f"Throughput on {len(x):,} {dataset} images, batch {batch_size}: a warm-up epoch each, then {repeats} "
-          "rounds of one timed epoch per configuration" + (" [SAMPLE DATA]" if info.is_sample else ""))
+    print(
+        f"Throughput on {len(x):,} {dataset} images, batch {batch_size}: a warm-up epoch each, then {repeats} "
+        "rounds of one timed epoch per configuration" + (" [SAMPLE DATA]" if info.is_sample else "")
+    )
     rows = measure_throughput((BASELINE, *CANDIDATES), x, y, batch_size, repeats, seed)
     for row in rows:
-        print(f"  {row['name']:<34} {row['images_per_second']:8.0f} images/s  ({row['gflops_per_second']:.0f} GFLOP/s)"
-              f"  epochs: {', '.join(f'{s:.1f}s' for s in row['epoch_seconds'])}", flush=True)
+        print(
+            f"  {row['name']:<34} {row['images_per_second']:8.0f} images/s  ({row['gflops_per_second']:.0f} GFLOP/s)"
+            f"  epochs: {', '.join(f'{s:.1f}s' for s in row['epoch_seconds'])}",
+            flush=True,
+        )
     baseline = rows[0]
     fastest = max(rows[1:], key=lambda r: r["median_images_per_second"])
     fastest_config = next(c for c in CANDIDATES if c.name == fastest["name"])
@@ -136,26 +170,46 @@ def run_benchmark(dataset: str = "fashion_mnist", data_source: str = "auto", ima
         print(f"Accuracy parity: {parity_epochs} epochs of the seed protocol, seed {seed}, full test set")
         checks = [parity(c, data, parity_epochs, batch_size, seed) for c in (BASELINE, fastest_config)]
         for check in checks:
-            print(f"  {check['config']:<34} test accuracy {check['test_accuracy']:.4f}, test loss "
-                  f"{check['test_loss']:.4f} ({check['seconds']:.0f}s of training)")
+            print(
+                f"  {check['config']:<34} test accuracy {check['test_accuracy']:.4f}, test loss "
+                f"{check['test_loss']:.4f} ({check['seconds']:.0f}s of training)"
+            )
     speedup = fastest["median_images_per_second"] / baseline["median_images_per_second"]
     return {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "dataset": dataset, "data_source": info.source, "is_sample": info.is_sample, "images": len(x),
-        "batch_size": batch_size, "repeats": repeats,
+        "dataset": dataset,
+        "data_source": info.source,
+        "is_sample": info.is_sample,
+        "images": len(x),
+        "batch_size": batch_size,
+        "repeats": repeats,
         "model_forward_mflops_per_image": forward_flops(build_seed_model()) / 1e6,
-        "throughput": rows, "baseline": baseline["name"], "fastest": fastest["name"], "speedup": speedup,
+        "throughput": rows,
+        "baseline": baseline["name"],
+        "fastest": fastest["name"],
+        "speedup": speedup,
         "speedup_of_fastest_epochs": fastest["images_per_second"] / baseline["images_per_second"],
         "parity": checks,
-        "parity_difference_pp": (100 * (checks[1]["test_accuracy"] - checks[0]["test_accuracy"]) if checks else None),
-        "auto_precision_here": resolve_precision("auto"), "machine": machine_info(),
+        "parity_difference_pp": (
+            100 * (checks[1]["test_accuracy"] - checks[0]["test_accuracy"]) if checks else None
+        ),
+        "auto_precision_here": resolve_precision("auto"),
+        "machine": machine_info(),
     }
 
 
-def time_to_accuracy(target: float = TARGET_ACCURACY, epochs: int = 20, peak_lr: float = 2e-3,
-                     precision: str = "auto", batch_size: int = 256, data_source: str = "auto",
-                     seed: int = 0, recipe: Recipe = SEED_RECIPE, test_time_flips: bool = False,
-                     members: int = 1) -> dict:
+def time_to_accuracy(
+    target: float = TARGET_ACCURACY,
+    epochs: int = 20,
+    peak_lr: float = 2e-3,
+    precision: str = "auto",
+    batch_size: int = 256,
+    data_source: str = "auto",
+    seed: int = 0,
+    recipe: Recipe = SEED_RECIPE,
+    test_time_flips: bool = False,
+    members: int = 1,
+) -> dict:
     """Train on Fashion-MNIST for a budget fixed in advance (``epochs`` per member, a warm-up + cosine
     schedule over them), timing the training and recording the *validation* accuracy after every epoch
     (not timed), then measure the test accuracy once, after all training. The model is the seed's unless
@@ -173,8 +227,11 @@ def time_to_accuracy(target: float = TARGET_ACCURACY, epochs: int = 20, peak_lr:
     for member in range(1, members + 1):
         member_seed = seed + member - 1
         set_seed(member_seed)
-        model = compile_seed_model(build_recipe_model(recipe, "fashion_mnist", precision=precision, seed=member_seed),
-                                   keras.optimizers.Adam(schedule), label_smoothing=recipe.label_smoothing)
+        model = compile_seed_model(
+            build_recipe_model(recipe, "fashion_mnist", precision=precision, seed=member_seed),
+            keras.optimizers.Adam(schedule),
+            label_smoothing=recipe.label_smoothing,
+        )
         train_ds = make_tf_dataset(x_tr, y_tr, batch_size, shuffle=True, seed=member_seed)
         for epoch in range(1, epochs + 1):
             start = time.perf_counter()
@@ -183,48 +240,83 @@ def time_to_accuracy(target: float = TARGET_ACCURACY, epochs: int = 20, peak_lr:
             plain, flipped = predict(model, x_val)
             member_probs = flipped if test_time_flips else plain
             val_acc = float(np.mean(np.mean([*val_probs, member_probs], axis=0).argmax(1) == y_val))
-            history.append({"member": member, "epoch": epoch, "training_seconds": elapsed, "val_accuracy": val_acc})
-            print(f"  {f'member {member}, ' if members > 1 else ''}epoch {epoch:2d}: {elapsed / 60:5.1f} min of "
-                  f"training, validation accuracy {val_acc:.4f}", flush=True)
+            history.append(
+                {"member": member, "epoch": epoch, "training_seconds": elapsed, "val_accuracy": val_acc}
+            )
+            print(
+                f"  {f'member {member}, ' if members > 1 else ''}epoch {epoch:2d}: {elapsed / 60:5.1f} min of "
+                f"training, validation accuracy {val_acc:.4f}",
+                flush=True,
+            )
         val_probs.append(member_probs)
         plain, flipped = predict(model, x_test)
         test_probs.append(flipped if test_time_flips else plain)
     test_accuracy = float(np.mean(np.mean(test_probs, axis=0).argmax(1) == y_test))
-    return {"finished_at": datetime.now(UTC).isoformat(timespec="seconds"), "target": target,
-            "test_accuracy": test_accuracy, "reached": test_accuracy >= target,
-            "training_minutes": elapsed / 60, "epochs": epochs, "history": history,
-            "schedule": f"Adam, linear warm-up 1 epoch to {peak_lr}, cosine decay to 0 over {epochs} epochs",
-            "model": ("seed model" if recipe.arch == "seed" else "VGG-style model (notebook 05)")
-                     + ("" if recipe == SEED_RECIPE else f", {recipe.describe()}"),
-            "parameters": model.count_params(),
-            "test_time_flips": test_time_flips, "members": members,
-            "precision": resolve_precision(precision), "batch_size": batch_size,
-            "data_source": info.source, "is_sample": info.is_sample, "machine": machine_info()}
+    return {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "target": target,
+        "test_accuracy": test_accuracy,
+        "reached": test_accuracy >= target,
+        "training_minutes": elapsed / 60,
+        "epochs": epochs,
+        "history": history,
+        "schedule": f"Adam, linear warm-up 1 epoch to {peak_lr}, cosine decay to 0 over {epochs} epochs",
+        "model": ("seed model" if recipe.arch == "seed" else "VGG-style model (notebook 05)")
+        + ("" if recipe == SEED_RECIPE else f", {recipe.describe()}"),
+        "parameters": model.count_params(),
+        "test_time_flips": test_time_flips,
+        "members": members,
+        "precision": resolve_precision(precision),
+        "batch_size": batch_size,
+        "data_source": info.source,
+        "is_sample": info.is_sample,
+        "machine": machine_info(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m fmnist_utils.benchmark", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m fmnist_utils.benchmark",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--dataset", choices=("fashion_mnist", "mnist"), default="fashion_mnist")
     p.add_argument("--data-source", choices=("auto", "sample"), default="auto")
     p.add_argument("--images", type=int, default=10240, help="images per timed epoch (default 10240)")
-    p.add_argument("--repeats", type=int, default=3, help="rounds of one timed epoch per configuration (default 3)")
+    p.add_argument(
+        "--repeats", type=int, default=3, help="rounds of one timed epoch per configuration (default 3)"
+    )
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--parity-epochs", type=int, default=3, help="epochs of the accuracy check (0 = skip)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--time-to-accuracy", action="store_true",
-                   help="train a fixed budget on Fashion-MNIST, then measure the test accuracy once against "
-                        f"{TARGET_ACCURACY}")
-    p.add_argument("--epochs", type=int, default=20, help="epochs per member for --time-to-accuracy (fixed in advance)")
+    p.add_argument(
+        "--time-to-accuracy",
+        action="store_true",
+        help="train a fixed budget on Fashion-MNIST, then measure the test accuracy once against "
+        f"{TARGET_ACCURACY}",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=20, help="epochs per member for --time-to-accuracy (fixed in advance)"
+    )
     p.add_argument("--peak-lr", type=float, default=2e-3, help="peak learning rate for --time-to-accuracy")
-    p.add_argument("--recipe", default="seed",
-                   help="for --time-to-accuracy: changes to the seed model in notebook 05's notation, "
-                        "e.g. 'input_norm=bn_channel, conv_bn' or 'arch=vgg, conv_bn, flip' (default: the seed model)")
-    p.add_argument("--test-time-flips", action="store_true",
-                   help="for --time-to-accuracy: count the accuracy of predictions averaged with the mirrored image's")
-    p.add_argument("--members", type=int, default=1,
-                   help="for --time-to-accuracy: train this many models one after the other (seeds seed, seed+1, ...) "
-                        "and count the accuracy of their averaged predictions (default 1)")
+    p.add_argument(
+        "--recipe",
+        default="seed",
+        help="for --time-to-accuracy: changes to the seed model in notebook 05's notation, "
+        "e.g. 'input_norm=bn_channel, conv_bn' or 'arch=vgg, conv_bn, flip' (default: the seed model)",
+    )
+    p.add_argument(
+        "--test-time-flips",
+        action="store_true",
+        help="for --time-to-accuracy: count the accuracy of predictions averaged with the mirrored image's",
+    )
+    p.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        help="for --time-to-accuracy: train this many models one after the other (seeds seed, seed+1, ...) "
+        "and count the accuracy of their averaged predictions (default 1)",
+    )
     p.add_argument("--output", type=Path, help="write the results as JSON here")
     args = p.parse_args(argv)
     for name in ("images", "repeats", "batch_size", "epochs", "members"):
@@ -235,18 +327,40 @@ def main(argv: list[str] | None = None) -> int:
             recipe = Recipe.parse(args.recipe)
         except (TypeError, ValueError) as exc:
             p.error(f"--recipe: {exc}")
-        result = time_to_accuracy(target=TARGET_ACCURACY, epochs=args.epochs, peak_lr=args.peak_lr, batch_size=args.batch_size,
-                                  data_source=args.data_source, seed=args.seed, recipe=recipe,
-                                  test_time_flips=args.test_time_flips, members=args.members)
-        last = (f"Test accuracy {result['test_accuracy']:.4f} after {result['training_minutes']:.1f} min of training "
-                f"({args.members} x {args.epochs} epochs): target {result['target']} "
-                + ("reached" if result["reached"] else "not reached"))
+        result = time_to_accuracy(
+            target=TARGET_ACCURACY,
+            epochs=args.epochs,
+            peak_lr=args.peak_lr,
+            batch_size=args.batch_size,
+            data_source=args.data_source,
+            seed=args.seed,
+            recipe=recipe,
+            test_time_flips=args.test_time_flips,
+            members=args.members,
+        )
+        last = (
+            f"Test accuracy {result['test_accuracy']:.4f} after {result['training_minutes']:.1f} min of training "
+            f"({args.members} x {args.epochs} epochs): target {result['target']} "
+            + ("reached" if result["reached"] else "not reached")
+        )
     else:
-        result = run_benchmark(args.dataset, args.data_source, args.images, args.repeats, args.batch_size,
-                               args.parity_epochs, args.seed)
-        last = (f"Speed-up (ratio of median epochs): {result['speedup']:.2f}x ({result['fastest']} vs {result['baseline']}"
-                + (f"; test accuracy difference {result['parity_difference_pp']:+.2f} pp)"
-                   if result["parity_difference_pp"] is not None else ")"))
+        result = run_benchmark(
+            args.dataset,
+            args.data_source,
+            args.images,
+            args.repeats,
+            args.batch_size,
+            args.parity_epochs,
+            args.seed,
+        )
+        last = (
+            f"Speed-up (ratio of median epochs): {result['speedup']:.2f}x ({result['fastest']} vs {result['baseline']}"
+            + (
+                f"; test accuracy difference {result['parity_difference_pp']:+.2f} pp)"
+                if result["parity_difference_pp"] is not None
+                else ")"
+            )
+        )
     if result.get("is_sample"):
         last += " [SAMPLE DATA: not representative]"
     if args.output:

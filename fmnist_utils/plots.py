@@ -42,11 +42,21 @@ def _hide_ticks(ax: plt.Axes) -> None:
 # Data
 # ----------------------------------------------------------------------------------------------------
 
-def sample_grid(x: np.ndarray, y: np.ndarray, class_names: list[str], per_class: int = 8,
-                title: str = "Samples per class", seed: int = 0, save_to=None) -> plt.Figure:
+
+def sample_grid(
+    x: np.ndarray,
+    y: np.ndarray,
+    class_names: list[str],
+    per_class: int = 8,
+    title: str = "Samples per class",
+    seed: int = 0,
+    save_to=None,
+) -> plt.Figure:
     """A grid with one row per class and ``per_class`` random examples of it."""
     rng = np.random.default_rng(seed)
-    fig, axes = plt.subplots(len(class_names), per_class, figsize=(per_class * 0.9 + 1.2, len(class_names) * 0.95))
+    fig, axes = plt.subplots(
+        len(class_names), per_class, figsize=(per_class * 0.9 + 1.2, len(class_names) * 0.95)
+    )
     for row, name in enumerate(class_names):
         members = np.flatnonzero(y == row)
         picks = rng.choice(members, size=min(per_class, len(members)), replace=False)
@@ -60,8 +70,9 @@ def sample_grid(x: np.ndarray, y: np.ndarray, class_names: list[str], per_class:
     return _finish(fig, save_to)
 
 
-def class_balance(y: np.ndarray, class_names: list[str], title: str = "Examples per class",
-                  save_to=None) -> plt.Figure:
+def class_balance(
+    y: np.ndarray, class_names: list[str], title: str = "Examples per class", save_to=None
+) -> plt.Figure:
     """Bar chart of how many examples each class has."""
     counts = np.bincount(y, minlength=len(class_names))
     fig, ax = plt.subplots(figsize=(7, 3.2))
@@ -71,8 +82,9 @@ def class_balance(y: np.ndarray, class_names: list[str], title: str = "Examples 
     return _finish(fig, save_to)
 
 
-def mean_images(x: np.ndarray, y: np.ndarray, class_names: list[str], title: str = "Mean image per class",
-                save_to=None) -> plt.Figure:
+def mean_images(
+    x: np.ndarray, y: np.ndarray, class_names: list[str], title: str = "Mean image per class", save_to=None
+) -> plt.Figure:
     """The average image of each class: what a pixel-wise template classifier would see."""
     fig, axes = plt.subplots(1, len(class_names), figsize=(1.3 * len(class_names), 1.9))
     for label, (ax, name) in enumerate(zip(axes, class_names)):
@@ -83,22 +95,34 @@ def mean_images(x: np.ndarray, y: np.ndarray, class_names: list[str], title: str
     return _finish(fig, save_to)
 
 
-def pixel_histograms(images: Mapping[str, np.ndarray], title: str = "Pixel-intensity distribution",
-                     save_to=None) -> plt.Figure:
+def pixel_histograms(
+    images: Mapping[str, np.ndarray], title: str = "Pixel-intensity distribution", save_to=None
+) -> plt.Figure:
     """Overlaid histograms of pixel values (0-255), one per named image set (log count axis)."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
     bins = np.arange(0, 257, 4)
     for label, x in images.items():
         ax.hist(np.asarray(x).ravel(), bins=bins, histtype="step", linewidth=1.6, label=label, density=True)
-    ax.set(title=title, xlabel="pixel value (0 = background, 255 = full ink)", ylabel="density (log scale)",
-           yscale="log")
+    ax.set(
+        title=title,
+        xlabel="pixel value (0 = background, 255 = full ink)",
+        ylabel="density (log scale)",
+        yscale="log",
+    )
     ax.legend()
     return _finish(fig, save_to)
 
 
-def embedding_scatter(points: np.ndarray, y: np.ndarray, class_names: list[str], title: str,
-                      xlabel: str = "component 1", ylabel: str = "component 2", ax: plt.Axes | None = None,
-                      save_to=None) -> plt.Figure:
+def embedding_scatter(
+    points: np.ndarray,
+    y: np.ndarray,
+    class_names: list[str],
+    title: str,
+    xlabel: str = "component 1",
+    ylabel: str = "component 2",
+    ax: plt.Axes | None = None,
+    save_to=None,
+) -> plt.Figure:
     """2-D scatter of an embedding coloured by class (``ax`` lets callers put several side by side)."""
     own = ax is None
     if own:
@@ -113,12 +137,16 @@ def embedding_scatter(points: np.ndarray, y: np.ndarray, class_names: list[str],
     return _finish(fig, save_to) if own else fig
 
 
-def embedding_panels(panels: Mapping[str, tuple[np.ndarray, np.ndarray, list[str]]], ncols: int = 4,
-                     title: str = "2-D embeddings", save_to=None) -> plt.Figure:
+def embedding_panels(
+    panels: Mapping[str, tuple[np.ndarray, np.ndarray, list[str]]],
+    ncols: int = 4,
+    title: str = "2-D embeddings",
+    save_to=None,
+) -> plt.Figure:
     """Several :func:`embedding_scatter` side by side: ``panel title -> (points, labels, class names)``."""
     nrows = int(np.ceil(len(panels) / ncols))
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 4.3 * nrows), squeeze=False)
-    for ax in axes.ravel()[len(panels):]:
+    for ax in axes.ravel()[len(panels) :]:
         ax.axis("off")
     for i, (panel_title, (points, y, names)) in enumerate(panels.items()):
         ax = axes.ravel()[i]
@@ -131,6 +159,7 @@ def embedding_panels(panels: Mapping[str, tuple[np.ndarray, np.ndarray, list[str
 # ----------------------------------------------------------------------------------------------------
 # Training
 # ----------------------------------------------------------------------------------------------------
+
 
 def training_curves(histories, title: str = "Training curves", save_to=None) -> plt.Figure:
     """Loss and accuracy per epoch, training (solid) vs validation (dashed).
@@ -160,8 +189,12 @@ def training_curves(histories, title: str = "Training curves", save_to=None) -> 
     return _finish(fig, save_to)
 
 
-def learning_rate_curve(schedules: Mapping[str, np.ndarray], steps: np.ndarray,
-                        title: str = "Learning rate per optimizer step", save_to=None) -> plt.Figure:
+def learning_rate_curve(
+    schedules: Mapping[str, np.ndarray],
+    steps: np.ndarray,
+    title: str = "Learning rate per optimizer step",
+    save_to=None,
+) -> plt.Figure:
     """Learning-rate curves (``label -> values at steps``)."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for label, values in schedules.items():
@@ -172,20 +205,28 @@ def learning_rate_curve(schedules: Mapping[str, np.ndarray], steps: np.ndarray,
     return _finish(fig, save_to)
 
 
-def ablation_chart(tables: Mapping[str, object], title: str = "One change at a time: validation accuracy",
-                   save_to=None) -> plt.Figure:
+def ablation_chart(
+    tables: Mapping[str, object], title: str = "One change at a time: validation accuracy", save_to=None
+) -> plt.Figure:
     """One panel per dataset (``label -> run_ladder table``): a bar per step, blue where the change was kept,
     grey where it was dropped, light blue for the chosen recipe trained with other seeds, the ``chosen`` winner
     outlined, a dashed line at the seed recipe's validation accuracy, and a dotted line where the ladder's next
     stage (a longer training budget, then the other seeds) begins."""
     rows = [len(table) for table in tables.values()]  # one panel per dataset, stacked, as tall as its steps
-    fig, axes = plt.subplots(len(tables), 1, figsize=(11, 1.2 + 0.32 * sum(rows)), squeeze=False,
-                             gridspec_kw={"height_ratios": rows})
+    fig, axes = plt.subplots(
+        len(tables),
+        1,
+        figsize=(11, 1.2 + 0.32 * sum(rows)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": rows},
+    )
     for ax, (label, table) in zip(axes[:, 0], tables.items()):
         acc = table["val_accuracy"].to_numpy()
         seeds = (table["stage"] == "seeds").to_numpy()
-        colors = ["lightskyblue" if other_seed else "tab:blue" if kept else "tab:gray"
-                  for kept, other_seed in zip(table["kept"], seeds)]
+        colors = [
+            "lightskyblue" if other_seed else "tab:blue" if kept else "tab:gray"
+            for kept, other_seed in zip(table["kept"], seeds)
+        ]
         positions = np.arange(len(table))
         bars = ax.barh(positions, acc, color=colors)
         chosen = table["chosen"].to_numpy()
@@ -193,20 +234,37 @@ def ablation_chart(tables: Mapping[str, object], title: str = "One change at a t
             if is_chosen:
                 bar.set(edgecolor="black", linewidth=2)
         ax.axvline(acc[0], color="black", linestyle="--", linewidth=1, label="seed recipe")
-        ax.set_yticks(positions, [textwrap.shorten(f"{i}: {c}", 70, placeholder=" …") + f" ({e} ep)"
-                                  for i, c, e in zip(table.index, table["change tried"], table["epochs"])], fontsize=7)
+        ax.set_yticks(
+            positions,
+            [
+                textwrap.shorten(f"{i}: {c}", 70, placeholder=" …") + f" ({e} ep)"
+                for i, c, e in zip(table.index, table["change tried"], table["epochs"])
+            ],
+            fontsize=7,
+        )
         stages = table["stage"].to_numpy()
         for boundary in np.flatnonzero(stages[1:] != stages[:-1]):
             ax.axhline(boundary + 0.5, color="black", linestyle=":", linewidth=1)
         ax.invert_yaxis()
         spread = max(float(acc.max() - acc.min()), 0.005)
-        key = "blue: kept, grey: dropped" + (", light blue: the chosen recipe, other seeds" if seeds.any() else "")
-        ax.set(title=f"{label} ({key}, outlined: chosen)",
-               xlabel="validation accuracy (last epoch)", ylabel="step",
-               xlim=(max(0.0, float(acc.min()) - spread), min(1.0, float(acc.max()) + spread / 2)))
+        key = "blue: kept, grey: dropped" + (
+            ", light blue: the chosen recipe, other seeds" if seeds.any() else ""
+        )
+        ax.set(
+            title=f"{label} ({key}, outlined: chosen)",
+            xlabel="validation accuracy (last epoch)",
+            ylabel="step",
+            xlim=(max(0.0, float(acc.min()) - spread), min(1.0, float(acc.max()) + spread / 2)),
+        )
         for pos, value, is_chosen in zip(positions, acc, chosen):
-            ax.text(value, pos, f" {value:.4f}" + (" chosen" if is_chosen else ""), va="center", fontsize=7,
-                    fontweight="bold" if is_chosen else "normal")
+            ax.text(
+                value,
+                pos,
+                f" {value:.4f}" + (" chosen" if is_chosen else ""),
+                va="center",
+                fontsize=7,
+                fontweight="bold" if is_chosen else "normal",
+            )
         ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(title)
     return _finish(fig, save_to)
@@ -216,25 +274,44 @@ def ablation_chart(tables: Mapping[str, object], title: str = "One change at a t
 # Results
 # ----------------------------------------------------------------------------------------------------
 
-def confusion_heatmap(confusion: np.ndarray, class_names: list[str], normalize: bool = True,
-                      title: str = "Confusion matrix", ax: plt.Axes | None = None, save_to=None) -> plt.Figure:
+
+def confusion_heatmap(
+    confusion: np.ndarray,
+    class_names: list[str],
+    normalize: bool = True,
+    title: str = "Confusion matrix",
+    ax: plt.Axes | None = None,
+    save_to=None,
+) -> plt.Figure:
     """Confusion matrix heatmap; ``normalize`` shows each row as shares of its true class."""
     cm = np.asarray(confusion, dtype=float)
     values = cm / cm.sum(axis=1, keepdims=True).clip(min=1) if normalize else cm
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(7.5, 6.2))
-    sns.heatmap(values, annot=True, fmt=".2f" if normalize else ".0f", cmap="Blues", square=True, ax=ax,
-                xticklabels=class_names, yticklabels=class_names, cbar=own, annot_kws={"fontsize": 7},
-                vmin=0, vmax=1 if normalize else None)
+    sns.heatmap(
+        values,
+        annot=True,
+        fmt=".2f" if normalize else ".0f",
+        cmap="Blues",
+        square=True,
+        ax=ax,
+        xticklabels=class_names,
+        yticklabels=class_names,
+        cbar=own,
+        annot_kws={"fontsize": 7},
+        vmin=0,
+        vmax=1 if normalize else None,
+    )
     ax.set(title=title, xlabel="predicted class", ylabel="true class")
     ax.tick_params(axis="x", rotation=45)
     ax.tick_params(axis="y", rotation=0)
     return _finish(ax.figure, save_to) if own else ax.figure
 
 
-def per_class_accuracy(accuracies: Mapping[str, object], title: str = "Test accuracy per class",
-                       save_to=None) -> plt.Figure:
+def per_class_accuracy(
+    accuracies: Mapping[str, object], title: str = "Test accuracy per class", save_to=None
+) -> plt.Figure:
     """Grouped bars of per-class accuracy (``label -> pandas Series indexed by class``)."""
     import pandas as pd
 
@@ -244,19 +321,31 @@ def per_class_accuracy(accuracies: Mapping[str, object], title: str = "Test accu
     fig, ax = plt.subplots(figsize=(9, 3.8))
     sns.barplot(data=long, x="class index", y="accuracy", hue="run", ax=ax)
     names_per_index = zip(*(list(pd.Series(s).index) for s in accuracies.values()))
-    ax.set_xticks(range(len(table)), [" · ".join(dict.fromkeys(map(str, names))) for names in names_per_index],
-                  rotation=45, ha="right")
-    ax.set(title=title, xlabel="class", ylabel="accuracy", ylim=(max(0.0, float(long["accuracy"].min()) - 0.05), 1.0))
+    ax.set_xticks(
+        range(len(table)),
+        [" · ".join(dict.fromkeys(map(str, names))) for names in names_per_index],
+        rotation=45,
+        ha="right",
+    )
+    ax.set(
+        title=title,
+        xlabel="class",
+        ylabel="accuracy",
+        ylim=(max(0.0, float(long["accuracy"].min()) - 0.05), 1.0),
+    )
     return _finish(fig, save_to)
 
 
-def per_class_sorted(accuracies: Mapping[str, object], title: str = "Test accuracy per class, sorted",
-                     save_to=None) -> plt.Figure:
+def per_class_sorted(
+    accuracies: Mapping[str, object], title: str = "Test accuracy per class, sorted", save_to=None
+) -> plt.Figure:
     """One panel per dataset: its classes by name, sorted from the hardest, on a shared accuracy axis
     (``label -> pandas Series indexed by class name``): like compared with like."""
     import pandas as pd
 
-    fig, axes = plt.subplots(1, len(accuracies), figsize=(5.5 * len(accuracies), 3.8), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(accuracies), figsize=(5.5 * len(accuracies), 3.8), sharex=True, squeeze=False
+    )
     lowest = min(float(pd.Series(s).min()) for s in accuracies.values())
     for ax, (label, series) in zip(axes[0], accuracies.items()):
         ordered = pd.Series(series).sort_values()
@@ -268,8 +357,15 @@ def per_class_sorted(accuracies: Mapping[str, object], title: str = "Test accura
     return _finish(fig, save_to)
 
 
-def misclassified_gallery(x: np.ndarray, evaluation: Evaluation, n: int = 24, cols: int = 8,
-                          title: str = "Most confident mistakes", classes=None, save_to=None) -> plt.Figure:
+def misclassified_gallery(
+    x: np.ndarray,
+    evaluation: Evaluation,
+    n: int = 24,
+    cols: int = 8,
+    title: str = "Most confident mistakes",
+    classes=None,
+    save_to=None,
+) -> plt.Figure:
     """The ``n`` most confident wrong predictions, captioned 'true -> predicted (confidence)';
     ``classes`` (indices) shows only mistakes on those true classes."""
     idx = misclassified_indices(evaluation, limit=n, classes=classes)
@@ -282,20 +378,25 @@ def misclassified_gallery(x: np.ndarray, evaluation: Evaluation, n: int = 24, co
     for ax, i in zip(axes.ravel(), idx):
         pred = evaluation.y_pred[i]
         ax.imshow(x[i], cmap="gray_r", vmin=0, vmax=255)
-        ax.set_title(f"{names[evaluation.y_true[i]]}\n→ {names[pred]} ({evaluation.probabilities[i, pred]:.2f})",
-                     fontsize=7, color="tab:red")
+        ax.set_title(
+            f"{names[evaluation.y_true[i]]}\n→ {names[pred]} ({evaluation.probabilities[i, pred]:.2f})",
+            fontsize=7,
+            color="tab:red",
+        )
     if len(idx) == 0:
         axes[0, 0].set_title("no mistakes")
     fig.suptitle(f"{title} (true → predicted, confidence)")
     return _finish(fig, save_to)
 
 
-def prediction_bars(x: np.ndarray, evaluation: Evaluation, indices, title: str = "Predicted probabilities",
-                    save_to=None) -> plt.Figure:
+def prediction_bars(
+    x: np.ndarray, evaluation: Evaluation, indices, title: str = "Predicted probabilities", save_to=None
+) -> plt.Figure:
     """For each index: the image and a bar chart of the 10 class probabilities (true class in green)."""
     indices = list(indices)
-    fig, axes = plt.subplots(len(indices), 2, figsize=(9, 1.9 * len(indices)), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 4]})
+    fig, axes = plt.subplots(
+        len(indices), 2, figsize=(9, 1.9 * len(indices)), squeeze=False, gridspec_kw={"width_ratios": [1, 4]}
+    )
     names = evaluation.class_names
     for (ax_img, ax_bar), i in zip(axes, indices):
         ax_img.imshow(x[i], cmap="gray_r", vmin=0, vmax=255)
@@ -312,8 +413,9 @@ def prediction_bars(x: np.ndarray, evaluation: Evaluation, indices, title: str =
     return _finish(fig, save_to)
 
 
-def seed_log_comparison(seed_log, history, title: str = "The seed notebook (2017) against this reproduction",
-                        save_to=None) -> plt.Figure:
+def seed_log_comparison(
+    seed_log, history, title: str = "The seed notebook (2017) against this reproduction", save_to=None
+) -> plt.Figure:
     """Accuracy per epoch of the seed's printed log against one of our histories: validation solid, training dashed.
 
     ``seed_log`` is :func:`fmnist_utils.releases.seed_log` (``epoch`` 1-based); ``history`` a Keras CSVLogger
@@ -322,7 +424,10 @@ def seed_log_comparison(seed_log, history, title: str = "The seed notebook (2017
     import pandas as pd
 
     fig, ax = plt.subplots(figsize=(8, 4.2))
-    sources = (("seed (2017)", pd.DataFrame(seed_log), 0, "tab:gray"), ("ours", pd.DataFrame(history), 1, "tab:blue"))
+    sources = (
+        ("seed (2017)", pd.DataFrame(seed_log), 0, "tab:gray"),
+        ("ours", pd.DataFrame(history), 1, "tab:blue"),
+    )
     for label, hist, offset, color in sources:
         epochs = hist["epoch"].to_numpy() + offset if "epoch" in hist else np.arange(1, len(hist) + 1)
         ax.plot(epochs, hist["val_accuracy"], color=color, label=f"{label} validation")
@@ -337,8 +442,14 @@ def seed_log_comparison(seed_log, history, title: str = "The seed notebook (2017
 # Inside the network: layers at work, filters, feature maps, saliency, the architecture
 # ----------------------------------------------------------------------------------------------------
 
-def image_panels(panels: Mapping[str, np.ndarray], title: str, cmap: str | Mapping[str, str] = "gray_r",
-                 colorbar: bool = True, save_to=None) -> plt.Figure:
+
+def image_panels(
+    panels: Mapping[str, np.ndarray],
+    title: str,
+    cmap: str | Mapping[str, str] = "gray_r",
+    colorbar: bool = True,
+    save_to=None,
+) -> plt.Figure:
     """One row of 2-D arrays (an image, a kernel, a feature map...), each titled, on its own colour scale;
     ``cmap`` is one colour map or one per panel title; a diverging map ("RdBu_r") is centred on 0."""
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
@@ -356,7 +467,9 @@ def image_panels(panels: Mapping[str, np.ndarray], title: str, cmap: str | Mappi
     return _finish(fig, save_to)
 
 
-def value_bars(panels: Mapping[str, np.ndarray], title: str, xlabel: str = "unit", save_to=None) -> plt.Figure:
+def value_bars(
+    panels: Mapping[str, np.ndarray], title: str, xlabel: str = "unit", save_to=None
+) -> plt.Figure:
     """One bar chart per vector (activations before/after a layer, logits and probabilities...)."""
     fig, axes = plt.subplots(1, len(panels), figsize=(4.8 * len(panels), 3.2), squeeze=False)
     for ax, (label, values) in zip(axes[0], panels.items()):
@@ -367,7 +480,9 @@ def value_bars(panels: Mapping[str, np.ndarray], title: str, xlabel: str = "unit
     return _finish(fig, save_to)
 
 
-def filter_grid(kernel: np.ndarray, title: str = "First-layer filters", cols: int = 16, save_to=None) -> plt.Figure:
+def filter_grid(
+    kernel: np.ndarray, title: str = "First-layer filters", cols: int = 16, save_to=None
+) -> plt.Figure:
     """A convolution's kernels ``(h, w, 1, filters)`` as small images, each on its own scale (dark = positive)."""
     kernel = np.asarray(kernel, dtype="float32")[:, :, 0, :]
     rows = int(np.ceil(kernel.shape[-1] / cols))
@@ -375,19 +490,32 @@ def filter_grid(kernel: np.ndarray, title: str = "First-layer filters", cols: in
     for i, ax in enumerate(axes.flat):
         _hide_ticks(ax)
         if i < kernel.shape[-1]:
-            ax.imshow(kernel[..., i], cmap="RdBu_r", vmin=-np.abs(kernel[..., i]).max(), vmax=np.abs(kernel[..., i]).max())
+            ax.imshow(
+                kernel[..., i],
+                cmap="RdBu_r",
+                vmin=-np.abs(kernel[..., i]).max(),
+                vmax=np.abs(kernel[..., i]).max(),
+            )
         else:
             ax.axis("off")
     fig.suptitle(title)
     return _finish(fig, save_to)
 
 
-def feature_maps(images: np.ndarray, maps: Mapping[str, np.ndarray], row_labels: list[str], channels: int = 8,
-                 title: str = "Feature maps", save_to=None) -> plt.Figure:
+def feature_maps(
+    images: np.ndarray,
+    maps: Mapping[str, np.ndarray],
+    row_labels: list[str],
+    channels: int = 8,
+    title: str = "Feature maps",
+    save_to=None,
+) -> plt.Figure:
     """For each image, the input then the first ``channels`` maps of each layer in ``maps``
     (``layer -> (N, H, W, C)`` activations): rows are image × layer."""
     rows = [(i, layer) for i in range(len(images)) for layer in maps]
-    fig, axes = plt.subplots(len(rows), channels + 1, figsize=(1.35 * (channels + 1), 1.45 * len(rows)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), channels + 1, figsize=(1.35 * (channels + 1), 1.45 * len(rows)), squeeze=False
+    )
     for r, ((i, layer), row) in enumerate(zip(rows, axes)):
         activation = np.asarray(maps[layer][i], dtype="float32")
         row[0].imshow(images[i], cmap="gray_r")
@@ -410,13 +538,27 @@ def architecture_diagram(model, title: str = "The network, layer by layer", save
     fig, ax = plt.subplots(figsize=(1.35 * len(layers_) + 1, 4.2))
     heights = 0.6 + 2.4 * np.log10(np.array(sizes)) / np.log10(max(sizes))
     for i, (layer, height) in enumerate(zip(layers_, heights)):
-        ax.add_patch(plt.Rectangle((i - 0.4, -height / 2), 0.8, height, color=plt.cm.tab10(i % 10), alpha=0.35))
+        ax.add_patch(
+            plt.Rectangle((i - 0.4, -height / 2), 0.8, height, color=plt.cm.tab10(i % 10), alpha=0.35)
+        )
         shape = "×".join(str(d) for d in layer.output.shape[1:])
-        ax.text(i, height / 2 + 0.12, type(layer).__name__.replace("Normalization", "Norm."), ha="center",
-                va="bottom", fontsize=8, rotation=30)
+        ax.text(
+            i,
+            height / 2 + 0.12,
+            type(layer).__name__.replace("Normalization", "Norm."),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            rotation=30,
+        )
         ax.text(i, 0, f"{shape}\n{layer.count_params():,}", ha="center", va="center", fontsize=7.5)
     ax.set(xlim=(-0.6, len(layers_) - 0.4), ylim=(-2, 2.6), title=title)
     ax.axis("off")
-    ax.text(len(layers_) / 2 - 0.5, -1.9, f"box: output shape and parameters; total {model.count_params():,} parameters",
-            ha="center", fontsize=9)
+    ax.text(
+        len(layers_) / 2 - 0.5,
+        -1.9,
+        f"box: output shape and parameters; total {model.count_params():,} parameters",
+        ha="center",
+        fontsize=9,
+    )
     return _finish(fig, save_to)

@@ -48,7 +48,7 @@ SEED_NOTEBOOK = {
     "path": "fashion-mnist.ipynb",
     "commit": "c45234e7053031cd1d59fbf69410005c0ca067da",
     "url": "https://github.com/Xfan1025/Fashion-MNIST/blob/c45234e7053031cd1d59fbf69410005c0ca067da/"
-           "fashion-mnist.ipynb",
+    "fashion-mnist.ipynb",
 }
 
 #: Folder (relative to the repository root) and file pattern of the seed's per-epoch logs.
@@ -77,7 +77,9 @@ def first_release_folder() -> Path:
 def first_release_labels(folder: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The first release's ``(train_labels, test_labels)`` (60,000 and 10,000), each SHA-256 verified."""
     folder = Path(folder) if folder is not None else first_release_folder()
-    train = read_idx(folder / "train-labels-idx1-ubyte.gz", FIRST_RELEASE_SHA256["train-labels-idx1-ubyte.gz"])
+    train = read_idx(
+        folder / "train-labels-idx1-ubyte.gz", FIRST_RELEASE_SHA256["train-labels-idx1-ubyte.gz"]
+    )
     test = read_idx(folder / "t10k-labels-idx1-ubyte.gz", FIRST_RELEASE_SHA256["t10k-labels-idx1-ubyte.gz"])
     return train, test
 
@@ -86,8 +88,10 @@ def compare_test_labels(first: np.ndarray, current: np.ndarray, n_classes: int =
     """Compare two releases' label arrays position by position (works for train labels too)."""
     first, current = np.asarray(first).ravel(), np.asarray(current).ravel()
     if len(first) != len(current):
-        raise ValueError(f"the two label arrays differ in length ({len(first)} vs {len(current)}); "
-                         "position-by-position agreement needs equal lengths.")
+        raise ValueError(
+            f"the two label arrays differ in length ({len(first)} vs {len(current)}); "
+            "position-by-position agreement needs equal lengths."
+        )
     n_classes = max(n_classes, int(max(first.max(initial=0), current.max(initial=0))) + 1)
     first_counts = np.bincount(first, minlength=n_classes)
     current_counts = np.bincount(current, minlength=n_classes)
@@ -126,8 +130,9 @@ def _labels_text(labels: list[int], names: list[str] | None) -> str:
     return ", ".join(f"{label} ({names[label]})" for label in labels)
 
 
-def comparison_table(comparisons: Mapping[str, Mapping[str, Any]] | Mapping[str, Any],
-                     dataset: str | None = "fashion_mnist") -> pd.DataFrame:
+def comparison_table(
+    comparisons: Mapping[str, Mapping[str, Any]] | Mapping[str, Any], dataset: str | None = "fashion_mnist"
+) -> pd.DataFrame:
     """A display table of one comparison or of several (``column title -> compare_test_labels result``)."""
     if "n_labels" in comparisons:  # a single comparison
         comparisons = {"labels": comparisons}
@@ -145,7 +150,9 @@ def comparison_table(comparisons: Mapping[str, Mapping[str, Any]] | Mapping[str,
         "share with the same label": lambda c: f"{c['agree_fraction']:.2%}",
         "share expected by chance": lambda c: f"{c['chance_agree_fraction']:.2%}",
     }
-    table = pd.DataFrame({title: {row: fmt(c) for row, fmt in rows.items()} for title, c in comparisons.items()})
+    table = pd.DataFrame(
+        {title: {row: fmt(c) for row, fmt in rows.items()} for title, c in comparisons.items()}
+    )
     table.index.name = "first release (2017-08-26) vs today"
     return table
 
@@ -156,5 +163,7 @@ def seed_log(dataset: str, folder: str | os.PathLike | None = None) -> pd.DataFr
     folder = Path(folder) if folder is not None else _in_repository(SEED_LOG_DIR, "The seed's training log")
     path = folder / SEED_LOG_NAME.format(dataset=name)
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no seed log for {name} (expected {SEED_LOG_NAME.format(dataset=name)}).")
+        raise FileNotFoundError(
+            f"{path}: no seed log for {name} (expected {SEED_LOG_NAME.format(dataset=name)})."
+        )
     return pd.read_csv(path)

@@ -39,35 +39,90 @@ class Step:
     parameters: dict[str, Any] = field(default_factory=dict)
 
 
-def plan(out: Path, *, data_source: str, epochs: int | None, train_limit: int | None, seed: int,
-         embedding_points: int | None, datasets=DATASETS, notebooks_dir: Path, beyond: bool = False) -> list[Step]:
+def plan(
+    out: Path,
+    *,
+    data_source: str,
+    epochs: int | None,
+    train_limit: int | None,
+    seed: int,
+    embedding_points: int | None,
+    datasets=DATASETS,
+    notebooks_dir: Path,
+    beyond: bool = False,
+) -> list[Step]:
     """The ordered steps of a series run into ``out``."""
+
     def optional(**kwargs):
         return {k: v for k, v in kwargs.items() if v is not None}
 
     steps = [
-        Step("01_data_exploration.ipynb", "01_data_exploration.ipynb",
-             {"data_source": data_source, "seed": seed, "output_dir": str(out / "exploration"),
-              **optional(embedding_points=embedding_points)}),
-        Step("02_model_build.ipynb", "02_model_build.ipynb",
-             {"data_source": data_source, "seed": seed, "output_dir": str(out / "model_build")}),
+        Step(
+            "01_data_exploration.ipynb",
+            "01_data_exploration.ipynb",
+            {
+                "data_source": data_source,
+                "seed": seed,
+                "output_dir": str(out / "exploration"),
+                **optional(embedding_points=embedding_points),
+            },
+        ),
+        Step(
+            "02_model_build.ipynb",
+            "02_model_build.ipynb",
+            {"data_source": data_source, "seed": seed, "output_dir": str(out / "model_build")},
+        ),
     ]
     for name in datasets:
-        steps.append(Step("03_training.ipynb", f"03_training_{name}.ipynb",
-                          {"dataset": name, "data_source": data_source, "seed": seed, "progress": "epoch",
-                           "train_limit": train_limit, "output_dir": str(out / name), **optional(epochs=epochs)}))
+        steps.append(
+            Step(
+                "03_training.ipynb",
+                f"03_training_{name}.ipynb",
+                {
+                    "dataset": name,
+                    "data_source": data_source,
+                    "seed": seed,
+                    "progress": "epoch",
+                    "train_limit": train_limit,
+                    "output_dir": str(out / name),
+                    **optional(epochs=epochs),
+                },
+            )
+        )
     if set(datasets) == set(DATASETS):
-        steps.append(Step("04_compare_mnist_fashion.ipynb", "04_compare_mnist_fashion.ipynb",
-                          {"runs_dir": str(out), "output_dir": str(out / "comparison")}))
+        steps.append(
+            Step(
+                "04_compare_mnist_fashion.ipynb",
+                "04_compare_mnist_fashion.ipynb",
+                {"runs_dir": str(out), "output_dir": str(out / "comparison")},
+            )
+        )
     if beyond:
-        steps.append(Step("05_beyond_the_seed.ipynb", "05_beyond_the_seed.ipynb",
-                          {"datasets": list(datasets), "data_source": data_source, "seed": seed, "progress": "epoch",
-                           "train_limit": train_limit, "output_dir": str(out / "beyond"),
-                           **optional(epochs=epochs, long_epochs=epochs, longer_epochs=epochs and 2 * epochs,
-                                      embedding_points=embedding_points)}))
+        steps.append(
+            Step(
+                "05_beyond_the_seed.ipynb",
+                "05_beyond_the_seed.ipynb",
+                {
+                    "datasets": list(datasets),
+                    "data_source": data_source,
+                    "seed": seed,
+                    "progress": "epoch",
+                    "train_limit": train_limit,
+                    "output_dir": str(out / "beyond"),
+                    **optional(
+                        epochs=epochs,
+                        long_epochs=epochs,
+                        longer_epochs=epochs and 2 * epochs,
+                        embedding_points=embedding_points,
+                    ),
+                },
+            )
+        )
     missing = sorted({s.notebook for s in steps if not (notebooks_dir / s.notebook).is_file()})
     if missing:
-        raise FileNotFoundError(f"{notebooks_dir} lacks {', '.join(missing)}: pass --notebooks-dir with the series.")
+        raise FileNotFoundError(
+            f"{notebooks_dir} lacks {', '.join(missing)}: pass --notebooks-dir with the series."
+        )
     return steps
 
 
@@ -75,29 +130,56 @@ def execute(step: Step, notebooks_dir: Path, out: Path, log_output: bool) -> Non
     """Run one notebook with papermill, with its working directory set to the notebooks folder."""
     import papermill as pm
 
-    pm.execute_notebook(str(notebooks_dir / step.notebook), str(out / step.output_name),
-                        parameters=step.parameters, cwd=str(notebooks_dir), log_output=log_output,
-                        progress_bar=False, kernel_name="python3")
+    pm.execute_notebook(
+        str(notebooks_dir / step.notebook),
+        str(out / step.output_name),
+        parameters=step.parameters,
+        cwd=str(notebooks_dir),
+        log_output=log_output,
+        progress_bar=False,
+        kernel_name="python3",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fmnist_utils.run_notebooks", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="smoke run: 1 epoch, 2,000 training images, small maps")
-    p.add_argument("--data-source", choices=("auto", "sample"), default="auto",
-                   help="auto: your copy of the full data (FMNIST_DATA_DIR, cache, ...); sample: bundled sample")
-    p.add_argument("--epochs", type=int, help="override the epochs (default: 30, the seed's; 1 with --quick); "
-                                                  "in 05, of its first two ladder stages (the third: twice as many)")
+    p = argparse.ArgumentParser(
+        prog="python -m fmnist_utils.run_notebooks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: 1 epoch, 2,000 training images, small maps"
+    )
+    p.add_argument(
+        "--data-source",
+        choices=("auto", "sample"),
+        default="auto",
+        help="auto: your copy of the full data (FMNIST_DATA_DIR, cache, ...); sample: bundled sample",
+    )
+    p.add_argument(
+        "--epochs",
+        type=int,
+        help="override the epochs (default: 30, the seed's; 1 with --quick); "
+        "in 05, of its first two ladder stages (the third: twice as many)",
+    )
     p.add_argument("--train-limit", type=int, help="train on a stratified subset of this many images")
     p.add_argument("--seed", type=int, default=0, help="weight initialisation / shuffling seed (default 0)")
-    p.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS),
-                   help="which datasets notebook 03 trains (04 needs both)")
+    p.add_argument(
+        "--datasets",
+        nargs="+",
+        choices=DATASETS,
+        default=list(DATASETS),
+        help="which datasets notebook 03 trains (04 needs both)",
+    )
     p.add_argument("--output-dir", type=Path, help="run folder (default: <project>/runs/series[-quick])")
     p.add_argument("--notebooks-dir", type=Path, help="folder of the source notebooks (default: the repo's)")
     p.add_argument("--quiet", action="store_true", help="do not stream cell outputs to the console")
-    p.add_argument("--beyond", action="store_true",
-                   help="also run 05_beyond_the_seed (the ablation ladder: 12-16 trainings per dataset; hours on a CPU "
-                        "with the defaults, minutes with --quick)")
+    p.add_argument(
+        "--beyond",
+        action="store_true",
+        help="also run 05_beyond_the_seed (the ablation ladder: 12-16 trainings per dataset; hours on a CPU "
+        "with the defaults, minutes with --quick)",
+    )
     return p
 
 
@@ -122,9 +204,17 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
 
     try:
-        steps = plan(out, data_source=args.data_source, epochs=epochs, train_limit=train_limit, seed=args.seed,
-                     embedding_points=embedding_points, datasets=tuple(args.datasets), notebooks_dir=notebooks_dir,
-                     beyond=args.beyond)
+        steps = plan(
+            out,
+            data_source=args.data_source,
+            epochs=epochs,
+            train_limit=train_limit,
+            seed=args.seed,
+            embedding_points=embedding_points,
+            datasets=tuple(args.datasets),
+            notebooks_dir=notebooks_dir,
+            beyond=args.beyond,
+        )
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -140,8 +230,12 @@ def main(argv: list[str] | None = None) -> int:
             cell = getattr(exc, "exec_count", None)
             where = f"cell [{cell}]" if cell is not None else "before any cell ran"
             reason = f"{getattr(exc, 'ename', type(exc).__name__)}: {getattr(exc, 'evalue', exc)}"
-            print(f"FAILED: {step.notebook} ({step.output_name}) at {where}: {reason}\n"
-                  f"The executed notebook with the error is {out / step.output_name}", file=sys.stderr, flush=True)
+            print(
+                f"FAILED: {step.notebook} ({step.output_name}) at {where}: {reason}\n"
+                f"The executed notebook with the error is {out / step.output_name}",
+                file=sys.stderr,
+                flush=True,
+            )
             return 1
         print(f"{label}: done in {time.perf_counter() - t0:.0f}s", flush=True)
     print(f"All {len(steps)} notebooks ran in {(time.perf_counter() - started) / 60:.1f} min. Results: {out}")

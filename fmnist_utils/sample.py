@@ -31,8 +31,9 @@ def balanced_indices(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(picks))
 
 
-def make_sample(name: str, out_dir: Path, train_per_class: int = 200, test_per_class: int = 50,
-                seed: int = 2017) -> dict:
+def make_sample(
+    name: str, out_dir: Path, train_per_class: int = 200, test_per_class: int = 50, seed: int = 2017
+) -> dict:
     """Write ``out_dir/<name>.npz`` and return its manifest entry."""
     (x_train, y_train), (x_test, y_test) = load_dataset(name, source="auto")
     tr = balanced_indices(y_train, train_per_class, seed)
@@ -40,25 +41,39 @@ def make_sample(name: str, out_dir: Path, train_per_class: int = 200, test_per_c
     target = out_dir / f"{name}.npz"
     with atomic_path(target) as tmp:
         with open(tmp, "wb") as file:  # a file object: savez would append ".npz" to a temporary name
-            np.savez_compressed(file, x_train=x_train[tr], y_train=y_train[tr], x_test=x_test[te], y_test=y_test[te],
-                                train_indices=tr.astype(np.int32), test_indices=te.astype(np.int32))
+            np.savez_compressed(
+                file,
+                x_train=x_train[tr],
+                y_train=y_train[tr],
+                x_test=x_test[te],
+                y_test=y_test[te],
+                train_indices=tr.astype(np.int32),
+                test_indices=te.astype(np.int32),
+            )
     return {
         "sha256": hashlib.sha256(target.read_bytes()).hexdigest(),
-        "n_train": int(len(tr)), "n_test": int(len(te)),
-        "train_per_class": train_per_class, "test_per_class": test_per_class, "seed": seed,
+        "n_train": int(len(tr)),
+        "n_test": int(len(te)),
+        "train_per_class": train_per_class,
+        "test_per_class": test_per_class,
+        "seed": seed,
         "derived_from": "the full dataset's official train and t10k IDX files (SHA-256 verified)",
     }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--train-per-class", type=int, default=200)
     parser.add_argument("--test-per-class", type=int, default=50)
     parser.add_argument("--seed", type=int, default=2017)
     parser.add_argument("--out-dir", type=Path, default=sample_path("mnist").parent)
     args = parser.parse_args(argv)
-    manifest = {name: make_sample(name, args.out_dir, args.train_per_class, args.test_per_class, args.seed)
-                for name in CLASS_NAMES}
+    manifest = {
+        name: make_sample(name, args.out_dir, args.train_per_class, args.test_per_class, args.seed)
+        for name in CLASS_NAMES
+    }
     (args.out_dir / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(json.dumps(manifest, indent=2))
 

@@ -43,6 +43,7 @@ SEED_BATCH_SIZE = 256
 # Small helpers
 # ----------------------------------------------------------------------------------------------------
 
+
 def set_seed(seed: int) -> None:
     """Start a new model from a clean, deterministic state: clear Keras' session, seed Python/NumPy/TF."""
     keras.backend.clear_session()
@@ -61,8 +62,10 @@ def resolve_progress(progress: str = "auto") -> int:
     if progress == "auto":
         progress = os.environ.get(ENV_PROGRESS, "auto")
         if progress not in PROGRESS:
-            raise ValueError(f"Environment variable {ENV_PROGRESS}={progress!r} is not one of "
-                             f"{', '.join(map(repr, PROGRESS))}.")
+            raise ValueError(
+                f"Environment variable {ENV_PROGRESS}={progress!r} is not one of "
+                f"{', '.join(map(repr, PROGRESS))}."
+            )
     if progress == "auto":
         interactive = sys.stdout.isatty() or "JPY_SESSION_NAME" in os.environ
         progress = "bar" if interactive else "epoch"
@@ -98,6 +101,7 @@ def machine_info() -> dict[str, Any]:
 # Callbacks
 # ----------------------------------------------------------------------------------------------------
 
+
 class EpochTimer(keras.callbacks.Callback):
     """Adds ``epoch_seconds`` (wall time, validation included) and the ``learning_rate`` reached to each
     epoch's logs, so that CSVLogger writes them beside the loss and accuracy."""
@@ -114,6 +118,7 @@ class EpochTimer(keras.callbacks.Callback):
 # ----------------------------------------------------------------------------------------------------
 # Run folders: what a run is (its fingerprint), starting or resuming it, and its bookkeeping after fit
 # ----------------------------------------------------------------------------------------------------
+
 
 class ResumeMismatchError(RuntimeError):
     """A backup in the run folder was left by a run with another configuration."""
@@ -142,8 +147,9 @@ def _serialized(obj: Any) -> Any:
     return json.loads(json.dumps(keras.saving.serialize_keras_object(obj), default=str, sort_keys=True))
 
 
-def fingerprint(model: keras.Model, train_data, val_data, *, epochs: int, batch_size: int,
-                seed: int) -> dict[str, Any]:
+def fingerprint(
+    model: keras.Model, train_data, val_data, *, epochs: int, batch_size: int, seed: int
+) -> dict[str, Any]:
     """Everything that decides what a *compiled* model's training produces: architecture (layer names
     aside), dtype policy, loss, optimizer and its schedule, epochs, batch, seed and the exact training and
     validation images. Two runs with equal fingerprints are the same experiment."""
@@ -167,12 +173,16 @@ def fingerprint(model: keras.Model, train_data, val_data, *, epochs: int, batch_
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """``key: old -> new`` for every key whose value differs (long values shortened)."""
+
     def short(value: Any) -> str:
         text = json.dumps(value, sort_keys=True, default=str)
         return text if len(text) <= 60 else text[:57] + "..."
 
-    return [f"{key}: {short(old.get(key))} -> {short(new.get(key))}"
-            for key in sorted(old.keys() | new.keys()) if old.get(key) != new.get(key)]
+    return [
+        f"{key}: {short(old.get(key))} -> {short(new.get(key))}"
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key) != new.get(key)
+    ]
 
 
 @dataclass
@@ -182,6 +192,12 @@ class RunFolder:
     path: Path
     fingerprint: dict[str, Any]
     resuming: bool  # a killed run with the same fingerprint left a backup: fit continues from it
+    finished: bool = False  # this very run completed before: load its model (model_path), do not fit again
+
+    @property
+    def model_path(self) -> Path:
+        """The trained model, saved by :func:`finish_run`."""
+        return self.path / "model.keras"
 
     @property
     def backup_dir(self) -> str:
@@ -194,10 +210,13 @@ class RunFolder:
         return str(self.path / "history.csv")
 
 
-def start_run(output_dir: str | os.PathLike, run_fingerprint: dict[str, Any], resume: bool = True) -> RunFolder:
+def start_run(
+    output_dir: str | os.PathLike, run_fingerprint: dict[str, Any], resume: bool = True
+) -> RunFolder:
     """Prepare ``output_dir`` for a run with ``run_fingerprint``. A backup left by a killed run is resumed only
     if its fingerprint is the same; otherwise ResumeMismatchError says what differs (nothing is deleted).
-    ``resume=False`` discards any backup and starts fresh."""
+    ``resume=False`` discards any backup and starts fresh. A run that already finished in ``output_dir`` with
+    this fingerprint is marked ``finished``: load its model rather than training it again."""
     out = Path(output_dir)
     backup = out / "backup"
     stamp = backup / "fingerprint.json"
@@ -212,17 +231,31 @@ def start_run(output_dir: str | os.PathLike, run_fingerprint: dict[str, Any], re
                 f"{backup} holds a killed run with another configuration, so it cannot be resumed:\n  "
                 + "\n  ".join(differences or ["(no fingerprint recorded)"])
                 + f"\nTo start this run fresh, delete {backup} (or pass resume=False); to resume the old one, "
-                "run it with its own settings.")
+                "run it with its own settings."
+            )
+    elif _finished_fingerprint(out) == run_fingerprint and resume:
+        return RunFolder(out, run_fingerprint, resuming=False, finished=True)
     else:
         write_json(stamp, run_fingerprint)
     return RunFolder(out, run_fingerprint, resuming)
 
 
+def _finished_fingerprint(out: Path) -> dict[str, Any] | None:
+    """The fingerprint of a run that completed in ``out`` (metrics and model saved), else None."""
+    metrics = out / "metrics.json"
+    if not (metrics.is_file() and (out / "model.keras").is_file()):
+        return None
+    return json.loads(metrics.read_text()).get("fingerprint")
+
+
 def run_callbacks(run: RunFolder) -> list[keras.callbacks.Callback]:
     """The callbacks every run uses (notebook 03 writes the same list out): the epoch timer, one CSV row per
     epoch, and a backup after every epoch so that a killed run resumes."""
-    return [EpochTimer(), keras.callbacks.CSVLogger(run.history_csv, append=run.resuming),
-            keras.callbacks.BackupAndRestore(run.backup_dir)]
+    return [
+        EpochTimer(),
+        keras.callbacks.CSVLogger(run.history_csv, append=run.resuming),
+        keras.callbacks.BackupAndRestore(run.backup_dir),
+    ]
 
 
 def read_history(run: RunFolder | str | os.PathLike):
@@ -239,11 +272,25 @@ def read_history(run: RunFolder | str | os.PathLike):
     return history
 
 
-def finish_run(run: RunFolder, model: keras.Model, test_data=None, *, data_info: DataInfo | None = None,
-               train_seconds: float | None = None, extra: dict[str, Any] | None = None) -> TrainResult:
+def finish_run(
+    run: RunFolder,
+    model: keras.Model,
+    test_data=None,
+    *,
+    data_info: DataInfo | None = None,
+    train_seconds: float | None = None,
+    extra: dict[str, Any] | None = None,
+) -> TrainResult:
     """After ``fit``: the de-duplicated history, the test evaluation (if ``test_data``), ``metrics.json``,
-    ``history.json`` and ``model.keras``, each written atomically."""
+    ``history.json`` and ``model.keras``, each written atomically. For a ``finished`` run, what it wrote then."""
     history = read_history(run)
+    if run.finished:
+        metrics = json.loads((run.path / "metrics.json").read_text())
+        print(
+            f"This run finished earlier ({metrics['finished_at']}, {len(history)} epochs): its model and history "
+            f"were loaded from {run.path}, not trained again."
+        )
+        return TrainResult(model, history, metrics, run.path, {})
     fp, epoch_seconds = run.fingerprint, [float(s) for s in history["epoch_seconds"]]
     is_sample = bool(data_info and data_info.is_sample)
     metrics: dict[str, Any] = {
@@ -285,10 +332,12 @@ def finish_run(run: RunFolder, model: keras.Model, test_data=None, *, data_info:
         test_ds = make_tf_dataset(*test_data, batch_size=fp["batch_size"], shuffle=False, cache=False)
         test_loss, test_acc = model.evaluate(test_ds, verbose=0)
         metrics["test_loss"], metrics["test_accuracy"] = float(test_loss), float(test_acc)
-    files = {"history_csv": Path(run.history_csv),
-             "history_json": write_json(run.path / "history.json", history.to_dict(orient="list")),
-             "model": save_model(model, run.path / "model.keras"),
-             "metrics": write_json(run.path / "metrics.json", metrics)}
+    files = {
+        "history_csv": Path(run.history_csv),
+        "history_json": write_json(run.path / "history.json", history.to_dict(orient="list")),
+        "model": save_model(model, run.path / "model.keras"),
+        "metrics": write_json(run.path / "metrics.json", metrics),
+    }
     return TrainResult(model, history, metrics, run.path, files)
 
 
@@ -303,6 +352,7 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
 # Training, for scripts and notebook 05 (notebook 03 writes the same steps out)
 # ----------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class TrainResult:
     """What :func:`train` produced."""
@@ -314,33 +364,67 @@ class TrainResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def train(model, train_data, val_data, test_data=None, *, output_dir: str | os.PathLike,
-          epochs: int = SEED_EPOCHS, batch_size: int = SEED_BATCH_SIZE, seed: int = 0, optimizer=None,
-          progress: str = "auto", resume: bool = True, data_info: DataInfo | None = None,
-          extra: dict[str, Any] | None = None, callbacks: list | None = None,
-          label_smoothing: float = 0.0, numerics: str = "keras3") -> TrainResult:
+def train(
+    model,
+    train_data,
+    val_data,
+    test_data=None,
+    *,
+    output_dir: str | os.PathLike,
+    epochs: int = SEED_EPOCHS,
+    batch_size: int = SEED_BATCH_SIZE,
+    seed: int = 0,
+    optimizer=None,
+    progress: str = "auto",
+    resume: bool = True,
+    data_info: DataInfo | None = None,
+    extra: dict[str, Any] | None = None,
+    callbacks: list | None = None,
+    label_smoothing: float = 0.0,
+    numerics: str = "keras3",
+) -> TrainResult:
     """Compile (seed loss and metric; the seed optimizer unless given), start or resume the run folder, fit,
     then :func:`finish_run`. ``train_data``/``val_data``/``test_data`` are ``(x, y)`` uint8 image / int label
     arrays, fed through :func:`fmnist_utils.data.make_tf_dataset`. ``extra`` is merged into ``metrics.json``."""
     compile_seed_model(model, optimizer, label_smoothing, numerics)
-    run = start_run(output_dir, fingerprint(model, train_data, val_data, epochs=epochs, batch_size=batch_size,
-                                            seed=seed), resume)
+    run = start_run(
+        output_dir,
+        fingerprint(model, train_data, val_data, epochs=epochs, batch_size=batch_size, seed=seed),
+        resume,
+    )
     (x_tr, y_tr), (x_val, y_val) = train_data, val_data
     banner = "*** SAMPLE DATA: results are NOT comparable with the full dataset ***"
     if data_info and data_info.is_sample:
         print(banner)
-    print(f"Training {model.name} ({model.count_params():,} params) on {len(x_tr):,} images, "
-          f"validating on {len(x_val):,}; {epochs} epochs, batch {batch_size}, seed {seed}"
-          + (f"; resuming from {run.backup_dir}" if run.resuming else ""))
+    print(
+        f"Training {model.name} ({model.count_params():,} params) on {len(x_tr):,} images, "
+        f"validating on {len(x_val):,}; {epochs} epochs, batch {batch_size}, seed {seed}"
+        + (f"; resuming from {run.backup_dir}" if run.resuming else "")
+    )
     start = time.perf_counter()
-    model.fit(make_tf_dataset(x_tr, y_tr, batch_size, shuffle=True, seed=seed),
-              validation_data=make_tf_dataset(x_val, y_val, batch_size, shuffle=False), epochs=epochs,
-              verbose=resolve_progress(progress), callbacks=[*run_callbacks(run), *(callbacks or [])],
-              shuffle=False)  # the tf.data pipeline already reshuffles every epoch
-    result = finish_run(run, model, test_data, data_info=data_info, train_seconds=time.perf_counter() - start,
-                        extra={"numerics": numerics, **(extra or {})})
-    summary = (f"Done: {len(result.history)} epochs in {result.metrics['total_seconds']:.1f}s "
-               f"({result.metrics['mean_epoch_seconds']:.1f}s/epoch)")
+    if run.finished:
+        model.load_weights(run.model_path)
+    else:
+        model.fit(
+            make_tf_dataset(x_tr, y_tr, batch_size, shuffle=True, seed=seed),
+            validation_data=make_tf_dataset(x_val, y_val, batch_size, shuffle=False),
+            epochs=epochs,
+            verbose=resolve_progress(progress),
+            callbacks=[*run_callbacks(run), *(callbacks or [])],
+            shuffle=False,
+        )  # the tf.data pipeline already reshuffles every epoch
+    result = finish_run(
+        run,
+        model,
+        test_data,
+        data_info=data_info,
+        train_seconds=time.perf_counter() - start,
+        extra={"numerics": numerics, **(extra or {})},
+    )
+    summary = (
+        f"Done: {len(result.history)} epochs in {result.metrics['total_seconds']:.1f}s "
+        f"({result.metrics['mean_epoch_seconds']:.1f}s/epoch)"
+    )
     if "test_accuracy" in result.metrics:
         summary += f"; test accuracy {result.metrics['test_accuracy']:.4f}"
     print(summary + (f"  [{banner}]" if data_info and data_info.is_sample else ""))

@@ -21,7 +21,9 @@ def _full_data_root() -> Path | None:
     if not root:
         return None
     root = Path(root)
-    ok = all((root / folder / f).is_file() for folder in data.FOLDERS.values() for f in data.IDX_FILES.values())
+    ok = all(
+        (root / folder / f).is_file() for folder in data.FOLDERS.values() for f in data.IDX_FILES.values()
+    )
     return root if ok else None
 
 

@@ -12,8 +12,15 @@ import pytest
 
 from fmnist_utils import ablation, data
 from fmnist_utils.evaluation import evaluate_predictions, misclassified_indices, predict_proba, separability
-from fmnist_utils.models import (SEED_TOTAL_PARAMS, SparseCrossentropyWithSmoothing, build_cnn, build_seed_model,
-                                 compile_seed_model, forward_flops, one_cycle_schedule)
+from fmnist_utils.models import (
+    SEED_TOTAL_PARAMS,
+    SparseCrossentropyWithSmoothing,
+    build_cnn,
+    build_seed_model,
+    compile_seed_model,
+    forward_flops,
+    one_cycle_schedule,
+)
 
 
 @pytest.fixture(scope="module")
@@ -29,13 +36,18 @@ def stand_in(monkeypatch):
     """A stand-in for ``ablation.run_trial``: ``install(accuracy)`` makes each trial score ``accuracy(recipe,
     epochs, seed)`` on validation, without training; it returns the trials asked for (recipe, epochs, seed,
     folder)."""
+
     def install(accuracy) -> list[tuple[str, int, int, str]]:
         trials = []
 
         def run_trial(recipe, dataset, train_data, val_data, *, output_dir, epochs, seed=0, **_):
             trials.append((recipe.describe(), epochs, seed, Path(output_dir).name))
-            return {"final_val_accuracy": accuracy(recipe, epochs, seed), "epochs_completed": epochs,
-                    "total_seconds": 60.0 * epochs, "mean_epoch_seconds": 60.0}, None
+            return {
+                "final_val_accuracy": accuracy(recipe, epochs, seed),
+                "epochs_completed": epochs,
+                "total_seconds": 60.0 * epochs,
+                "mean_epoch_seconds": 60.0,
+            }, None
 
         monkeypatch.setattr(ablation, "run_trial", run_trial)
         return trials
@@ -67,19 +79,30 @@ def test_recipe_changes_build_what_they_say():
     assert {"random_shift", "random_rotation"} <= {layer.name for layer in digits.layers}
     assert ablation.Recipe(augment=True, label_smoothing=0.1).describe() == "augment, label_smoothing=0.1"
     flips = ablation.build_recipe_model(ablation.Recipe.parse("flip, label_smoothing=0.1"), "fashion_mnist")
-    assert [layer.name for layer in flips.layers][:2] == ["random_flip", "input_bn"], "flips only, then the seed"
+    assert [layer.name for layer in flips.layers][:2] == ["random_flip", "input_bn"], (
+        "flips only, then the seed"
+    )
     with pytest.raises(ValueError, match="'flip' does not suit mnist: a mirrored digit is no digit"):
         ablation.build_recipe_model(ablation.Recipe(flip=True), "mnist")
     light = ablation.build_recipe_model(ablation.Recipe.parse("flip, shift, erase"), "fashion_mnist")
-    assert [layer.name for layer in light.layers][:4] == ["random_small_shift", "random_flip", "random_erasing",
-                                                          "input_bn"]
+    assert [layer.name for layer in light.layers][:4] == [
+        "random_small_shift",
+        "random_flip",
+        "random_erasing",
+        "input_bn",
+    ]
     assert light.get_layer("random_small_shift").height_factor == pytest.approx(2 / 28), "2 pixels at most"
-    assert [layer.name for layer in ablation.build_recipe_model(ablation.Recipe(shift=True), "mnist").layers][:2] \
-        == ["random_small_shift", "input_bn"]
-    with pytest.raises(ValueError, match="'erase' does not suit mnist: a digit missing a stroke can become another"):
+    assert [layer.name for layer in ablation.build_recipe_model(ablation.Recipe(shift=True), "mnist").layers][
+        :2
+    ] == ["random_small_shift", "input_bn"]
+    with pytest.raises(
+        ValueError, match="'erase' does not suit mnist: a digit missing a stroke can become another"
+    ):
         ablation.build_recipe_model(ablation.Recipe(erase=True), "mnist")
     assert ablation.suits({"shift": True}, "mnist") and not ablation.suits({"erase": True}, "mnist")
-    assert ablation.suits({"flip": True, "erase": True}, "fashion_mnist") and not ablation.suits({"flip": True}, "mnist")
+    assert ablation.suits({"flip": True, "erase": True}, "fashion_mnist") and not ablation.suits(
+        {"flip": True}, "mnist"
+    )
 
 
 def test_augmentation_is_off_at_inference():
@@ -90,12 +113,18 @@ def test_augmentation_is_off_at_inference():
     assert not np.allclose(trained_view[0], trained_view[1]), "training mode augments (and drops out)"
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    ({"input_norm": "layer_norm"}, r"input_norm must be one of 'bn_width', 'bn_channel', 'rescale'; got 'layer_norm'"),
-    ({"schedule": "step"}, r"schedule must be one of 'seed', 'one_cycle'; got 'step'"),
-    ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\); got 1.0"),
-    ({"arch": "resnet"}, r"arch must be one of 'seed', 'vgg'; got 'resnet'"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (
+            {"input_norm": "layer_norm"},
+            r"input_norm must be one of 'bn_width', 'bn_channel', 'rescale'; got 'layer_norm'",
+        ),
+        ({"schedule": "step"}, r"schedule must be one of 'seed', 'one_cycle'; got 'step'"),
+        ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\); got 1.0"),
+        ({"arch": "resnet"}, r"arch must be one of 'seed', 'vgg'; got 'resnet'"),
+    ],
+)
 def test_bad_recipes_are_rejected(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ablation.Recipe(**kwargs)
@@ -121,13 +150,20 @@ def test_build_cnn_rejects_unknown_input_norm_and_arch():
 
 def test_vgg_body_shapes_parameters_and_flops():
     """Two blocks of two 3x3 'same' convolutions halve 28 -> 14 -> 7; far fewer FLOPs than the seed's body."""
-    model = ablation.build_recipe_model(ablation.Recipe(arch="vgg", conv_bn=True, input_norm="rescale"), "mnist")
+    model = ablation.build_recipe_model(
+        ablation.Recipe(arch="vgg", conv_bn=True, input_norm="rescale"), "mnist"
+    )
     shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in model.layers}
     assert shapes["conv1_2_relu"] == (28, 28, 32) and shapes["pool1"] == (14, 14, 32)
     assert shapes["conv2_2_relu"] == (14, 14, 64) and shapes["flatten"] == (7 * 7 * 64,)
     convs = [(1, 32), (32, 32), (32, 64), (64, 64)]
-    expected = (sum(9 * i * o + 4 * o for i, o in convs)  # kernels (no bias) + BatchNormalization
-                + 7 * 7 * 64 * 256 + 256 + 256 * 10 + 10)
+    expected = (
+        sum(9 * i * o + 4 * o for i, o in convs)  # kernels (no bias) + BatchNormalization
+        + 7 * 7 * 64 * 256
+        + 256
+        + 256 * 10
+        + 10
+    )
     assert model.count_params() == expected
     seed = build_seed_model()
     assert 2.5 < forward_flops(seed) / forward_flops(model) < 3.5
@@ -137,7 +173,11 @@ def test_vgg_body_shapes_parameters_and_flops():
 def test_one_cycle_schedule_warms_up_then_decays_to_zero():
     schedule = one_cycle_schedule(steps_per_epoch=10, epochs=5, peak_lr=2e-3)
     lr = np.array([float(schedule(step)) for step in range(51)])
-    assert lr[0] == pytest.approx(2e-4) and lr[10] == pytest.approx(2e-3) and lr[50] == pytest.approx(0.0, abs=1e-9)
+    assert (
+        lr[0] == pytest.approx(2e-4)
+        and lr[10] == pytest.approx(2e-3)
+        and lr[50] == pytest.approx(0.0, abs=1e-9)
+    )
     assert np.all(np.diff(lr[:11]) > 0) and np.all(np.diff(lr[10:]) <= 1e-12)
     with pytest.raises(ValueError, match="must be >= 1"):
         one_cycle_schedule(0, 5)
@@ -149,7 +189,9 @@ def test_smoothed_loss_matches_keras_categorical_smoothing():
     probs = rng.dirichlet(np.ones(10), size=16).astype("float32")
     one_hot = np.eye(10, dtype="float32")[labels]
     expected = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(one_hot, probs)
-    assert float(SparseCrossentropyWithSmoothing(0.1)(labels, probs)) == pytest.approx(float(expected), rel=1e-5)
+    assert float(SparseCrossentropyWithSmoothing(0.1)(labels, probs)) == pytest.approx(
+        float(expected), rel=1e-5
+    )
     plain = keras.losses.SparseCategoricalCrossentropy()(labels, probs)
     assert float(SparseCrossentropyWithSmoothing(0.0)(labels, probs)) == pytest.approx(float(plain), rel=1e-5)
     with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\)"):
@@ -166,10 +208,15 @@ def test_model_with_smoothed_loss_saves_and_loads(tmp_path):
 def test_ladder_keeps_only_what_raises_validation_accuracy(stand_in, tmp_path):
     """Each step changes the best recipe so far and is kept only if it beats it (a tie is dropped); in a
     single stage the last kept trial wins."""
-    accuracy = {"seed": 0.90, "input_norm=bn_channel": 0.91, "input_norm=bn_channel, conv_bn": 0.905,
-                "input_norm=rescale": 0.91, "input_norm=bn_channel, augment": 0.93,
-                "input_norm=bn_channel, augment, label_smoothing=0.1": 0.929,
-                "input_norm=bn_channel, augment, schedule=one_cycle": 0.933}
+    accuracy = {
+        "seed": 0.90,
+        "input_norm=bn_channel": 0.91,
+        "input_norm=bn_channel, conv_bn": 0.905,
+        "input_norm=rescale": 0.91,
+        "input_norm=bn_channel, augment": 0.93,
+        "input_norm=bn_channel, augment, label_smoothing=0.1": 0.929,
+        "input_norm=bn_channel, augment, schedule=one_cycle": 0.933,
+    }
     trials = stand_in(lambda recipe, epochs, seed: accuracy[recipe.describe()])
     result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1)
     table = result.table
@@ -185,15 +232,21 @@ def test_ladder_keeps_only_what_raises_validation_accuracy(stand_in, tmp_path):
     assert pd.read_csv(tmp_path / "ablation.csv", index_col="step")["recipe"].tolist() == list(accuracy)
 
 
-@pytest.mark.parametrize("shift_gain,flips_recipe", [(0.01, "flip, shift"), (-0.01, "flip")],
-                         ids=["shifts kept", "shifts dropped"])
-def test_ladder_skips_a_step_whose_recipe_the_stage_already_trained(stand_in, tmp_path, capsys, shift_gain,
-                                                                     flips_recipe):
+@pytest.mark.parametrize(
+    "shift_gain,flips_recipe", [(0.01, "flip, shift"), (-0.01, "flip")], ids=["shifts kept", "shifts dropped"]
+)
+def test_ladder_skips_a_step_whose_recipe_the_stage_already_trained(
+    stand_in, tmp_path, capsys, shift_gain, flips_recipe
+):
     """Shifts asked for twice are trained once: kept, "shifts again" is the best recipe itself; dropped, it is
     step 1's recipe once more. The step numbers stay consecutive."""
     trials = stand_in(lambda recipe, epochs, seed: 0.9 + shift_gain * recipe.shift + 0.001 * recipe.flip)
-    ladder = (("seed", {}), ("shifts", {"shift": True}), ("shifts again", {"shift": True}),
-              ("flips", {"flip": True}))
+    ladder = (
+        ("seed", {}),
+        ("shifts", {"shift": True}),
+        ("shifts again", {"shift": True}),
+        ("flips", {"flip": True}),
+    )
     result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1, ladder=ladder)
     assert "--- skipped (screening): shifts again -> [shift] is step 1's recipe" in capsys.readouterr().out
     assert list(result.table["change tried"]) == ["seed", "shifts", "flips"]
@@ -202,43 +255,74 @@ def test_ladder_skips_a_step_whose_recipe_the_stage_already_trained(stand_in, tm
     assert result.trial_dirs == [tmp_path / f"step{i}" for i in range(3)]
 
 
-def test_long_stage_retrains_the_winner_then_tries_only_the_augmentations_that_suit(stand_in, tmp_path,
-                                                                                    capsys):
+def test_long_stage_retrains_the_winner_then_tries_only_the_augmentations_that_suit(
+    stand_in, tmp_path, capsys
+):
     """Clothes: the screening winner retrained longer (the new reference), each light augmentation, the VGG
     network (shifts kept already: its shifted twin is skipped), erasing on it; the long winner wins. Digits:
     no flips, no erasing. No ``long_epochs``: one stage."""
-    stand_in(lambda r, epochs, seed: 0.9 + 0.01 * (r.input_norm == "bn_channel") + 0.002 * epochs
-             + 0.003 * r.flip + 0.002 * r.shift - 0.001 * r.erase + 0.004 * (r.arch == "vgg"))
-    result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1, long_epochs=2,
-                                 ladder=ablation.LADDER[:2])
+    stand_in(
+        lambda r, epochs, seed: (
+            0.9
+            + 0.01 * (r.input_norm == "bn_channel")
+            + 0.002 * epochs
+            + 0.003 * r.flip
+            + 0.002 * r.shift
+            - 0.001 * r.erase
+            + 0.004 * (r.arch == "vgg")
+        )
+    )
+    result = ablation.run_ladder(
+        "fashion_mnist", None, None, output_dir=tmp_path, epochs=1, long_epochs=2, ladder=ablation.LADDER[:2]
+    )
     table = result.table
     vgg = "input_norm=bn_channel, conv_bn, flip, shift, schedule=one_cycle, arch=vgg"
-    assert "--- skipped (long): the VGG-style network with small shifts -> [" + vgg + "] is step 6's recipe" \
+    assert (
+        "--- skipped (long): the VGG-style network with small shifts -> [" + vgg + "] is step 6's recipe"
         in capsys.readouterr().out
+    )
     assert list(table["stage"]) == ["screening"] * 2 + ["long"] * 6
     assert list(table["epochs"]) == [1] * 2 + [2] * 6
     assert list(table["change tried"].iloc[2:]) == [ablation.LONG_LADDER[i][0] for i in (0, 1, 2, 3, 4, 6)]
     assert list(table["recipe"]) == [
-        "seed", "input_norm=bn_channel", "input_norm=bn_channel", "input_norm=bn_channel, flip",
-        "input_norm=bn_channel, flip, shift", "input_norm=bn_channel, flip, shift, erase", vgg,
-        "input_norm=bn_channel, conv_bn, flip, shift, erase, schedule=one_cycle, arch=vgg"]
+        "seed",
+        "input_norm=bn_channel",
+        "input_norm=bn_channel",
+        "input_norm=bn_channel, flip",
+        "input_norm=bn_channel, flip, shift",
+        "input_norm=bn_channel, flip, shift, erase",
+        vgg,
+        "input_norm=bn_channel, conv_bn, flip, shift, erase, schedule=one_cycle, arch=vgg",
+    ]
     assert list(table["kept"]) == [True, True, True, True, True, False, True, False]
-    np.testing.assert_allclose(table["gain over best so far (pp)"], [np.nan, 1, np.nan, .3, .2, -.1, .4, -.1])
+    np.testing.assert_allclose(
+        table["gain over best so far (pp)"], [np.nan, 1, np.nan, 0.3, 0.2, -0.1, 0.4, -0.1]
+    )
     assert result.chosen_step == 6 and result.best_metrics["epochs_completed"] == 2, "the long winner wins"
-    digits = ablation.run_ladder("mnist", None, None, output_dir=tmp_path, epochs=1, long_epochs=2,
-                                 ladder=ablation.LADDER[:1]).table
-    assert list(digits["change tried"].iloc[1:]) == [ablation.LONG_LADDER[i][0] for i in (0, 2, 4)], \
+    digits = ablation.run_ladder(
+        "mnist", None, None, output_dir=tmp_path, epochs=1, long_epochs=2, ladder=ablation.LADDER[:1]
+    ).table
+    assert list(digits["change tried"].iloc[1:]) == [ablation.LONG_LADDER[i][0] for i in (0, 2, 4)], (
         "no flips, no erasing for digits; the VGG network with shifts is the VGG step's recipe"
-    assert list(ablation.run_ladder("mnist", None, None, output_dir=tmp_path, epochs=1,
-                                    ladder=ablation.LADDER[:1]).table["stage"]) == ["screening"]
+    )
+    assert list(
+        ablation.run_ladder(
+            "mnist", None, None, output_dir=tmp_path, epochs=1, ladder=ablation.LADDER[:1]
+        ).table["stage"]
+    ) == ["screening"]
 
 
 def test_longer_stage_runs_only_where_the_long_stage_won(stand_in, tmp_path, capsys):
     """The third stage retrains the best recipe at ``longer_epochs`` and then tries erasing (clothes only),
     but only where the long stage beat the screening stage on validation; its winner can win overall, and
     the other seeds then train for its epochs."""
-    ladders = dict(epochs=1, long_epochs=2, longer_epochs=3, ladder=(("seed", {}),),
-                   long_ladder=(("the best recipe, longer", {}), ("flips", {"flip": True})))
+    ladders = dict(
+        epochs=1,
+        long_epochs=2,
+        longer_epochs=3,
+        ladder=(("seed", {}),),
+        long_ladder=(("the best recipe, longer", {}), ("flips", {"flip": True})),
+    )
     stand_in(lambda r, e, _: 0.9 + e / 1000 + r.flip / 1e4 + r.erase / 1e4)
     result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, winner_seeds=1, **ladders)
     table = result.table
@@ -253,20 +337,38 @@ def test_longer_stage_runs_only_where_the_long_stage_won(stand_in, tmp_path, cap
     capsys.readouterr()
     stand_in(lambda r, e, _: 0.9 - e / 1000 + r.flip / 1e4)
     result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, **ladders)
-    assert "--- longer stage (3 epochs) skipped: on validation, 2 epochs did not beat 1" in capsys.readouterr().out
+    assert (
+        "--- longer stage (3 epochs) skipped: on validation, 2 epochs did not beat 1"
+        in capsys.readouterr().out
+    )
     assert list(result.table["stage"]) == ["screening", "long", "long"] and result.chosen_step == 0
     for long_epochs, longer_epochs in ((2, 2), (0, 3), (2, -1)):
         with pytest.raises(ValueError, match="'longer_epochs' must be"):
-            ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1,
-                                long_epochs=long_epochs, longer_epochs=longer_epochs)
+            ablation.run_ladder(
+                "fashion_mnist",
+                None,
+                None,
+                output_dir=tmp_path,
+                epochs=1,
+                long_epochs=long_epochs,
+                longer_epochs=longer_epochs,
+            )
 
 
 def test_winner_seeds_retrain_the_chosen_recipe_with_other_seeds_as_ensemble_candidates(stand_in, tmp_path):
     """The last stage trains the winner again with seed + 1, seed + 2, for its epochs: recorded with their
     seeds and gains over the winner, never kept or chosen (even when better), offered to the ensemble."""
     trials = stand_in(lambda r, epochs, seed: 0.9 + 0.01 * (r.input_norm == "bn_channel") + seed / 1000)
-    result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1,
-                                 ladder=ablation.LADDER[:2], seed=3, winner_seeds=2)
+    result = ablation.run_ladder(
+        "fashion_mnist",
+        None,
+        None,
+        output_dir=tmp_path,
+        epochs=1,
+        ladder=ablation.LADDER[:2],
+        seed=3,
+        winner_seeds=2,
+    )
     table = result.table
     assert list(table["stage"]) == ["screening"] * 2 + ["seeds"] * 2 and list(table["seed"]) == [3, 3, 4, 5]
     assert trials[2:] == [("input_norm=bn_channel", 1, 4, "step2"), ("input_norm=bn_channel", 1, 5, "step3")]
@@ -279,13 +381,21 @@ def test_winner_seeds_retrain_the_chosen_recipe_with_other_seeds_as_ensemble_can
             ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1, winner_seeds=bad)
 
 
-def test_ladder_on_the_sample_trains_each_trial_once_in_its_folder_without_the_test_set(sample_split,
-                                                                                        tmp_path, capsys):
+def test_ladder_on_the_sample_trains_each_trial_once_in_its_folder_without_the_test_set(
+    sample_split, tmp_path, capsys
+):
     """The one real ladder (1 epoch on the sample): what holds whichever trial wins. Which one should win is
     tested on the stand-in above."""
     train, val, (x_test, y_test), info = sample_split
-    run = dict(output_dir=tmp_path, epochs=1, progress="none", data_info=info, seed=3, winner_seeds=1,
-               ladder=(ablation.LADDER[0], ("random erasing", {"erase": True})))
+    run = dict(
+        output_dir=tmp_path,
+        epochs=1,
+        progress="none",
+        data_info=info,
+        seed=3,
+        winner_seeds=1,
+        ladder=(ablation.LADDER[0], ("random erasing", {"erase": True})),
+    )
     result = ablation.run_ladder("fashion_mnist", train, val, **run)
     table = result.table
     assert list(table["stage"]) == ["screening"] * 2 + ["seeds"] and list(table["seed"]) == [3, 3, 4]
@@ -301,8 +411,10 @@ def test_ladder_on_the_sample_trains_each_trial_once_in_its_folder_without_the_t
         assert metrics["final_val_accuracy"] == table.loc[step, "val_accuracy"]
     erased = keras.saving.load_model(tmp_path / "step1" / "model.keras")  # what a resumed ladder reloads
     assert "random_erasing" in [layer.name for layer in erased.layers]
-    winner, twin = (ablation._trial_probabilities(folder, val[0], flips=False)
-                    for folder in (result.best_dir, tmp_path / "step2"))
+    winner, twin = (
+        ablation._trial_probabilities(folder, val[0], flips=False)
+        for folder in (result.best_dir, tmp_path / "step2")
+    )
     assert not np.allclose(winner, twin), "the same recipe with another seed is another model"
 
     # after the choice, for the record: every trial on the test set, in table order, the winner's included
@@ -326,16 +438,29 @@ def test_ladder_on_the_sample_trains_each_trial_once_in_its_folder_without_the_t
     assert ablation.run_ladder("fashion_mnist", train, val, **run).table.equals(table)
     assert capsys.readouterr().out.count("Reusing the finished trial") == 3
     assert stamps == [(folder / "metrics.json").stat().st_mtime_ns for folder in result.trial_dirs]
-    metrics, _ = ablation.run_trial(result.best_recipe, "fashion_mnist", train, val, epochs=1, seed=9,
-                                    output_dir=tmp_path / "step2", progress="none", data_info=info)
+    metrics, _ = ablation.run_trial(
+        result.best_recipe,
+        "fashion_mnist",
+        train,
+        val,
+        epochs=1,
+        seed=9,
+        output_dir=tmp_path / "step2",
+        progress="none",
+        data_info=info,
+    )
     assert metrics["seed"] == 9 and "Reusing" not in capsys.readouterr().out
 
 
 def test_test_time_flips_average_the_mirror_and_are_chosen_on_validation(sample_split):
     _, (x_val, y_val), _, _ = sample_split
     model = build_seed_model()
-    plain, mirrored = (model.predict(x[..., None].astype("float32"), verbose=0) for x in (x_val, x_val[:, :, ::-1]))
-    np.testing.assert_allclose(predict_proba(model, x_val, flip_average=True), (plain + mirrored) / 2, rtol=1e-5)
+    plain, mirrored = (
+        model.predict(x[..., None].astype("float32"), verbose=0) for x in (x_val, x_val[:, :, ::-1])
+    )
+    np.testing.assert_allclose(
+        predict_proba(model, x_val, flip_average=True), (plain + mirrored) / 2, rtol=1e-5
+    )
     choice = ablation.choose_test_time_flips(model, "fashion_mnist", x_val, y_val)
     assert choice["val_accuracy"] == pytest.approx(np.mean(plain.argmax(1) == y_val))
     assert choice["val_accuracy_with_flips"] == pytest.approx(np.mean((plain + mirrored).argmax(1) == y_val))
@@ -348,22 +473,32 @@ def _fake_ladder(recipes: list[str], chosen: int, folder) -> ablation.LadderResu
     import pandas as pd
 
     table = pd.DataFrame({"recipe": recipes, "chosen": [i == chosen for i in range(len(recipes))]})
-    return ablation.LadderResult(table, ablation.Recipe.parse(recipes[chosen]), None, {}, folder / f"step{chosen}",
-                                 [folder / f"step{i}" for i in range(len(recipes))])
+    return ablation.LadderResult(
+        table,
+        ablation.Recipe.parse(recipes[chosen]),
+        None,
+        {},
+        folder / f"step{chosen}",
+        [folder / f"step{i}" for i in range(len(recipes))],
+    )
 
 
 def test_ensemble_selection_adds_the_trial_that_helps_most_and_stops_when_none_helps(monkeypatch, tmp_path):
     y = np.array([0, 1, 2, 3])
 
     def probabilities(*rows):  # one {class: probability} per image, the rest spread evenly
-        return np.array([[row.get(c, (1 - sum(row.values())) / (4 - len(row))) for c in range(4)] for row in rows])
+        return np.array(
+            [[row.get(c, (1 - sum(row.values())) / (4 - len(row))) for c in range(4)] for row in rows]
+        )
 
     # the winner (step 0) is sure of images 0-1 and wrong, unsure, on 2-3; step 2 the other way round;
     # step 1 is confidently wrong everywhere; step 3 is right on 0-2 only
-    votes = {"step0": probabilities({0: .7}, {1: .7}, {0: .4, 2: .3}, {0: .4, 3: .3}),
-             "step1": probabilities({3: .97}, {3: .97}, {3: .97}, {0: .97}),
-             "step2": probabilities({1: .4, 0: .3}, {0: .4, 1: .3}, {2: .9}, {3: .9}),
-             "step3": probabilities({0: .5}, {1: .5}, {2: .5}, {0: .5})}
+    votes = {
+        "step0": probabilities({0: 0.7}, {1: 0.7}, {0: 0.4, 2: 0.3}, {0: 0.4, 3: 0.3}),
+        "step1": probabilities({3: 0.97}, {3: 0.97}, {3: 0.97}, {0: 0.97}),
+        "step2": probabilities({1: 0.4, 0: 0.3}, {0: 0.4, 1: 0.3}, {2: 0.9}, {3: 0.9}),
+        "step3": probabilities({0: 0.5}, {1: 0.5}, {2: 0.5}, {0: 0.5}),
+    }
     calls = []
 
     def fake(folder, x, flips):
@@ -373,7 +508,10 @@ def test_ensemble_selection_adds_the_trial_that_helps_most_and_stops_when_none_h
     monkeypatch.setattr(ablation, "_trial_probabilities", fake)
     result = _fake_ladder(["seed", "flip", "label_smoothing=0.1", "flip, label_smoothing=0.1"], 0, tmp_path)
     choice = ablation.choose_ensemble(result, "fashion_mnist", np.zeros((4, 28, 28)), y, test_time_flips=True)
-    accuracy = lambda steps: np.mean(np.mean([votes[f"step{s}"] for s in steps], 0).argmax(1) == y)
+
+    def accuracy(steps):
+        return np.mean(np.mean([votes[f"step{s}"] for s in steps], 0).argmax(1) == y)
+
     assert choice["members"][0] == 0 and choice["path"][0] == accuracy([0]) == 0.5
     assert choice["members"] == [0, 2] and choice["path"] == [0.5, 1.0] and choice["used"]
     assert choice["val_accuracy"] == accuracy([0, 2]) == 1.0
@@ -381,9 +519,13 @@ def test_ensemble_selection_adds_the_trial_that_helps_most_and_stops_when_none_h
     assert dict(calls) == {"step0": True, "step1": True, "step2": False, "step3": True}
     assert choice["test_time_flips"] == [0]
     calls.clear()
-    np.testing.assert_allclose(ablation.ensemble_proba(result, [0, 2], "fashion_mnist", np.zeros((4, 28, 28)), True),
-                               (votes["step0"] + votes["step2"]) / 2)
-    alone = ablation.choose_ensemble(_fake_ladder(["seed", "flip"], 0, tmp_path), "mnist", np.zeros((4, 28, 28)), y)
+    np.testing.assert_allclose(
+        ablation.ensemble_proba(result, [0, 2], "fashion_mnist", np.zeros((4, 28, 28)), True),
+        (votes["step0"] + votes["step2"]) / 2,
+    )
+    alone = ablation.choose_ensemble(
+        _fake_ladder(["seed", "flip"], 0, tmp_path), "mnist", np.zeros((4, 28, 28)), y
+    )
     assert alone == {"used": False, "members": [0], "val_accuracy": 0.5, "path": [0.5], "test_time_flips": []}
 
 
@@ -398,35 +540,70 @@ def test_penultimate_features(sample_split):
     in_batches = ablation.penultimate_features(model, x_test[:50], batch_size=16)
     head = model.get_layer("probabilities")
     logits = in_batches @ head.kernel.numpy() + head.bias.numpy()
-    np.testing.assert_allclose(in_batches, ablation.penultimate_features(model, x_test[:50]), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(keras.ops.softmax(logits)),
-                               model.predict(x_test[:50, ..., None].astype("float32"), verbose=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        in_batches, ablation.penultimate_features(model, x_test[:50]), rtol=1e-5, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(keras.ops.softmax(logits)),
+        model.predict(x_test[:50, ..., None].astype("float32"), verbose=0),
+        rtol=1e-4,
+        atol=1e-5,
+    )
 
 
 def test_summarize_never_claims_a_target_on_sample_data(stand_in, tmp_path):
     stand_in(lambda recipe, epochs, seed: 0.9)
-    result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1,
-                                 ladder=ablation.LADDER[:1])
-    table, summary = ablation.summarize({"fashion_mnist": result}, {"fashion_mnist": 0.99}, {"fashion_mnist": True})
+    result = ablation.run_ladder(
+        "fashion_mnist", None, None, output_dir=tmp_path, epochs=1, ladder=ablation.LADDER[:1]
+    )
+    table, summary = ablation.summarize(
+        {"fashion_mnist": result}, {"fashion_mnist": 0.99}, {"fashion_mnist": True}
+    )
     row = summary["fashion_mnist"]
     assert row["target met"] is False and row["is_sample"] is True and row["target"] == 0.940
-    assert row["best_recipe"] == {"input_norm": "bn_width", "conv_bn": False, "augment": False, "flip": False,
-                                  "shift": False, "erase": False, "label_smoothing": 0.0, "schedule": "seed", "arch": "seed"}
+    assert row["best_recipe"] == {
+        "input_norm": "bn_width",
+        "conv_bn": False,
+        "augment": False,
+        "flip": False,
+        "shift": False,
+        "erase": False,
+        "label_smoothing": 0.0,
+        "schedule": "seed",
+        "arch": "seed",
+    }
     assert table.loc["Fashion-MNIST", "test accuracy: best recipe (measured once)"] == 0.99
     assert row["epochs per trial"] == "1" and row["test_time_flips"] == {"used": False}
     flips = {"used": True, "val_accuracy": 0.5, "val_accuracy_with_flips": 0.6}
-    _, full = ablation.summarize({"fashion_mnist": result}, {"fashion_mnist": 0.941}, {"fashion_mnist": False},
-                                 {"fashion_mnist": flips})
+    _, full = ablation.summarize(
+        {"fashion_mnist": result},
+        {"fashion_mnist": 0.941},
+        {"fashion_mnist": False},
+        {"fashion_mnist": flips},
+    )
     row = full["fashion_mnist"]
     assert row["target met"] is True and row["test_time_flips"] == flips
     assert row["best recipe (chosen on validation)"] == "seed + test-time flips"
     assert row["val accuracy: best recipe"] == 0.6, "the validation accuracy of what is tested"
-    ensemble = {"used": True, "members": [0, 3], "val_accuracy": 0.7, "path": [0.6, 0.7], "test_time_flips": [0]}
-    _, full = ablation.summarize({"fashion_mnist": result}, {"fashion_mnist": 0.95}, {"fashion_mnist": False},
-                                 {"fashion_mnist": flips}, {"fashion_mnist": ensemble})
+    ensemble = {
+        "used": True,
+        "members": [0, 3],
+        "val_accuracy": 0.7,
+        "path": [0.6, 0.7],
+        "test_time_flips": [0],
+    }
+    _, full = ablation.summarize(
+        {"fashion_mnist": result},
+        {"fashion_mnist": 0.95},
+        {"fashion_mnist": False},
+        {"fashion_mnist": flips},
+        {"fashion_mnist": ensemble},
+    )
     row = full["fashion_mnist"]
     assert row["best recipe (chosen on validation)"] == "seed + test-time flips + ensemble of steps 0, 3"
-    assert row["val accuracy: best recipe"] == 0.7 and row["ensemble"] == ensemble and row["target met"] is True
+    assert (
+        row["val accuracy: best recipe"] == 0.7 and row["ensemble"] == ensemble and row["target met"] is True
+    )
 
 
 def test_misclassified_indices_by_class_and_separability():

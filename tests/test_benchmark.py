@@ -13,18 +13,35 @@ from fmnist_utils.ablation import Recipe, build_recipe_model
 
 def test_benchmark_compares_baseline_and_candidates(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    rc = benchmark.main(["--data-source", "sample", "--images", "512", "--repeats", "1", "--parity-epochs", "1",
-                         "--output", str(out)])
+    rc = benchmark.main(
+        [
+            "--data-source",
+            "sample",
+            "--images",
+            "512",
+            "--repeats",
+            "1",
+            "--parity-epochs",
+            "1",
+            "--output",
+            str(out),
+        ]
+    )
     assert rc == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("Speed-up (ratio of median epochs): ") and "SAMPLE DATA" in last
     result = json.loads(out.read_text())
     names = [row["name"] for row in result["throughput"]]
     assert names[0] == benchmark.BASELINE.name and set(names[1:]) == {c.name for c in benchmark.CANDIDATES}
-    assert all(row["images_per_second"] > 0 and len(row["epoch_seconds"]) == 1 for row in result["throughput"])
+    assert all(
+        row["images_per_second"] > 0 and len(row["epoch_seconds"]) == 1 for row in result["throughput"]
+    )
     fastest = max(result["throughput"][1:], key=lambda r: r["median_images_per_second"])
     assert result["fastest"] == fastest["name"]
-    assert result["speedup"] == fastest["median_images_per_second"] / result["throughput"][0]["median_images_per_second"]
+    assert (
+        result["speedup"]
+        == fastest["median_images_per_second"] / result["throughput"][0]["median_images_per_second"]
+    )
     assert [p["precision"] for p in result["parity"]] == ["float32", fastest["precision"]]
     assert all(0.0 <= p["test_accuracy"] <= 1.0 for p in result["parity"])
     assert round(result["model_forward_mflops_per_image"], 3) == 108.816  # 2 convolutions + 3 dense layers
@@ -40,6 +57,7 @@ def _recorded_predictions(monkeypatch) -> list[tuple[str, np.ndarray]]:
             out = real(model, x, *args, **kwargs)
             calls.append(("test" if len(x) == len(y_test) else "val", out))
             return out
+
         return predict
 
     monkeypatch.setattr(benchmark, "predict_proba", recording(benchmark.predict_proba))
@@ -51,26 +69,49 @@ def test_time_to_accuracy_trains_the_whole_budget_then_tests_once(tmp_path, caps
     calls = _recorded_predictions(monkeypatch)
     monkeypatch.setattr(benchmark, "TARGET_ACCURACY", 0.0)  # reached at once: the budget must still be spent
     out = tmp_path / "tta.json"
-    assert benchmark.main(["--time-to-accuracy", "--data-source", "sample", "--epochs", "2",
-                           "--output", str(out)]) == 0
+    assert (
+        benchmark.main(
+            ["--time-to-accuracy", "--data-source", "sample", "--epochs", "2", "--output", str(out)]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert [h["epoch"] for h in result["history"]] == [1, 2] and result["epochs"] == 2
     assert result["history"][1]["training_seconds"] > result["history"][0]["training_seconds"] > 0
-    assert [split for split, _ in calls] == ["val", "val", "test"], "validation every epoch, the test set once, last"
+    assert [split for split, _ in calls] == ["val", "val", "test"], (
+        "validation every epoch, the test set once, last"
+    )
     _, (_, y_test) = data.load_dataset("fashion_mnist", source="sample")
     assert result["test_accuracy"] == pytest.approx(np.mean(calls[-1][1].argmax(1) == y_test))
     assert "val_accuracy" in result["history"][0] and "test_accuracy" not in result["history"][0]
     assert f"Test accuracy {result['test_accuracy']:.4f} after" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("recipe,model", [
-    ("input_norm=bn_channel, conv_bn", "seed model, input_norm=bn_channel, conv_bn"),
-    ("arch=vgg, conv_bn", "VGG-style model (notebook 05), conv_bn, arch=vgg"),
-])
+@pytest.mark.parametrize(
+    "recipe,model",
+    [
+        ("input_norm=bn_channel, conv_bn", "seed model, input_norm=bn_channel, conv_bn"),
+        ("arch=vgg, conv_bn", "VGG-style model (notebook 05), conv_bn, arch=vgg"),
+    ],
+)
 def test_time_to_accuracy_with_a_recipe(tmp_path, recipe, model):
     out = tmp_path / "tta.json"
-    assert benchmark.main(["--time-to-accuracy", "--data-source", "sample", "--epochs", "1",
-                           "--recipe", recipe, "--output", str(out)]) == 0
+    assert (
+        benchmark.main(
+            [
+                "--time-to-accuracy",
+                "--data-source",
+                "sample",
+                "--epochs",
+                "1",
+                "--recipe",
+                recipe,
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert result["model"] == model and len(result["history"]) == 1
     assert result["parameters"] == build_recipe_model(Recipe.parse(recipe), "fashion_mnist").count_params()
@@ -80,18 +121,38 @@ def test_time_to_accuracy_with_a_recipe(tmp_path, recipe, model):
 def test_time_to_accuracy_of_an_ensemble_with_test_time_flips(tmp_path, capsys, monkeypatch):
     calls = _recorded_predictions(monkeypatch)
     out = tmp_path / "tta.json"
-    assert benchmark.main(["--time-to-accuracy", "--data-source", "sample", "--epochs", "1", "--members", "3",
-                           "--recipe", "flip", "--test-time-flips", "--output", str(out)]) == 0
+    assert (
+        benchmark.main(
+            [
+                "--time-to-accuracy",
+                "--data-source",
+                "sample",
+                "--epochs",
+                "1",
+                "--members",
+                "3",
+                "--recipe",
+                "flip",
+                "--test-time-flips",
+                "--output",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     history = result["history"]
     assert result["members"] == 3 and [(h["member"], h["epoch"]) for h in history] == [(1, 1), (2, 1), (3, 1)]
     assert history[0]["training_seconds"] < history[1]["training_seconds"] < history[2]["training_seconds"]
     assert [split for split, _ in calls] == ["val", "test"] * 3
     flipped = {split: [pair[1] for s, pair in calls if s == split] for split in ("val", "test")}
-    (_, _), (_, y_val) = data.train_val_split(*data.load_dataset("fashion_mnist", source="sample")[0],
-                                              dataset="fashion_mnist")
+    (_, _), (_, y_val) = data.train_val_split(
+        *data.load_dataset("fashion_mnist", source="sample")[0], dataset="fashion_mnist"
+    )
     for k in (1, 2, 3):  # validation: the mean of the members' flip-averaged probabilities so far
-        assert history[k - 1]["val_accuracy"] == pytest.approx(np.mean(np.mean(flipped["val"][:k], 0).argmax(1) == y_val))
+        assert history[k - 1]["val_accuracy"] == pytest.approx(
+            np.mean(np.mean(flipped["val"][:k], 0).argmax(1) == y_val)
+        )
     _, (_, y_test) = data.load_dataset("fashion_mnist", source="sample")
     assert result["test_accuracy"] == pytest.approx(np.mean(np.mean(flipped["test"], 0).argmax(1) == y_test))
     assert not np.allclose(flipped["test"][0], flipped["test"][1]), "each member has its own seed"

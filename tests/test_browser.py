@@ -27,8 +27,15 @@ from fmnist_utils.params import project_root
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 FIGURES = {"01_data_exploration.ipynb": 9, "02_model_build.ipynb": 3}
 
 if not CHROMIUM.exists():
@@ -46,14 +53,22 @@ def _kernel_path(root: Path) -> Path:
     """A JUPYTER_PATH folder whose ``python3`` kernel is this interpreter, not a ``python`` found on PATH."""
     spec = root / "jupyter" / "kernels" / "python3"
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (ipykernel)", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (ipykernel)",
+                "language": "python",
+            }
+        )
+    )
     return root / "jupyter"
 
 
 def _api(url: str, token: str, path: str, method: str = "GET"):
-    request = urllib.request.Request(f"{url}{path}", method=method, headers={"Authorization": f"token {token}"})
+    request = urllib.request.Request(
+        f"{url}{path}", method=method, headers={"Authorization": f"token {token}"}
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         body = response.read()
     return json.loads(body) if body else None
@@ -90,12 +105,27 @@ def lab(tmp_path_factory):
     env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(_kernel_path(root)), env.get("JUPYTER_PATH")]))
     log = open(root / "jupyter.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-         f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={root / 'settings'}",
-         f"--LabApp.workspaces_dir={root / 'workspaces'}",  # a fresh layout: no panels restored from earlier
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--ServerApp.allow_root=True"],
-        stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={root}",
+            f"--LabApp.user_settings_dir={root / 'settings'}",
+            f"--LabApp.workspaces_dir={root / 'workspaces'}",  # a fresh layout: no panels restored from earlier
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            "--ServerApp.allow_root=True",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -103,9 +133,11 @@ def lab(tmp_path_factory):
             try:
                 _api(url, token, "/api/status")
                 break
-            except OSError:
+            except OSError as error:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"jupyter lab did not start: {(root / 'jupyter.log').read_text()[-2000:]}")
+                    raise RuntimeError(
+                        f"jupyter lab did not start: {(root / 'jupyter.log').read_text()[-2000:]}"
+                    ) from error
                 time.sleep(0.5)
         yield {"url": url, "token": token, "root": root}
     finally:
@@ -131,12 +163,13 @@ ALL_PROMPTS_DONE = """() => {
   const prompts = [...panel.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')];
   return prompts.length > 0 && prompts.every(p => /\\[\\d+\\]/.test(p.textContent));
 }"""
-PROMPTS = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')]
-  .map(p => p.textContent)"""
+PROMPTS = """() => [...document.querySelectorAll(
+  '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent)"""
 
 
 ANY_CELL_STARTED = """() => [...document.querySelectorAll(
-  '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
+  '.jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputArea-prompt')]
+  .some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"""
 
 
 def _dismiss_dialogs(page) -> list[str]:
@@ -161,8 +194,9 @@ def _run_all_cells(page) -> None:
     for _ in range(3):
         _dismiss_dialogs(page)
         page.click(".lm-MenuBar-itemLabel:text-is('Run')")
-        item = page.wait_for_selector("li.lm-Menu-item[data-command='runmenu:run-all']:not(.lm-mod-disabled)",
-                                      timeout=60_000)
+        item = page.wait_for_selector(
+            "li.lm-Menu-item[data-command='runmenu:run-all']:not(.lm-mod-disabled)", timeout=60_000
+        )
         item.click()
         try:
             page.wait_for_function(ANY_CELL_STARTED, timeout=30_000, polling=500)
@@ -184,17 +218,27 @@ def test_notebook_runs_in_jupyterlab(lab, notebook, tmp_path):
             workspace = notebook.removesuffix(".ipynb")
             page.goto(f"{lab['url']}/lab/workspaces/{workspace}/tree/{notebook}?reset&token={lab['token']}")
             page.wait_for_selector(f"{PANEL} .jp-CodeCell", timeout=90_000)
-            page.wait_for_selector(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000)
+            page.wait_for_selector(
+                f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90_000
+            )
             assert page.locator(".jp-NotebookPanel").count() == 1
             _run_all_cells(page)
             try:
-                page.wait_for_function(ALL_PROMPTS_DONE, timeout=int(os.environ.get("FMNIST_BROWSER_TIMEOUT_S", "420")) * 1000, polling=1000)
+                page.wait_for_function(
+                    ALL_PROMPTS_DONE,
+                    timeout=int(os.environ.get("FMNIST_BROWSER_TIMEOUT_S", "420")) * 1000,
+                    polling=1000,
+                )
             except sync_api.TimeoutError:
                 page.screenshot(path=str(tmp_path / "timeout.png"))
                 pytest.fail(f"cells still pending: {page.evaluate(PROMPTS)}; see {tmp_path}/timeout.png")
-            page.wait_for_selector(f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+            page.wait_for_selector(
+                f"{PANEL} .jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000
+            )
 
-            tracebacks = page.locator(f"{PANEL} .jp-OutputArea-output", has_text="Traceback (most recent call last)")
+            tracebacks = page.locator(
+                f"{PANEL} .jp-OutputArea-output", has_text="Traceback (most recent call last)"
+            )
             assert tracebacks.count() == 0, tracebacks.first.inner_text()[:2000]
             images = page.locator(f"{PANEL} .jp-OutputArea-output img")
             assert images.count() == FIGURES[notebook]

@@ -12,8 +12,15 @@ import numpy as np
 import pytest
 
 from fmnist_utils import data
-from fmnist_utils.data import (DataIntegrityError, DataNotFoundError, DownloadError, load_dataset,
-                               parse_idx, read_idx, to_idx)
+from fmnist_utils.data import (
+    DataIntegrityError,
+    DataNotFoundError,
+    DownloadError,
+    load_dataset,
+    parse_idx,
+    read_idx,
+    to_idx,
+)
 
 ALL_FILES = [(name, f) for name in data.FOLDERS for f in data.IDX_FILES.values()]
 
@@ -58,8 +65,16 @@ def _corrupt(path: Path, offset: int = 2000) -> None:
 
 # -- names ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("given,expected", [("mnist", "mnist"), ("fashion_mnist", "fashion_mnist"),
-                                            ("fashion-mnist", "fashion_mnist"), ("Fashion-MNIST", "fashion_mnist")])
+
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ("mnist", "mnist"),
+        ("fashion_mnist", "fashion_mnist"),
+        ("fashion-mnist", "fashion_mnist"),
+        ("Fashion-MNIST", "fashion_mnist"),
+    ],
+)
 def test_canonical_name_accepts_both_spellings(given, expected):
     assert data.canonical_name(given) == expected
 
@@ -81,6 +96,7 @@ def test_class_names():
 
 # -- IDX parsing ------------------------------------------------------------------------------------
 
+
 def test_idx_round_trip():
     images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
     labels = np.array([3, 7], dtype=np.uint8)
@@ -88,12 +104,15 @@ def test_idx_round_trip():
     np.testing.assert_array_equal(parse_idx(to_idx(labels)), labels)
 
 
-@pytest.mark.parametrize("payload,match", [
-    (b"\x00\x00", "too short"),
-    (b"\x00\x00\x08\x02" + b"\x00" * 12, "magic number 0x00000802"),
-    (to_idx(np.zeros((3, 28, 28), np.uint8))[:-5], "truncated or padded"),
-    (to_idx(np.zeros(4, np.uint8)) + b"\x00", "truncated or padded"),
-])
+@pytest.mark.parametrize(
+    "payload,match",
+    [
+        (b"\x00\x00", "too short"),
+        (b"\x00\x00\x08\x02" + b"\x00" * 12, "magic number 0x00000802"),
+        (to_idx(np.zeros((3, 28, 28), np.uint8))[:-5], "truncated or padded"),
+        (to_idx(np.zeros(4, np.uint8)) + b"\x00", "truncated or padded"),
+    ],
+)
 def test_parse_idx_rejects_bad_headers(payload, match):
     with pytest.raises(DataIntegrityError, match=match):
         parse_idx(payload, "x.idx")
@@ -124,6 +143,7 @@ def test_read_idx_reports_damaged_gzip(tmp_path):
 
 
 # -- the full data, and corrupted copies of it ------------------------------------------------------
+
 
 @pytest.mark.full_data
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
@@ -156,12 +176,14 @@ def test_decompressed_copy_is_accepted(full_data_root, tmp_path):
     folder.mkdir()
     for filename in data.IDX_FILES.values():
         (folder / filename.removesuffix(".gz")).write_bytes(
-            gzip.decompress((full_data_root / "mnist" / filename).read_bytes()))
+            gzip.decompress((full_data_root / "mnist" / filename).read_bytes())
+        )
     (x_train, _), _ = load_dataset("mnist", data_dir=tmp_path, verbose=False)
     assert x_train.shape == (60000, 28, 28)
 
 
 # -- a folder holding the other dataset -------------------------------------------------------------
+
 
 def test_fashion_folder_holding_mnist_files_is_named_a_mix_up(sample_root, isolated, monkeypatch):
     mixed = isolated / "mixed"
@@ -170,8 +192,9 @@ def test_fashion_folder_holding_mnist_files_is_named_a_mix_up(sample_root, isola
     with pytest.raises(data.WrongDatasetError) as err:
         load_dataset("fashion_mnist", verbose=False)
     message = str(err.value)
-    assert message.startswith(f"train-images-idx3-ubyte.gz in {mixed / 'fashion-mnist'} holds MNIST, "
-                              "not Fashion-MNIST.\n")
+    assert message.startswith(
+        f"train-images-idx3-ubyte.gz in {mixed / 'fashion-mnist'} holds MNIST, not Fashion-MNIST.\n"
+    )
     assert "Fashion-MNIST's in fashion-mnist/, MNIST's in mnist/" in message
     assert not isinstance(err.value, DataIntegrityError)
 
@@ -207,6 +230,7 @@ def test_full_mnist_folder_asked_for_fashion_is_named_a_mix_up(full_data_root):
 
 
 # -- source order -----------------------------------------------------------------------------------
+
 
 @pytest.mark.full_data
 def test_data_dir_beats_environment_and_accepts_files_directly(full_data_root, isolated, monkeypatch):
@@ -247,7 +271,9 @@ def test_cache_then_keras_cache_then_debian(full_data_root, isolated):
 
 @pytest.mark.full_data
 def test_damaged_cache_is_skipped_with_a_warning(full_data_root, isolated, capsys):
-    _corrupt(_copy_dataset(full_data_root, isolated / "cache", "fashion_mnist") / "t10k-labels-idx1-ubyte.gz", 50)
+    _corrupt(
+        _copy_dataset(full_data_root, isolated / "cache", "fashion_mnist") / "t10k-labels-idx1-ubyte.gz", 50
+    )
     _copy_dataset(full_data_root, isolated / "debian", "fashion_mnist")
     _, info = load_dataset("fashion_mnist", return_info=True, verbose=False)
     assert info.source == "debian"
@@ -280,15 +306,24 @@ def test_nothing_found_lists_every_place_and_every_fix(isolated):
     with pytest.raises(DataNotFoundError) as err:
         load_dataset("fashion_mnist", verbose=False)
     message = str(err.value)
-    for expected in ("data_dir: not set", f"{data.ENV_DATA_DIR}: not set", str(isolated / "cache"),
-                     str(isolated / "keras"), str(data.DEBIAN_DIR), "download from http://127.0.0.1:9/",
-                     f"export {data.ENV_DATA_DIR}=", "apt install dataset-fashion-mnist",
-                     data.DEFAULT_MIRROR, 'source="sample"'):
+    for expected in (
+        "data_dir: not set",
+        f"{data.ENV_DATA_DIR}: not set",
+        str(isolated / "cache"),
+        str(isolated / "keras"),
+        str(data.DEBIAN_DIR),
+        "download from http://127.0.0.1:9/",
+        f"export {data.ENV_DATA_DIR}=",
+        "apt install dataset-fashion-mnist",
+        data.DEFAULT_MIRROR,
+        'source="sample"',
+    ):
         assert expected in message, expected
     assert not (isolated / "cache" / "fashion-mnist").exists()
 
 
 # -- downloads from a local server ------------------------------------------------------------------
+
 
 @pytest.mark.full_data
 def test_download_fashion_good_bytes_into_cache(full_data_root, isolated, mirror):
@@ -304,8 +339,9 @@ def test_download_fashion_good_bytes_into_cache(full_data_root, isolated, mirror
 
 
 @pytest.mark.full_data
-def test_download_mnist_npz_is_checked_and_converted_to_verified_idx(full_data_root, isolated, mirror,
-                                                                     monkeypatch):
+def test_download_mnist_npz_is_checked_and_converted_to_verified_idx(
+    full_data_root, isolated, mirror, monkeypatch
+):
     """Keras' mirror has MNIST as mnist.npz: checked by SHA-256, loaded without pickle, stored as IDX."""
     (x_train, y_train), (x_test, y_test) = data.read_dataset_folder(full_data_root / "mnist", "mnist")
     buffer = io.BytesIO()
@@ -361,6 +397,7 @@ def test_download_404_names_url(isolated, mirror):
 
 # -- the bundled sample -----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
 def test_sample_is_balanced_real_and_announced(name, capsys):
     (x_train, y_train), (x_test, y_test) = load_dataset(name, source="sample")
@@ -392,6 +429,7 @@ def test_tampered_sample_is_refused(tmp_path, monkeypatch):
 
 # -- splits and pipelines ---------------------------------------------------------------------------
 
+
 def test_train_val_split_is_the_seed_protocol():
     (x, y), _ = data.load_sample("fashion_mnist")
     (x_tr, y_tr), (x_val, y_val) = data.train_val_split(x, y, dataset="fashion-mnist")
@@ -404,7 +442,9 @@ def test_train_val_split_is_the_seed_protocol():
     np.testing.assert_array_equal(x_tr_mnist, x_tr80)
 
 
-@pytest.mark.parametrize("kwargs,match", [({}, "needs seed"), ({"seed": 1, "val_fraction": 1.5}, "val_fraction")])
+@pytest.mark.parametrize(
+    "kwargs,match", [({}, "needs seed"), ({"seed": 1, "val_fraction": 1.5}, "val_fraction")]
+)
 def test_train_val_split_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         data.train_val_split(np.zeros((10, 28, 28)), np.zeros(10), **kwargs)

@@ -5,13 +5,27 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmnist_utils.models import (PRECISIONS, SEED_TOTAL_PARAMS, build_seed_model, compile_seed_model,
-                                 parameter_table, seed_learning_rate, seed_optimizer)
+from fmnist_utils.models import (
+    PRECISIONS,
+    SEED_TOTAL_PARAMS,
+    build_seed_model,
+    compile_seed_model,
+    parameter_table,
+    seed_learning_rate,
+    seed_optimizer,
+)
 
 SEED_TABLE = [  # layer, output shape, params (the seed's model.summary(), in channels-last)
-    ("input_bn", (28, 28, 1), 112), ("conv1", (24, 24, 64), 1_664), ("pool1", (12, 12, 64), 0),
-    ("conv2", (8, 8, 512), 819_712), ("pool2", (4, 4, 512), 0), ("flatten", (8192,), 0),
-    ("fc1", (128,), 1_048_704), ("drop1", (128,), 0), ("fc2", (64,), 8_256), ("drop2", (64,), 0),
+    ("input_bn", (28, 28, 1), 112),
+    ("conv1", (24, 24, 64), 1_664),
+    ("pool1", (12, 12, 64), 0),
+    ("conv2", (8, 8, 512), 819_712),
+    ("pool2", (4, 4, 512), 0),
+    ("flatten", (8192,), 0),
+    ("fc1", (128,), 1_048_704),
+    ("drop1", (128,), 0),
+    ("fc2", (64,), 8_256),
+    ("drop2", (64,), 0),
     ("probabilities", (10,), 650),
 ]
 
@@ -48,8 +62,13 @@ def test_corrected_variant_normalises_the_channel():
     assert model.count_params() == SEED_TOTAL_PARAMS - 112 + 4
 
 
-@pytest.mark.parametrize("kwargs,match", [({"variant": "resnet"}, r"'resnet'.*'seed', 'channel_bn'"),
-                                          ({"precision": "fp8"}, r"'fp8'.*'float32', 'mixed_bfloat16'")])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"variant": "resnet"}, r"'resnet'.*'seed', 'channel_bn'"),
+        ({"precision": "fp8"}, r"'fp8'.*'float32', 'mixed_bfloat16'"),
+    ],
+)
 def test_bad_builder_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         build_seed_model(**kwargs)
@@ -148,7 +167,9 @@ def test_keras2_numerics_clip_the_loss_and_use_adam_epsilon_1e8():
 
     assert seed_optimizer(numerics="keras2").epsilon == 1e-8 and seed_optimizer().epsilon == 1e-7
     y_true = np.array([0, 1])
-    y_pred = keras.ops.convert_to_tensor(np.array([[1e-12, 1 - 1e-12] + [0] * 8, [0.1, 0.9] + [0] * 8], "float32"))
+    y_pred = keras.ops.convert_to_tensor(
+        np.array([[1e-12, 1 - 1e-12] + [0] * 8, [0.1, 0.9] + [0] * 8], "float32")
+    )
     losses = keras.ops.convert_to_numpy(Keras2Crossentropy().call(y_true, y_pred))
     np.testing.assert_allclose(losses, [-np.log(1e-7), -np.log(0.9)], rtol=1e-5)  # clipped at 1e-7
     with pytest.raises(ValueError, match="'keras1'.*'keras3', 'keras2'"):
@@ -194,7 +215,10 @@ def test_notebook_02_model_is_the_package_model_layer_by_layer():
 
 def test_notebook_02_optimizer_is_the_package_optimizer():
     cell = _reusable_cell("InverseTimeDecay")
-    unnamed = [{k: v for k, v in o.get_config().items() if k != "name"} for o in (cell["optimizer"], seed_optimizer())]
+    unnamed = [
+        {k: v for k, v in o.get_config().items() if k != "name"}
+        for o in (cell["optimizer"], seed_optimizer())
+    ]
     assert unnamed[0] == unnamed[1]  # schedule, epsilon, betas...
     for step in (0, 1, 200, 1000, 6000):
         assert float(cell["schedule"](step)) == pytest.approx(float(seed_learning_rate()(step)), rel=1e-7)

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 import nbformat
 import papermill as pm
@@ -29,19 +28,34 @@ def _digest(paths) -> dict[str, str]:
 
 
 def _errors(nb) -> list[str]:
-    return [f"{o.ename}: {o.evalue}" for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-            if o.output_type == "error"]
+    return [
+        f"{o.ename}: {o.evalue}"
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
 
 
 def _stdout(nb) -> str:
-    return "".join(o.text for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-                   if o.output_type == "stream" and o.name == "stdout")
+    return "".join(
+        o.text
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "stream" and o.name == "stdout"
+    )
 
 
 def _displayed(nb) -> str:
     """The plain-text form of every displayed value (tables, reprs)."""
-    return "".join(o.get("data", {}).get("text/plain", "") for c in nb.cells if c.cell_type == "code"
-                   for o in c.get("outputs", []) if o.output_type in ("execute_result", "display_data"))
+    return "".join(
+        o.get("data", {}).get("text/plain", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type in ("execute_result", "display_data")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +63,9 @@ def quick_series(tmp_path_factory):
     """The batch runner's quick preset on the bundled sample, into a temporary folder."""
     before = _digest(SOURCE_NOTEBOOKS)
     out = tmp_path_factory.mktemp("series")
-    rc = run_notebooks.main(["--quick", "--beyond", "--data-source", "sample", "--output-dir", str(out), "--quiet"])
+    rc = run_notebooks.main(
+        ["--quick", "--beyond", "--data-source", "sample", "--output-dir", str(out), "--quiet"]
+    )
     assert rc == 0
     assert _digest(SOURCE_NOTEBOOKS) == before, "running the series must not modify the committed notebooks"
     return out
@@ -70,9 +86,14 @@ def test_every_source_notebook_has_one_parameters_cell_then_validation():
 
 def test_series_runs_every_notebook_without_errors(quick_series):
     executed = sorted(quick_series.glob("*.ipynb"))
-    assert [p.name for p in executed] == ["01_data_exploration.ipynb", "02_model_build.ipynb",
-                                          "03_training_fashion_mnist.ipynb", "03_training_mnist.ipynb",
-                                          "04_compare_mnist_fashion.ipynb", "05_beyond_the_seed.ipynb"]
+    assert [p.name for p in executed] == [
+        "01_data_exploration.ipynb",
+        "02_model_build.ipynb",
+        "03_training_fashion_mnist.ipynb",
+        "03_training_mnist.ipynb",
+        "04_compare_mnist_fashion.ipynb",
+        "05_beyond_the_seed.ipynb",
+    ]
     for path in executed:
         nb = nbformat.read(path, as_version=4)
         assert not _errors(nb), f"{path.name}: {_errors(nb)}"
@@ -89,8 +110,10 @@ def test_training_runs_write_real_metrics(quick_series, name):
     assert metrics["evaluation"]["accuracy"] == pytest.approx(metrics["test_accuracy"], abs=1e-6)
     assert len(metrics["evaluation"]["confusion_matrix"]) == 10
     figures = {p.name for p in (quick_series / name / "figures").iterdir()}
-    assert figures == {f"{kind}_{name}.png" for kind in ("curves", "per_class_accuracy", "confusion",
-                                                          "misclassified", "prediction_bars")}
+    assert figures == {
+        f"{kind}_{name}.png"
+        for kind in ("curves", "per_class_accuracy", "confusion", "misclassified", "prediction_bars")
+    }
     text = _stdout(nbformat.read(quick_series / f"03_training_{name}.ipynb", as_version=4))
     assert "SAMPLE DATA" in text
     assert "\r" not in text and "━" not in text, "no per-batch progress bar in executed notebooks"
@@ -99,9 +122,16 @@ def test_training_runs_write_real_metrics(quick_series, name):
 
 def test_exploration_model_build_and_comparison_figures(quick_series):
     expected = {
-        "exploration": {"class_balance_mnist.png", "class_balance_fashion_mnist.png", "sample_grid_mnist.png",
-                        "sample_grid_fashion_mnist.png", "mean_images_mnist.png", "mean_images_fashion_mnist.png",
-                        "pixel_histograms.png", "embeddings_raw_pixels.png"},
+        "exploration": {
+            "class_balance_mnist.png",
+            "class_balance_fashion_mnist.png",
+            "sample_grid_mnist.png",
+            "sample_grid_fashion_mnist.png",
+            "mean_images_mnist.png",
+            "mean_images_fashion_mnist.png",
+            "pixel_histograms.png",
+            "embeddings_raw_pixels.png",
+        },
         "model_build": {"batchnorm_axis.png", "learning_rate_schedule.png", "untrained_predictions.png"},
         "comparison": {"curves_overlay.png", "per_class_accuracy.png", "confusion_matrices.png"},
     }
@@ -136,8 +166,10 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
         grouped = [s["stage"] for rows in stages.values() for s in rows]
         assert [s["stage"] for s in steps] == grouped + ["seeds"] * 2, "the stages in order, one block each"
         labels = {stage: [s["change tried"] for s in rows] for stage, rows in stages.items()}
-        suited = {stage: [label for label, c in ladder if ablation.suits(c, name)]
-                  for stage, ladder in (("long", ablation.LONG_LADDER), ("longer", ablation.LONGER_LADDER))}
+        suited = {
+            stage: [label for label, c in ladder if ablation.suits(c, name)]
+            for stage, ladder in (("long", ablation.LONG_LADDER), ("longer", ablation.LONGER_LADDER))
+        }
         assert labels["screening"] == [label for label, _ in ablation.LADDER]
         # later stages: the steps that suit the dataset (no flips or erasing for digits), in order, minus any
         # whose recipe the stage trained already; no screening recipe has the fields of the long stage's steps
@@ -146,9 +178,10 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
         always = 1 + suited["long"].index(vgg)
         assert labels["long"][:always] == suited["long"][:always]
         assert labels["long"] == [label for label in suited["long"] if label in labels["long"]]
-        assert labels["longer"] == suited["longer"][:len(labels["longer"])]
-        assert all(len({s["recipe"] for s in rows}) == len(rows) for rows in stages.values()), \
+        assert labels["longer"] == suited["longer"][: len(labels["longer"])]
+        assert all(len({s["recipe"] for s in rows}) == len(rows) for rows in stages.values()), (
             "a stage trained a recipe twice"
+        )
         # each trial changes the recipe of the last kept trial before it, and is kept if it is its stage's
         # first (the reference for the stage's budget) or beats that trial on validation
         assert trials[0]["recipe"] == "seed" and trials[0]["kept"]
@@ -167,15 +200,17 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
         assert winner == max(winners, key=lambda s: s["val_accuracy"])
         assert ablation.Recipe(**row["best_recipe"]).describe() == winner["recipe"]
         assert [(s["stage"], s["recipe"], s["epochs"], s["seed"], s["kept"]) for s in others] == [
-            ("seeds", winner["recipe"], winner["epochs"], seed, False) for seed in (1, 2)]
+            ("seeds", winner["recipe"], winner["epochs"], seed, False) for seed in (1, 2)
+        ]
         flips, ensemble = row["test_time_flips"], row["ensemble"]
         assert ensemble["members"][0] == winner["step"] and ensemble["used"] == (len(ensemble["members"]) > 1)
         assert ensemble["val_accuracy"] == ensemble["path"][-1]
         assert flips["used"] is False or name == "fashion_mnist", "digits are never mirrored"
         # the test set: once, for what was chosen, recorded in the winner's folder alone; then every trial
         # scored on it for the record, after the choice
-        records = {p.parent.name: json.loads(p.read_text())
-                   for p in (beyond / name).glob("step*/metrics.json")}
+        records = {
+            p.parent.name: json.loads(p.read_text()) for p in (beyond / name).glob("step*/metrics.json")
+        }
         assert sorted(records) == sorted(f"step{s['step']}" for s in steps)
         tested = {folder: metrics for folder, metrics in records.items() if "test_accuracy" in metrics}
         assert list(tested) == [f"step{winner['step']}"], "only the winner's metrics carry a test accuracy"
@@ -186,53 +221,102 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
         assert record["test_time_flips"] == flips["used"]
         assert all(0.0 <= s["test_accuracy"] <= 1.0 for s in steps)
     figures = {p.name for p in (beyond / "figures").iterdir()}
-    assert figures == {"ablation.png", "confusion_best_fashion_mnist.png", "confusion_best_mnist.png",
-                       "misclassified_upper_body.png", "embeddings_raw_vs_learned.png"}
+    assert figures == {
+        "ablation.png",
+        "confusion_best_fashion_mnist.png",
+        "confusion_best_mnist.png",
+        "misclassified_upper_body.png",
+        "embeddings_raw_vs_learned.png",
+    }
     nb = nbformat.read(quick_series / "05_beyond_the_seed.ipynb", as_version=4)
     assert "SAMPLE DATA" in _stdout(nb) and "\r" not in _stdout(nb)
     assert "5-NN accuracy" in _displayed(nb) and "learned features" in _displayed(nb)
 
 
-@pytest.mark.parametrize("parameters,message", [
-    ({"datasets": ["cifar10"]}, "Parameter 'datasets' must be one of 'fashion_mnist', 'fashion-mnist', 'mnist'; got 'cifar10'"),
-    ({"datasets": []}, "Parameter 'datasets' must be a non-empty list of 'fashion_mnist', 'mnist'; got []"),
-    ({"datasets": "mnist,svhn"}, "Parameter 'datasets' must be one of 'fashion_mnist', 'fashion-mnist', 'mnist'; got 'svhn'"),
-    ({"epochs": 1.5}, "Parameter 'epochs' must be an integer >= 1; got 1.5"),
-    ({"long_epochs": -1}, "Parameter 'long_epochs' must be an integer >= 0; got -1"),
-    ({"longer_epochs": 30}, "Parameter 'longer_epochs' must be 0 (no third stage) or more than 'long_epochs' (30, "),
-    ({"long_epochs": 0}, "Parameter 'longer_epochs' must be 0 (no third stage) or more than 'long_epochs' (0, "),
-    ({"ensemble": "yes"}, "Parameter 'ensemble' must be one of True, False; got 'yes'"),
-    ({"winner_seeds": -1}, "Parameter 'winner_seeds' must be an integer >= 0; got -1"),
-    ({"ensemble": False, "winner_seeds": 1}, "Parameter 'winner_seeds' trains ensemble candidates: with ensemble=False it must be 0; got 1"),
-])
+@pytest.mark.parametrize(
+    "parameters,message",
+    [
+        (
+            {"datasets": ["cifar10"]},
+            "Parameter 'datasets' must be one of 'fashion_mnist', 'fashion-mnist', 'mnist'; got 'cifar10'",
+        ),
+        (
+            {"datasets": []},
+            "Parameter 'datasets' must be a non-empty list of 'fashion_mnist', 'mnist'; got []",
+        ),
+        (
+            {"datasets": "mnist,svhn"},
+            "Parameter 'datasets' must be one of 'fashion_mnist', 'fashion-mnist', 'mnist'; got 'svhn'",
+        ),
+        ({"epochs": 1.5}, "Parameter 'epochs' must be an integer >= 1; got 1.5"),
+        ({"long_epochs": -1}, "Parameter 'long_epochs' must be an integer >= 0; got -1"),
+        (
+            {"longer_epochs": 30},
+            "Parameter 'longer_epochs' must be 0 (no third stage) or more than 'long_epochs' (30, ",
+        ),
+        (
+            {"long_epochs": 0},
+            "Parameter 'longer_epochs' must be 0 (no third stage) or more than 'long_epochs' (0, ",
+        ),
+        ({"ensemble": "yes"}, "Parameter 'ensemble' must be one of True, False; got 'yes'"),
+        ({"winner_seeds": -1}, "Parameter 'winner_seeds' must be an integer >= 0; got -1"),
+        (
+            {"ensemble": False, "winner_seeds": 1},
+            "Parameter 'winner_seeds' trains ensemble candidates: with ensemble=False it must be 0; got 1",
+        ),
+    ],
+)
 def test_beyond_the_seed_rejects_bad_parameters(tmp_path, parameters, message):
     with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(NOTEBOOKS / "05_beyond_the_seed.ipynb"), str(tmp_path / "out.ipynb"),
-                            parameters={"output_dir": str(tmp_path / "run"), **parameters}, progress_bar=False)
+        pm.execute_notebook(
+            str(NOTEBOOKS / "05_beyond_the_seed.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            parameters={"output_dir": str(tmp_path / "run"), **parameters},
+            progress_bar=False,
+        )
     assert err.value.ename == "ValueError" and message in err.value.evalue
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("parameters,message", [
-    ({"epochs": 0}, "Parameter 'epochs' must be an integer >= 1; got 0"),
-    ({"dataset": "cifar10"}, "Parameter 'dataset' must be one of 'fashion_mnist', 'fashion-mnist', 'mnist'; got 'cifar10'"),
-    ({"data_source": "internet"}, "Parameter 'data_source' must be one of 'auto', 'sample'"),
-    ({"precision": "fp8"}, "Parameter 'precision' must be one of 'float32', 'mixed_bfloat16', 'mixed_float16'"),
-])
+@pytest.mark.parametrize(
+    "parameters,message",
+    [
+        ({"epochs": 0}, "Parameter 'epochs' must be an integer >= 1; got 0"),
+        (
+            {"dataset": "cifar10"},
+            "Parameter 'dataset' must be one of 'fashion_mnist', 'fashion-mnist', 'mnist'; got 'cifar10'",
+        ),
+        ({"data_source": "internet"}, "Parameter 'data_source' must be one of 'auto', 'sample'"),
+        (
+            {"precision": "fp8"},
+            "Parameter 'precision' must be one of 'float32', 'mixed_bfloat16', 'mixed_float16'",
+        ),
+    ],
+)
 def test_bad_parameters_fail_with_a_clear_error(tmp_path, parameters, message):
     with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(NOTEBOOKS / "03_training.ipynb"), str(tmp_path / "out.ipynb"),
-                            parameters={"output_dir": str(tmp_path / "run"), **parameters}, progress_bar=False)
+        pm.execute_notebook(
+            str(NOTEBOOKS / "03_training.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            parameters={"output_dir": str(tmp_path / "run"), **parameters},
+            progress_bar=False,
+        )
     assert err.value.ename == "ValueError" and message in err.value.evalue
     assert not (tmp_path / "run").exists(), "nothing is written before the parameters are valid"
 
 
 def test_comparison_names_the_command_when_runs_are_missing(tmp_path):
     with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(NOTEBOOKS / "04_compare_mnist_fashion.ipynb"), str(tmp_path / "out.ipynb"),
-                            parameters={"runs_dir": str(tmp_path)}, progress_bar=False)
+        pm.execute_notebook(
+            str(NOTEBOOKS / "04_compare_mnist_fashion.ipynb"),
+            str(tmp_path / "out.ipynb"),
+            parameters={"runs_dir": str(tmp_path)},
+            progress_bar=False,
+        )
     assert err.value.ename == "FileNotFoundError"
-    assert "papermill notebooks/03_training.ipynb" in err.value.evalue and "-p dataset mnist" in err.value.evalue
+    assert (
+        "papermill notebooks/03_training.ipynb" in err.value.evalue and "-p dataset mnist" in err.value.evalue
+    )
 
 
 def test_runner_names_the_failing_notebook_and_cell(tmp_path, capsys):
@@ -243,8 +327,18 @@ def test_runner_names_the_failing_notebook_and_cell(tmp_path, capsys):
         if path.name.startswith("01"):
             nb.cells.insert(3, nbformat.v4.new_code_cell('raise RuntimeError("boom")'))
         nbformat.write(nb, broken / path.name)
-    rc = run_notebooks.main(["--quick", "--data-source", "sample", "--quiet", "--notebooks-dir", str(broken),
-                             "--output-dir", str(tmp_path / "out")])
+    rc = run_notebooks.main(
+        [
+            "--quick",
+            "--data-source",
+            "sample",
+            "--quiet",
+            "--notebooks-dir",
+            str(broken),
+            "--output-dir",
+            str(tmp_path / "out"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 1
     assert "FAILED: 01_data_exploration.ipynb" in err and "RuntimeError: boom" in err and "cell [" in err
@@ -263,8 +357,22 @@ def test_papermill_cli_from_another_directory_on_full_data(full_data_root, tmp_p
     env.pop("JPY_SESSION_NAME", None)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    cmd = [sys.executable, "-m", "papermill", str(NOTEBOOKS / "03_training.ipynb"), "out.ipynb",
-           "-p", "dataset", "fashion_mnist", "-p", "epochs", "1", "-p", "train_limit", "2000"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(NOTEBOOKS / "03_training.ipynb"),
+        "out.ipynb",
+        "-p",
+        "dataset",
+        "fashion_mnist",
+        "-p",
+        "epochs",
+        "1",
+        "-p",
+        "train_limit",
+        "2000",
+    ]
     subprocess.run(cmd, cwd=elsewhere, env=env, check=True, capture_output=True, timeout=600)
     metrics = json.loads((tmp_path / "runs" / "fashion_mnist" / "metrics.json").read_text())
     assert metrics["data_source"] == "FMNIST_DATA_DIR" and metrics["is_sample"] is False
@@ -290,21 +398,34 @@ def test_publish_copies_notebooks_figures_and_metrics(quick_series, tmp_path):
         path.write_text(json.dumps(metrics))
     repo = tmp_path / "repo"
     repo.mkdir()
-    (repo / "README.md").write_text("# Title\n<!-- results-seed -->\nold table\n<!-- /results-seed -->\nafter\n")
+    (repo / "README.md").write_text(
+        "# Title\n<!-- results-seed -->\nold table\n<!-- /results-seed -->\nafter\n"
+    )
     results = publish(run, repo=repo)
     assert sorted(p.name for p in (repo / "notebooks").iterdir()) == [
-        "01_data_exploration.ipynb", "02_model_build.ipynb", "03_training.ipynb", "04_compare_mnist_fashion.ipynb"]
+        "01_data_exploration.ipynb",
+        "02_model_build.ipynb",
+        "03_training.ipynb",
+        "04_compare_mnist_fashion.ipynb",
+    ]
     published = nbformat.read(repo / "notebooks" / "03_training.ipynb", as_version=4)
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in published.cells)
     assert "parameters" in published.cells[1].metadata.get("tags", []) and not _errors(published)
     assert len({p.name for p in (repo / "assets").iterdir()}) == 12
     assert sorted(p.name for p in results.iterdir()) == [
-        "03_training_mnist.ipynb", "fashion_mnist-seed0-history.csv", "fashion_mnist-seed0.json",
-        "mnist-seed0-history.csv", "mnist-seed0.json", "summary.md"]
+        "03_training_mnist.ipynb",
+        "fashion_mnist-seed0-history.csv",
+        "fashion_mnist-seed0.json",
+        "mnist-seed0-history.csv",
+        "mnist-seed0.json",
+        "summary.md",
+    ]
     summary = (results / "summary.md").read_text()
     assert "| Fashion-MNIST | 1 |" in summary and "0.9323" in summary and "| MNIST | 1 |" in summary
     readme = (repo / "README.md").read_text()
-    assert "old table" not in readme and summary in readme and readme.endswith("<!-- /results-seed -->\nafter\n")
+    assert (
+        "old table" not in readme and summary in readme and readme.endswith("<!-- /results-seed -->\nafter\n")
+    )
 
     # another seed of one dataset: its metrics join the table; notebooks and figures stay as published
     extra = tmp_path / "seed1"
@@ -327,7 +448,9 @@ def test_papermill_sees_every_parameter(path):
     """`papermill --help-notebook` lists each parameter (a '=' in a comment would hide it)."""
     nb = nbformat.read(path, as_version=4)
     source = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    assigned = [line.split("=")[0].strip() for line in source.splitlines() if line and not line.startswith("#")]
+    assigned = [
+        line.split("=")[0].strip() for line in source.splitlines() if line and not line.startswith("#")
+    ]
     assert list(pm.inspect_notebook(str(path))) == assigned
 
 
@@ -345,10 +468,16 @@ def test_publish_beyond_refuses_sample_runs_and_copies_full_ones(quick_series, t
         row["is_sample"] = False
     (run / "beyond" / "summary.json").write_text(json.dumps(summary))
     (tmp_path / "repo").mkdir()
-    (tmp_path / "repo" / "README.md").write_text("# T\n<!-- results-beyond -->\nold\n<!-- /results-beyond -->\nend\n")
+    (tmp_path / "repo" / "README.md").write_text(
+        "# T\n<!-- results-beyond -->\nold\n<!-- /results-beyond -->\nend\n"
+    )
     results = publish_beyond(run, repo=tmp_path / "repo")
-    assert sorted(p.name for p in results.iterdir()) == ["fashion_mnist-ablation.csv", "mnist-ablation.csv",
-                                                         "summary.json", "summary.md"]
+    assert sorted(p.name for p in results.iterdir()) == [
+        "fashion_mnist-ablation.csv",
+        "mnist-ablation.csv",
+        "summary.json",
+        "summary.md",
+    ]
     (run / "beyond" / "replicate").mkdir()
     (run / "beyond" / "replicate" / "replicate.json").write_text('{"datasets": {}}')
     publish_beyond(run, repo=tmp_path / "repo")
@@ -364,18 +493,32 @@ def test_publish_beyond_refuses_sample_runs_and_copies_full_ones(quick_series, t
     published = nbformat.read(tmp_path / "repo" / "notebooks" / "05_beyond_the_seed.ipynb", as_version=4)
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in published.cells)
     parameters = next(c.source for c in published.cells if "parameters" in c.metadata.get("tags", []))
-    assert "\nepochs = 1 " in parameters and "\ntrain_limit = 2000 " in parameters  # what the outputs came from
+    assert (
+        "\nepochs = 1 " in parameters and "\ntrain_limit = 2000 " in parameters
+    )  # what the outputs came from
     assert "\noutput_dir = None " in parameters  # a user's re-run writes to the usual place
 
 
 def test_beyond_the_seed_accepts_dataset_names_as_papermill_cli_text(tmp_path):
     """`papermill -p datasets mnist` passes a string: it means that one dataset."""
     out = tmp_path / "out.ipynb"
-    pm.execute_notebook(str(NOTEBOOKS / "05_beyond_the_seed.ipynb"), str(out), progress_bar=False,
-                        parameters={"datasets": "mnist", "data_source": "sample", "epochs": 1, "long_epochs": 1, "longer_epochs": 0,
-                                    "train_limit": 300,
-                                    "embedding_points": 60, "ensemble": False, "winner_seeds": 0,
-                                    "output_dir": str(tmp_path / "run")})
+    pm.execute_notebook(
+        str(NOTEBOOKS / "05_beyond_the_seed.ipynb"),
+        str(out),
+        progress_bar=False,
+        parameters={
+            "datasets": "mnist",
+            "data_source": "sample",
+            "epochs": 1,
+            "long_epochs": 1,
+            "longer_epochs": 0,
+            "train_limit": 300,
+            "embedding_points": 60,
+            "ensemble": False,
+            "winner_seeds": 0,
+            "output_dir": str(tmp_path / "run"),
+        },
+    )
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert list(summary["datasets"]) == ["mnist"] and not _errors(nbformat.read(out, as_version=4))
     row = summary["datasets"]["mnist"]  # ensemble=False: the winner alone is tested
@@ -403,8 +546,10 @@ def test_replicate_retrains_the_reported_predictor_with_another_seed(quick_serie
     assert "[SAMPLE DATA" in capsys.readouterr().out
     result = json.loads((run / "replicate" / "replicate.json").read_text())["datasets"]["mnist"]
     members = reported["ensemble"]["members"]
-    assert result["members"] == members and result["reported_test_accuracy"] == reported[
-        "test accuracy: best recipe (measured once)"]
+    assert (
+        result["members"] == members
+        and result["reported_test_accuracy"] == reported["test accuracy: best recipe (measured once)"]
+    )
     _, (x_test, y_test) = data.load_dataset("mnist", source="sample")
     probabilities = []
     for member in members:  # each member retrained with the new seed, same recipe and epochs
@@ -416,7 +561,9 @@ def test_replicate_retrains_the_reported_predictor_with_another_seed(quick_serie
         assert "test_accuracy" not in metrics
         model = keras.saving.load_model(folder / "model.keras")
         probabilities.append(model.predict(x_test[..., None].astype("float32"), verbose=0))
-    assert result["test_accuracy_by_seed"]["1"] == pytest.approx(np.mean(np.mean(probabilities, 0).argmax(1) == y_test))
+    assert result["test_accuracy_by_seed"]["1"] == pytest.approx(
+        np.mean(np.mean(probabilities, 0).argmax(1) == y_test)
+    )
     assert result["min_over_all_seeds"] <= result["mean_over_all_seeds"] and result["is_sample"] is True
     # a later run for another dataset keeps this one; an entry whose predictor is no longer reported is dropped
     earlier = json.loads((run / "replicate" / "replicate.json").read_text())
@@ -425,12 +572,16 @@ def test_replicate_retrains_the_reported_predictor_with_another_seed(quick_serie
     replicate.replicate(run, [1], datasets=["mnist"])  # every trial reused
     assert set(json.loads((run / "replicate" / "replicate.json").read_text())["datasets"]) == {"mnist"}
     reported_fashion = summary["datasets"]["fashion_mnist"]
-    earlier["datasets"]["fashion_mnist"] = {"members": reported_fashion["ensemble"]["members"],
-                                            "reported_test_accuracy": reported_fashion["test accuracy: best recipe (measured once)"]}
+    earlier["datasets"]["fashion_mnist"] = {
+        "members": reported_fashion["ensemble"]["members"],
+        "reported_test_accuracy": reported_fashion["test accuracy: best recipe (measured once)"],
+    }
     (run / "replicate" / "replicate.json").write_text(json.dumps(earlier))
     replicate.replicate(run, [1], datasets=["mnist"])
     kept = json.loads((run / "replicate" / "replicate.json").read_text())["datasets"]
-    assert kept["fashion_mnist"] == earlier["datasets"]["fashion_mnist"] and kept["mnist"]["members"] == members
+    assert (
+        kept["fashion_mnist"] == earlier["datasets"]["fashion_mnist"] and kept["mnist"]["members"] == members
+    )
     assert replicate.main([str(tmp_path / "nothing"), "--seeds", "1"]) == 1
     assert "No summary.json in" in capsys.readouterr().err
     with pytest.raises(replicate.ReplicateError, match="Dataset\\(s\\) cifar10 not in"):

@@ -13,8 +13,9 @@ from fmnist_utils.evaluation import evaluate_predictions
 
 (X, Y), _ = load_sample("fashion_mnist")
 NAMES = class_names("fashion_mnist")
-HISTORY = pd.DataFrame({"loss": [1.0, 0.6], "val_loss": [0.9, 0.7], "accuracy": [0.6, 0.8],
-                        "val_accuracy": [0.65, 0.75]})
+HISTORY = pd.DataFrame(
+    {"loss": [1.0, 0.6], "val_loss": [0.9, 0.7], "accuracy": [0.6, 0.8], "val_accuracy": [0.65, 0.75]}
+)
 
 
 def _evaluation():
@@ -28,8 +29,9 @@ CASES = {
     "class_balance": lambda: plots.class_balance(Y, NAMES),
     "mean_images": lambda: plots.mean_images(X, Y, NAMES),
     "pixel_histograms": lambda: plots.pixel_histograms({"fashion": X}),
-    "embedding_scatter": lambda: plots.embedding_scatter(np.random.default_rng(0).normal(size=(len(Y), 2)), Y, NAMES,
-                                                         title="embedding"),
+    "embedding_scatter": lambda: plots.embedding_scatter(
+        np.random.default_rng(0).normal(size=(len(Y), 2)), Y, NAMES, title="embedding"
+    ),
     "training_curves": lambda: plots.training_curves(HISTORY),
     "training_curves_overlay": lambda: plots.training_curves({"MNIST": HISTORY, "Fashion": HISTORY}),
     "learning_rate_curve": lambda: plots.learning_rate_curve({"lr": np.ones(5)}, np.arange(5)),
@@ -37,14 +39,25 @@ CASES = {
     "per_class_accuracy": lambda: plots.per_class_accuracy({"run": _evaluation().per_class_accuracy}),
     "misclassified_gallery": lambda: plots.misclassified_gallery(X[:100], _evaluation(), n=8),
     "prediction_bars": lambda: plots.prediction_bars(X[:100], _evaluation(), [0, 1, 2]),
-    "misclassified_gallery_by_class": lambda: plots.misclassified_gallery(X[:100], _evaluation(), n=8, classes=[6]),
+    "misclassified_gallery_by_class": lambda: plots.misclassified_gallery(
+        X[:100], _evaluation(), n=8, classes=[6]
+    ),
     "embedding_panels": lambda: plots.embedding_panels(
-        {f"panel {i}": (np.random.default_rng(i).normal(size=(len(Y), 2)), Y, NAMES) for i in range(3)}, ncols=2),
+        {f"panel {i}": (np.random.default_rng(i).normal(size=(len(Y), 2)), Y, NAMES) for i in range(3)},
+        ncols=2,
+    ),
     "ablation_chart": lambda: plots.ablation_chart({"Fashion": ABLATION, "MNIST": ABLATION}),
 }
-ABLATION = pd.DataFrame({"stage": ["screening", "screening", "long"], "change tried": ["seed", "channel BN", "flips"],
-                         "val_accuracy": [0.91, 0.92, 0.915], "kept": [True, True, False], "epochs": [12, 12, 30],
-                         "chosen": [False, True, False]})
+ABLATION = pd.DataFrame(
+    {
+        "stage": ["screening", "screening", "long"],
+        "change tried": ["seed", "channel BN", "flips"],
+        "val_accuracy": [0.91, 0.92, 0.915],
+        "kept": [True, True, False],
+        "epochs": [12, 12, 30],
+        "chosen": [False, True, False],
+    }
+)
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -54,7 +67,12 @@ def test_figure_is_titled_and_labelled(case):
     assert any(t.strip() for t in titles), "figure has no title"
     data_axes = [ax for ax in fig.axes if ax.lines or ax.patches or ax.collections]
     labelled = [ax for ax in data_axes if ax.get_xlabel() and ax.get_ylabel()]
-    if case not in {"sample_grid", "mean_images", "misclassified_gallery", "misclassified_gallery_by_class"}:  # image grids
+    if case not in {
+        "sample_grid",
+        "mean_images",
+        "misclassified_gallery",
+        "misclassified_gallery_by_class",
+    }:  # image grids
         assert labelled, "no axis labels"
     plt.close(fig)
 
@@ -84,17 +102,33 @@ def test_ablation_chart_colours_kept_and_dropped_steps():
     assert bars[0].get_facecolor() == bars[1].get_facecolor() != bars[2].get_facecolor()
     dotted = [line.get_ydata()[0] for line in fig.axes[0].lines if line.get_linestyle() == ":"]
     assert dotted == [1.5], "one dotted line where the long stage begins"
-    assert [b.get_linewidth() for b in bars] == [1.0, 2.0, 1.0] and "0.9200 chosen" in [t.get_text().strip()
-                                                                                      for t in fig.axes[0].texts]
+    assert [b.get_linewidth() for b in bars] == [1.0, 2.0, 1.0] and "0.9200 chosen" in [
+        t.get_text().strip() for t in fig.axes[0].texts
+    ]
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()][2] == "2: flips (30 ep)"
     assert "other seeds" not in fig.axes[0].get_title()
     plt.close(fig)
-    with_seeds = pd.concat([ABLATION, pd.DataFrame({"stage": ["seeds"], "change tried": ["the chosen recipe again, seed 1"],
-                                                    "val_accuracy": [0.918], "kept": [False], "epochs": [12],
-                                                    "chosen": [False]})], ignore_index=True)
+    with_seeds = pd.concat(
+        [
+            ABLATION,
+            pd.DataFrame(
+                {
+                    "stage": ["seeds"],
+                    "change tried": ["the chosen recipe again, seed 1"],
+                    "val_accuracy": [0.918],
+                    "kept": [False],
+                    "epochs": [12],
+                    "chosen": [False],
+                }
+            ),
+        ],
+        ignore_index=True,
+    )
     fig = plots.ablation_chart({"Fashion": with_seeds})
     bars, ax = fig.axes[0].patches, fig.axes[0]
-    assert len({bars[0].get_facecolor(), bars[2].get_facecolor(), bars[3].get_facecolor()}) == 3, "kept, dropped, seeds"
+    assert len({bars[0].get_facecolor(), bars[2].get_facecolor(), bars[3].get_facecolor()}) == 3, (
+        "kept, dropped, seeds"
+    )
     assert [line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [1.5, 2.5]
     assert "light blue: the chosen recipe, other seeds" in ax.get_title()
     plt.close(fig)

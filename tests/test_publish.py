@@ -13,8 +13,10 @@ from tools.publish import PublishError, beyond_table, fold_injected_parameters, 
 
 
 def _notebook(parameters: str, injected: str | None):
-    cells = [nbformat.v4.new_markdown_cell("# Title ≥ unicode"),
-             nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]})]
+    cells = [
+        nbformat.v4.new_markdown_cell("# Title ≥ unicode"),
+        nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"]}),
+    ]
     if injected is not None:
         cells.append(nbformat.v4.new_code_cell(injected, metadata={"tags": ["injected-parameters"]}))
     cells.append(nbformat.v4.new_code_cell("print(epochs)"))
@@ -22,23 +24,30 @@ def _notebook(parameters: str, injected: str | None):
 
 
 def test_fold_writes_injected_values_into_the_parameters_cell_and_keeps_comments():
-    parameters = ('# Parameters (keep literals)\n'
-                  'datasets = ["fashion_mnist", "mnist"]   # both — “quoted” ≥ text\n'
-                  'epochs = 15                 # epochs of every trial\n'
-                  'seed = 0\n'
-                  'output_dir = None           # None: <project>/runs\n'
-                  'progress = "auto"\n')
-    nb = _notebook(parameters, '# Parameters\nepochs = 12\nseed = 0\noutput_dir = "/home/me/runs/x"\n'
-                               'progress = "epoch"\ndatasets = "fashion_mnist"\n')
+    parameters = (
+        "# Parameters (keep literals)\n"
+        'datasets = ["fashion_mnist", "mnist"]   # both — “quoted” ≥ text\n'
+        "epochs = 15                 # epochs of every trial\n"
+        "seed = 0\n"
+        "output_dir = None           # None: <project>/runs\n"
+        'progress = "auto"\n'
+    )
+    nb = _notebook(
+        parameters,
+        '# Parameters\nepochs = 12\nseed = 0\noutput_dir = "/home/me/runs/x"\n'
+        'progress = "epoch"\ndatasets = "fashion_mnist"\n',
+    )
     written = fold_injected_parameters(nb)
     assert written == {"datasets": '"fashion_mnist"', "epochs": "12"}
     assert [c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])] == []
-    assert nb.cells[1].source == ('# Parameters (keep literals)\n'
-                                  'datasets = "fashion_mnist"   # both — “quoted” ≥ text\n'
-                                  'epochs = 12                 # epochs of every trial\n'
-                                  'seed = 0\n'
-                                  'output_dir = None           # None: <project>/runs\n'
-                                  'progress = "auto"\n')
+    assert nb.cells[1].source == (
+        "# Parameters (keep literals)\n"
+        'datasets = "fashion_mnist"   # both — “quoted” ≥ text\n'
+        "epochs = 12                 # epochs of every trial\n"
+        "seed = 0\n"
+        "output_dir = None           # None: <project>/runs\n"
+        'progress = "auto"\n'
+    )
     assert len(nb.cells) == 3
 
 
@@ -48,20 +57,31 @@ def test_fold_without_injected_cell_changes_nothing():
 
 
 def _summary(met: bool) -> dict:
-    ablation = [{"step": 0, "kept": True, "chosen": False, "epochs": 12, "minutes": 7.0},
-                {"step": 1, "kept": True, "chosen": True, "epochs": 12, "minutes": 8.26},
-                {"step": 2, "kept": True, "chosen": False, "epochs": 30, "minutes": 19.0}]
-    row = {"best recipe (chosen on validation)": "input_norm=bn_channel", "val accuracy: seed recipe": 0.92,
-           "val accuracy: best recipe": 0.93, "test accuracy: best recipe (measured once)": 0.94123,
-           "seed 2017 test accuracy": 0.9323, "target": 0.94, "target met": met, "ablation": ablation}
+    ablation = [
+        {"step": 0, "kept": True, "chosen": False, "epochs": 12, "minutes": 7.0},
+        {"step": 1, "kept": True, "chosen": True, "epochs": 12, "minutes": 8.26},
+        {"step": 2, "kept": True, "chosen": False, "epochs": 30, "minutes": 19.0},
+    ]
+    row = {
+        "best recipe (chosen on validation)": "input_norm=bn_channel",
+        "val accuracy: seed recipe": 0.92,
+        "val accuracy: best recipe": 0.93,
+        "test accuracy: best recipe (measured once)": 0.94123,
+        "seed 2017 test accuracy": 0.9323,
+        "target": 0.94,
+        "target met": met,
+        "ablation": ablation,
+    }
     return {"precision": "mixed_bfloat16", "datasets": {"fashion_mnist": row}}
 
 
 def test_beyond_table_reports_the_winner_once_with_its_cost():
     table = beyond_table(_summary(True)).splitlines()
     assert len(table) == 3
-    assert table[2] == ("| Fashion-MNIST | input_norm=bn_channel | 0.9200 → 0.9300 | **0.9412** | 0.9323 | ≥ 0.9400 "
-                        "| yes | 12 epochs, 8.3 min (mixed_bfloat16) |")
+    assert table[2] == (
+        "| Fashion-MNIST | input_norm=bn_channel | 0.9200 → 0.9300 | **0.9412** | 0.9323 | ≥ 0.9400 "
+        "| yes | 12 epochs, 8.3 min (mixed_bfloat16) |"
+    )
     assert "| no |" in beyond_table(_summary(False))
     summary = _summary(True)
     summary["datasets"]["fashion_mnist"]["ensemble"] = {"used": True, "members": [1, 2], "val_accuracy": 0.94}
@@ -80,17 +100,36 @@ SEED_PROTOCOL = {"is_sample": False, "epochs": 30, "batch_size": 256, "dtype_pol
 
 def test_protocol_notes_name_another_precision_or_numerics():
     assert protocol_notes(SEED_PROTOCOL) == []
-    assert protocol_notes(SEED_PROTOCOL | {"dtype_policy": "mixed_bfloat16"}) == ["precision mixed_bfloat16 (seed: float32)"]
-    assert protocol_notes(SEED_PROTOCOL | {"numerics": "keras2"}) == ["numerics=keras2 (recorded apart from the seed table)"]
+    assert protocol_notes(SEED_PROTOCOL | {"dtype_policy": "mixed_bfloat16"}) == [
+        "precision mixed_bfloat16 (seed: float32)"
+    ]
+    assert protocol_notes(SEED_PROTOCOL | {"numerics": "keras2"}) == [
+        "numerics=keras2 (recorded apart from the seed table)"
+    ]
 
 
 def test_a_bfloat16_run_is_not_published_as_the_seed_protocol(tmp_path):
     run = tmp_path / "run" / "fashion_mnist"
     run.mkdir(parents=True)
-    (run / "metrics.json").write_text(json.dumps(SEED_PROTOCOL | {"dtype_policy": "mixed_bfloat16", "seed": 1}))
+    (run / "metrics.json").write_text(
+        json.dumps(SEED_PROTOCOL | {"dtype_policy": "mixed_bfloat16", "seed": 1})
+    )
     (run / "history.csv").write_text("epoch,accuracy,val_accuracy\n0,0.5,0.5\n")
     repo = tmp_path / "repo"
     repo.mkdir()
     with pytest.raises(PublishError, match=r"precision mixed_bfloat16 \(seed: float32\)"):
         publish_metrics(tmp_path / "run", repo=repo)
     assert not any(repo.iterdir()), "nothing recorded"
+
+
+def test_readme_tables_are_the_ones_the_committed_results_give():
+    from fmnist_utils.params import project_root
+    from tools.publish import readme_tables
+
+    readme = (project_root() / "README.md").read_text()
+    for (start, end), table in readme_tables(project_root()).items():
+        assert start in readme and end in readme, f"README lacks {start}"
+        shown = readme[readme.index(start) + len(start) : readme.index(end)]
+        assert shown == "\n" + table, (
+            f"README's {start} table differs from results/: python -m tools.publish --readme-only"
+        )

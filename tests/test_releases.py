@@ -76,10 +76,13 @@ def test_balanced_labels_compare_equal_counts():
     assert releases.comparison_table(result).loc["today: images per class"].iloc[0] == "10 × 3"
 
 
-@pytest.mark.parametrize("dataset,last", [
-    ("fashion_mnist", (0.0357, 0.9876, 0.3048, 0.9316)),
-    ("mnist", (0.0021, 0.9994, 0.0419, 0.9943)),
-])
+@pytest.mark.parametrize(
+    "dataset,last",
+    [
+        ("fashion_mnist", (0.0357, 0.9876, 0.3048, 0.9316)),
+        ("mnist", (0.0021, 0.9994, 0.0419, 0.9943)),
+    ],
+)
 def test_seed_log_has_thirty_epochs_as_printed(dataset, last):
     log = releases.seed_log(dataset)
     assert list(log.columns) == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "epoch_seconds"]
@@ -90,7 +93,9 @@ def test_seed_log_has_thirty_epochs_as_printed(dataset, last):
 
 def test_seed_log_comparison_draws_two_lines_per_source():
     seed = releases.seed_log("fashion_mnist")
-    ours = pd.DataFrame({"epoch": [0, 1, 2], "accuracy": [0.74, 0.85, 0.88], "val_accuracy": [0.86, 0.88, 0.89]})
+    ours = pd.DataFrame(
+        {"epoch": [0, 1, 2], "accuracy": [0.74, 0.85, 0.88], "val_accuracy": [0.86, 0.88, 0.89]}
+    )
     fig = plots.seed_log_comparison(seed, ours)
     ax = fig.axes[0]
     labels = [line.get_label() for line in ax.lines]

@@ -31,16 +31,27 @@ class _Crash(keras.callbacks.Callback):
 def _killed_run(folder, train_data, val_data, seed=1, epochs=3):
     set_seed(seed)
     with pytest.raises(KeyboardInterrupt):
-        train(build_seed_model(), train_data, val_data, output_dir=folder, epochs=epochs, seed=seed,
-              callbacks=[_Crash()], progress="none")
+        train(
+            build_seed_model(),
+            train_data,
+            val_data,
+            output_dir=folder,
+            epochs=epochs,
+            seed=seed,
+            callbacks=[_Crash()],
+            progress="none",
+        )
     assert (folder / "backup" / "latest.weights.h5").is_file()
 
 
-@pytest.mark.parametrize("change,difference", [
-    ({"seed": 2}, "seed: 1 -> 2"),
-    ({"epochs": 5}, "epochs: 3 -> 5"),
-    ({"batch_size": 128}, "batch_size: 256 -> 128"),
-])
+@pytest.mark.parametrize(
+    "change,difference",
+    [
+        ({"seed": 2}, "seed: 1 -> 2"),
+        ({"epochs": 5}, "epochs: 3 -> 5"),
+        ({"batch_size": 128}, "batch_size: 256 -> 128"),
+    ],
+)
 def test_a_backup_of_another_configuration_is_not_resumed(small_split, tmp_path, change, difference):
     _killed_run(tmp_path, *small_split)
     before = sorted(p.name for p in (tmp_path / "backup").iterdir())
@@ -57,9 +68,25 @@ def test_a_backup_on_other_data_or_another_model_is_not_resumed(small_split, tmp
     _killed_run(tmp_path, (x, y), val)
     set_seed(1)
     with pytest.raises(ResumeMismatchError, match="train_data_sha256"):
-        train(build_seed_model(), (x[::-1], y[::-1]), val, output_dir=tmp_path, epochs=3, seed=1, progress="none")
+        train(
+            build_seed_model(),
+            (x[::-1], y[::-1]),
+            val,
+            output_dir=tmp_path,
+            epochs=3,
+            seed=1,
+            progress="none",
+        )
     with pytest.raises(ResumeMismatchError, match="architecture_sha256"):
-        train(build_seed_model("channel_bn"), (x, y), val, output_dir=tmp_path, epochs=3, seed=1, progress="none")
+        train(
+            build_seed_model("channel_bn"),
+            (x, y),
+            val,
+            output_dir=tmp_path,
+            epochs=3,
+            seed=1,
+            progress="none",
+        )
 
 
 def test_the_same_configuration_resumes(small_split, tmp_path):
@@ -73,8 +100,10 @@ def test_the_same_configuration_resumes(small_split, tmp_path):
 def test_fingerprint_ignores_layer_names_and_sees_the_optimizer(small_split):
     def compiled(**optimizer):
         set_seed(0)
-        return compile_seed_model(build_seed_model(name=f"any_name_{len(optimizer)}"),
-                                  keras.optimizers.Adam(**optimizer) if optimizer else None)
+        return compile_seed_model(
+            build_seed_model(name=f"any_name_{len(optimizer)}"),
+            keras.optimizers.Adam(**optimizer) if optimizer else None,
+        )
 
     args = dict(epochs=3, batch_size=256, seed=0)
     keras.backend.clear_session()
@@ -94,18 +123,29 @@ def test_history_on_disk_keeps_each_epoch_once(tmp_path):
 
 
 def test_bfloat16_recorded_for_an_augmented_recipe(small_split, tmp_path):
-    metrics, _ = ablation.run_trial(ablation.Recipe(flip=True), "fashion_mnist", *small_split, output_dir=tmp_path,
-                                    epochs=1, precision="mixed_bfloat16", progress="none")
+    metrics, _ = ablation.run_trial(
+        ablation.Recipe(flip=True),
+        "fashion_mnist",
+        *small_split,
+        output_dir=tmp_path,
+        epochs=1,
+        precision="mixed_bfloat16",
+        progress="none",
+    )
     assert metrics["dtype_policy"] == "mixed_bfloat16"
     assert json.loads((tmp_path / "metrics.json").read_text())["dtype_policy"] == "mixed_bfloat16"
 
 
 def test_a_finished_trial_is_reused_only_with_the_same_configuration(small_split, tmp_path, capsys):
-    trial = dict(recipe=ablation.SEED_RECIPE, dataset="fashion_mnist", output_dir=tmp_path, epochs=1, progress="none")
+    trial = dict(
+        recipe=ablation.SEED_RECIPE, dataset="fashion_mnist", output_dir=tmp_path, epochs=1, progress="none"
+    )
     first, _ = ablation.run_trial(train_data=small_split[0], val_data=small_split[1], **trial)
     again, _ = ablation.run_trial(train_data=small_split[0], val_data=small_split[1], **trial)
     assert again == first and "Reusing the finished trial" in capsys.readouterr().out
-    other_batch, _ = ablation.run_trial(train_data=small_split[0], val_data=small_split[1], batch_size=128, **trial)
+    other_batch, _ = ablation.run_trial(
+        train_data=small_split[0], val_data=small_split[1], batch_size=128, **trial
+    )
     assert other_batch["batch_size"] == 128 and "Reusing" not in capsys.readouterr().out
     (x, y), val = small_split
     other_data, _ = ablation.run_trial(train_data=(x[:200], y[:200]), val_data=val, **trial)
@@ -113,3 +153,17 @@ def test_a_finished_trial_is_reused_only_with_the_same_configuration(small_split
     flipped = np.ascontiguousarray(x[:, :, ::-1])  # same size, other images: the old key could not tell
     ablation.run_trial(train_data=(flipped, y), val_data=val, **trial)
     assert "Reusing" not in capsys.readouterr().out
+
+
+def test_a_finished_run_is_loaded_not_trained_again(small_split, tmp_path, capsys):
+    set_seed(3)
+    first = train(build_seed_model(), *small_split, output_dir=tmp_path, epochs=1, seed=3, progress="none")
+    set_seed(3)
+    again = train(build_seed_model(), *small_split, output_dir=tmp_path, epochs=1, seed=3, progress="none")
+    assert "finished earlier" in capsys.readouterr().out
+    assert again.metrics == first.metrics and not (tmp_path / "backup").exists()
+    for a, b in zip(first.model.get_weights(), again.model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    set_seed(3)
+    other = train(build_seed_model(), *small_split, output_dir=tmp_path, epochs=2, seed=3, progress="none")
+    assert other.metrics["epochs_completed"] == 2 and "finished earlier" not in capsys.readouterr().out

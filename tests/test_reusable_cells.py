@@ -43,8 +43,11 @@ def _tagged(path, tag: str) -> list[tuple[int, nbformat.NotebookNode]]:
 
 def _reusable_cells() -> list:
     """One case per reusable cell: its notebook and its position there."""
-    return [pytest.param(path, i, id=f"{path.stem}-cell{i}")
-            for path in NOTEBOOKS for i, _ in _tagged(path, "reusable")]
+    return [
+        pytest.param(path, i, id=f"{path.stem}-cell{i}")
+        for path in NOTEBOOKS
+        for i, _ in _tagged(path, "reusable")
+    ]
 
 
 def _reusable_sources(name: str) -> str:
@@ -59,11 +62,13 @@ def test_every_notebook_has_one_imports_cell():
 
 def test_reusable_cells_build_the_model_and_optimizer_and_load_the_data():
     model_build = _reusable_sources("02_model_build.ipynb")
-    assert "keras.Sequential(" in model_build or "keras.Model(" in model_build, \
+    assert "keras.Sequential(" in model_build or "keras.Model(" in model_build, (
         "no reusable cell of 02 builds the model"
+    )
     assert "keras.optimizers.Adam(" in model_build, "no reusable cell of 02 builds the optimizer"
-    assert re.search(r"\bload\w*\(", _reusable_sources("01_data_exploration.ipynb")), \
-        "no reusable cell of 01 loads the data (calls a load...() function)"
+    assert re.search(r"\b(load|read)\w*\(", _reusable_sources("01_data_exploration.ipynb")), (
+        "no reusable cell of 01 reads the data (calls a load...() or read...() function)"
+    )
 
 
 @pytest.mark.parametrize("path,index", _reusable_cells())
@@ -85,26 +90,39 @@ def sample_as_keras_files(tmp_path_factory):
     for name, folder in data.FOLDERS.items():
         (x_train, y_train), (x_test, y_test) = data.load_sample(name)
         (root / folder).mkdir()
-        for stem, array in (("train-images-idx3", x_train), ("train-labels-idx1", y_train),
-                            ("t10k-images-idx3", x_test), ("t10k-labels-idx1", y_test)):
+        for stem, array in (
+            ("train-images-idx3", x_train),
+            ("train-labels-idx1", y_train),
+            ("t10k-images-idx3", x_test),
+            ("t10k-labels-idx1", y_test),
+        ):
             (root / folder / f"{stem}-ubyte.gz").write_bytes(gzip.compress(data.to_idx(array)))
     return root
 
 
 @pytest.mark.parametrize("path,index", _reusable_cells())
-def test_reusable_cell_runs_alone_without_fmnist_utils(path, index, tmp_path, sample_as_keras_files, monkeypatch):
+def test_reusable_cell_runs_alone_without_fmnist_utils(
+    path, index, tmp_path, sample_as_keras_files, monkeypatch
+):
     monkeypatch.setenv("FMNIST_DATA_DIR", str(sample_as_keras_files))  # the kernel inherits it
     nb = nbformat.read(path, as_version=4)
-    fresh = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(WITHOUT_FMNIST_UTILS),
-                                            nbformat.v4.new_code_cell(nb.cells[index].source)])
+    fresh = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(WITHOUT_FMNIST_UTILS),
+            nbformat.v4.new_code_cell(nb.cells[index].source),
+        ]
+    )
     fresh.metadata = nb.metadata
-    client = NotebookClient(fresh, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(
+        fresh, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    )
     try:
         client.execute()
     except CellExecutionError as error:
-        pytest.fail(f"{path.name} cell {index}, run alone in a fresh kernel without fmnist_utils:\n{error}",
-                    pytrace=False)
+        pytest.fail(
+            f"{path.name} cell {index}, run alone in a fresh kernel without fmnist_utils:\n{error}",
+            pytrace=False,
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -112,11 +130,13 @@ def test_solutions_are_hidden_code_cells_after_their_exercise(path):
     cells = nbformat.read(path, as_version=4).cells
     for i, solution in _tagged(path, "solution"):
         assert solution.cell_type == "code", f"{path.name} cell {i}: a solution is a code cell"
-        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, \
+        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, (
             f"{path.name} cell {i}: a solution's source is hidden"
+        )
         above = [c for c in cells[:i] if c.cell_type == "markdown"]
-        assert above and "exercise" in above[-1].metadata.get("tags", []), \
+        assert above and "exercise" in above[-1].metadata.get("tags", []), (
             f"{path.name} cell {i}: the last markdown cell above a solution is its exercise"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

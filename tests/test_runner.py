@@ -14,16 +14,37 @@ from fmnist_utils.params import project_root
 def test_plan_fails_loudly_when_a_notebook_is_missing(tmp_path):
     shutil.copy(project_root() / "notebooks" / "03_training.ipynb", tmp_path)
     with pytest.raises(FileNotFoundError, match="01_data_exploration.ipynb, 02_model_build.ipynb"):
-        run_notebooks.plan(tmp_path / "out", data_source="sample", epochs=1, train_limit=None, seed=0,
-                           embedding_points=None, notebooks_dir=tmp_path)
+        run_notebooks.plan(
+            tmp_path / "out",
+            data_source="sample",
+            epochs=1,
+            train_limit=None,
+            seed=0,
+            embedding_points=None,
+            notebooks_dir=tmp_path,
+        )
 
 
 def test_plan_of_the_repository_series_has_every_notebook(tmp_path):
-    steps = run_notebooks.plan(tmp_path, data_source="sample", epochs=1, train_limit=None, seed=0,
-                               embedding_points=None, notebooks_dir=project_root() / "notebooks", beyond=True)
-    assert [s.output_name for s in steps][:4] == ["01_data_exploration.ipynb", "02_model_build.ipynb",
-                                                  "03_training_fashion_mnist.ipynb", "03_training_mnist.ipynb"]
-    assert all(s.parameters.get("progress", "epoch") == "epoch" for s in steps), "one line per epoch, by parameter"
+    steps = run_notebooks.plan(
+        tmp_path,
+        data_source="sample",
+        epochs=1,
+        train_limit=None,
+        seed=0,
+        embedding_points=None,
+        notebooks_dir=project_root() / "notebooks",
+        beyond=True,
+    )
+    assert [s.output_name for s in steps][:4] == [
+        "01_data_exploration.ipynb",
+        "02_model_build.ipynb",
+        "03_training_fashion_mnist.ipynb",
+        "03_training_mnist.ipynb",
+    ]
+    assert all(s.parameters.get("progress", "epoch") == "epoch" for s in steps), (
+        "one line per epoch, by parameter"
+    )
 
 
 def test_runner_leaves_the_callers_environment_alone(tmp_path, monkeypatch, capsys):
@@ -31,6 +52,9 @@ def test_runner_leaves_the_callers_environment_alone(tmp_path, monkeypatch, caps
     monkeypatch.setenv("JPY_SESSION_NAME", "mine.ipynb")
     monkeypatch.delenv("FMNIST_PROGRESS", raising=False)
     before = dict(os.environ)
-    assert run_notebooks.main(["--quick", "--notebooks-dir", str(tmp_path), "--output-dir", str(tmp_path / "o")]) == 2
+    assert (
+        run_notebooks.main(["--quick", "--notebooks-dir", str(tmp_path), "--output-dir", str(tmp_path / "o")])
+        == 2
+    )
     assert "lacks 01_data_exploration.ipynb" in capsys.readouterr().err
     assert dict(os.environ) == before

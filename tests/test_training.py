@@ -23,8 +23,16 @@ def fashion_sample():
 def test_short_real_training_on_the_sample(fashion_sample, tmp_path, capsys):
     train_data, val_data, test_data, info = fashion_sample
     set_seed(0)
-    result = train(build_seed_model(), train_data, val_data, test_data, output_dir=tmp_path, epochs=5,
-                   data_info=info, progress="epoch")
+    result = train(
+        build_seed_model(),
+        train_data,
+        val_data,
+        test_data,
+        output_dir=tmp_path,
+        epochs=5,
+        data_info=info,
+        progress="epoch",
+    )
     m = result.metrics
     assert m["test_accuracy"] > 0.55, "well above chance (0.10) after 5 epochs on 1,700 images"
     assert m["is_sample"] is True and m["data_source"] == "sample" and "SAMPLE DATA" in m["note"]
@@ -34,8 +42,12 @@ def test_short_real_training_on_the_sample(fashion_sample, tmp_path, capsys):
     assert m["params"] == 1_879_098 and m["machine"]["tensorflow"].startswith("2.21")
     steps = 5 * int(np.ceil(1700 / 256))
     assert m["final_learning_rate"] == pytest.approx(1e-3 / (1 + 1e-3 * steps), rel=1e-5)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "history.json", "metrics.json",
-                                                          "model.keras"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "history.csv",
+        "history.json",
+        "metrics.json",
+        "model.keras",
+    ]
     metrics, history = load_run(tmp_path)
     assert metrics == json.loads(json.dumps(m)) and list(history["epoch"]) == [0, 1, 2, 3, 4]
     assert {"loss", "val_loss", "accuracy", "val_accuracy", "epoch_seconds", "learning_rate"} <= set(history)
@@ -56,12 +68,28 @@ def test_killed_run_resumes_from_its_last_epoch(fashion_sample, tmp_path):
     small = (train_data[0][:512], train_data[1][:512])
     set_seed(1)
     with pytest.raises(KeyboardInterrupt):
-        train(build_seed_model(), small, val_data, output_dir=tmp_path, epochs=4, data_info=info,
-              callbacks=[_Crash()], progress="none")
+        train(
+            build_seed_model(),
+            small,
+            val_data,
+            output_dir=tmp_path,
+            epochs=4,
+            data_info=info,
+            callbacks=[_Crash()],
+            progress="none",
+        )
     assert (tmp_path / "backup").is_dir() and not (tmp_path / "metrics.json").exists()
     set_seed(1)
-    result = train(build_seed_model(), small, val_data, test_data, output_dir=tmp_path, epochs=4,
-                   data_info=info, progress="none")
+    result = train(
+        build_seed_model(),
+        small,
+        val_data,
+        test_data,
+        output_dir=tmp_path,
+        epochs=4,
+        data_info=info,
+        progress="none",
+    )
     assert result.metrics["resumed"] is True
     assert list(result.history["epoch"]) == [0, 1, 2, 3]  # the 2 saved epochs + the 2 resumed ones
     assert not (tmp_path / "backup").exists()  # removed once training completed
@@ -72,10 +100,18 @@ def test_resume_false_starts_over(fashion_sample, tmp_path):
     train_data, val_data, _, info = fashion_sample
     small = (train_data[0][:256], train_data[1][:256])
     with pytest.raises(KeyboardInterrupt):
-        train(build_seed_model(), small, val_data, output_dir=tmp_path, epochs=3, callbacks=[_Crash()],
-              progress="none")
-    result = train(build_seed_model(), small, val_data, output_dir=tmp_path, epochs=1, resume=False,
-                   progress="none")
+        train(
+            build_seed_model(),
+            small,
+            val_data,
+            output_dir=tmp_path,
+            epochs=3,
+            callbacks=[_Crash()],
+            progress="none",
+        )
+    result = train(
+        build_seed_model(), small, val_data, output_dir=tmp_path, epochs=1, resume=False, progress="none"
+    )
     assert result.metrics["resumed"] is False and list(result.history["epoch"]) == [0]
 
 

@@ -1,1 +1,3 @@
-"""Maintainer-only tooling: publishing full runs into the repository, replication runs. Not part of the tutorial's library."""
+"""Maintainer-only tooling: publishing full runs into the repository, replication runs.
+
+Not part of the tutorial's library."""

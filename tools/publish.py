@@ -77,20 +77,26 @@ LOCAL_PARAMETERS = frozenset({"output_dir", "runs_dir", "progress"})
 
 def _assignments(source: str) -> list[ast.Assign]:
     """The ``name = value`` statements of a cell."""
-    return [node for node in ast.parse(source).body
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)]
+    return [
+        node
+        for node in ast.parse(source).body
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+    ]
 
 
 def fold_injected_parameters(nb: nbformat.NotebookNode) -> dict[str, str]:
     """Remove papermill's injected-parameters cell and write the values it set into the ``parameters``
     cell (comments kept; :data:`LOCAL_PARAMETERS` keep their defaults), so that a published notebook
     shows, and re-runs with, the values its outputs came from. Returns the values written."""
+
     def tagged(cell, tag):
         return tag in cell.metadata.get("tags", [])
 
     injected = {}
     for cell in (c for c in nb.cells if tagged(c, "injected-parameters")):
-        injected |= {n.targets[0].id: ast.get_source_segment(cell.source, n.value) for n in _assignments(cell.source)}
+        injected |= {
+            n.targets[0].id: ast.get_source_segment(cell.source, n.value) for n in _assignments(cell.source)
+        }
     nb.cells = [c for c in nb.cells if not tagged(c, "injected-parameters")]
     cell = next((c for c in nb.cells if tagged(c, "parameters")), None)
     if cell is None:
@@ -100,7 +106,11 @@ def fold_injected_parameters(nb: nbformat.NotebookNode) -> dict[str, str]:
     written = {}
     for node in reversed(_assignments(cell.source)):
         name, value = node.targets[0].id, node.value
-        if name in LOCAL_PARAMETERS or name not in injected or injected[name] == ast.get_source_segment(cell.source, value):
+        if (
+            name in LOCAL_PARAMETERS
+            or name not in injected
+            or injected[name] == ast.get_source_segment(cell.source, value)
+        ):
             continue
         start = line_starts[value.lineno - 1] + value.col_offset
         end = line_starts[value.end_lineno - 1] + value.end_col_offset
@@ -127,8 +137,10 @@ def protocol_metrics(run_dir: Path, names=DATASETS) -> dict[str, dict]:
             raise PublishError(str(exc)) from exc
         notes = protocol_notes(metrics[name])
         if notes:
-            raise PublishError(f"{run_dir / name} is not a full seed-protocol run ({', '.join(notes)}); "
-                               "only those are published.")
+            raise PublishError(
+                f"{run_dir / name} is not a full seed-protocol run ({', '.join(notes)}); "
+                "only those are published."
+            )
     return metrics
 
 
@@ -136,9 +148,17 @@ def check_publishable(run_dir: Path) -> dict[str, dict]:
     """Metrics of both datasets' runs, or PublishError saying what is missing or off-protocol."""
     metrics = protocol_metrics(run_dir)
     missing = [src for src in ASSETS if not (run_dir / src).is_file()]
-    missing += [f"{n}.ipynb" for n in ("01_data_exploration", "02_model_build", "03_training_fashion_mnist",
-                                        "03_training_mnist", "04_compare_mnist_fashion")
-                if not (run_dir / f"{n}.ipynb").is_file()]
+    missing += [
+        f"{n}.ipynb"
+        for n in (
+            "01_data_exploration",
+            "02_model_build",
+            "03_training_fashion_mnist",
+            "03_training_mnist",
+            "04_compare_mnist_fashion",
+        )
+        if not (run_dir / f"{n}.ipynb").is_file()
+    ]
     if missing:
         raise PublishError(f"{run_dir} is incomplete, missing: {', '.join(missing)}")
     return metrics
@@ -146,8 +166,10 @@ def check_publishable(run_dir: Path) -> dict[str, dict]:
 
 def summary_table(results_dir: Path) -> str:
     """Markdown table over every published seed: test accuracy mean ± std, seconds per epoch, hardware."""
-    lines = ["| dataset | seeds | test accuracy (mean ± std) | per seed | seed (2017) | s / epoch | hardware |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | seeds | test accuracy (mean ± std) | per seed | seed (2017) | s / epoch | hardware |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name in DATASETS:
         runs = [json.loads(p.read_text()) for p in sorted(results_dir.glob(f"{name}-seed*.json"))]
         if not runs:
@@ -156,16 +178,52 @@ def summary_table(results_dir: Path) -> str:
         std = f" ± {acc.std(ddof=1):.4f}" if len(acc) > 1 else " (one seed)"
         per_seed = ", ".join(f"{r['seed']}: {r['test_accuracy']:.4f}" for r in runs)
         epoch_s = np.mean([r["mean_epoch_seconds"] for r in runs])
-        hardware = ", ".join(sorted({f"{r['machine']['cpu']} ({r['machine']['cpu_count']} cores)"
-                                     + (f", {', '.join(r['machine']['gpus'])}" if r['machine']['gpus'] else "")
-                                     for r in runs}))
-        lines.append(f"| {DATASET_LABELS[name]} | {len(acc)} | {acc.mean():.4f}{std} | {per_seed} | "
-                     f"{SEED_RESULTS[name]:.4f} | {epoch_s:.0f} | {hardware} |")
+        hardware = ", ".join(
+            sorted(
+                {
+                    f"{r['machine']['cpu']} ({r['machine']['cpu_count']} cores)"
+                    + (f", {', '.join(r['machine']['gpus'])}" if r["machine"]["gpus"] else "")
+                    for r in runs
+                }
+            )
+        )
+        lines.append(
+            f"| {DATASET_LABELS[name]} | {len(acc)} | {acc.mean():.4f}{std} | {per_seed} | "
+            f"{SEED_RESULTS[name]:.4f} | {epoch_s:.0f} | {hardware} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 README_MARKERS = ("<!-- results-seed -->", "<!-- /results-seed -->")
 BEYOND_MARKERS = ("<!-- results-beyond -->", "<!-- /results-beyond -->")
+SPEED_MARKERS = ("<!-- results-speed -->", "<!-- /results-speed -->")
+
+
+def speed_table(benchmark: dict) -> str:
+    """Markdown table of ``results/benchmark/throughput.json``: median images/s of every configuration and
+    its speed-up over the plain port as a ratio of medians (the fastest epoch beside it, for reference)."""
+    base = benchmark["throughput"][0]
+    lines = [
+        "| configuration | images / s (median epoch) | speed-up (medians) | fastest epoch: images / s |",
+        "|---|---|---|---|",
+    ]
+    for row in benchmark["throughput"]:
+        lines.append(
+            f"| {row['name']} | {row['median_images_per_second']:,.0f} | "
+            f"{row['median_images_per_second'] / base['median_images_per_second']:.2f}× | "
+            f"{row['images_per_second']:,.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def readme_tables(repo: Path) -> dict[tuple[str, str], str]:
+    """README's generated tables (markers -> table) from the committed results."""
+    results = repo / "results"
+    return {
+        README_MARKERS: summary_table(results / "seed"),
+        BEYOND_MARKERS: beyond_table(json.loads((results / "beyond" / "summary.json").read_text())),
+        SPEED_MARKERS: speed_table(json.loads((results / "benchmark" / "throughput.json").read_text())),
+    }
 
 
 def update_readme(readme: Path, table: str, markers: tuple[str, str] = README_MARKERS) -> bool:
@@ -176,7 +234,7 @@ def update_readme(readme: Path, table: str, markers: tuple[str, str] = README_MA
     start, end = text.find(markers[0]), text.find(markers[1])
     if start < 0 or end < start:
         return False
-    write_text(readme, text[:start + len(markers[0])] + "\n" + table + text[end:])
+    write_text(readme, text[: start + len(markers[0])] + "\n" + table + text[end:])
     return True
 
 
@@ -191,11 +249,13 @@ def publish(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -
     for src, dest in ASSETS.items():
         _copy(run_dir / src, repo / "assets" / dest)
     notebooks = repo / "notebooks"
-    for executed, dest in (("01_data_exploration.ipynb", notebooks / "01_data_exploration.ipynb"),
-                           ("02_model_build.ipynb", notebooks / "02_model_build.ipynb"),
-                           ("03_training_fashion_mnist.ipynb", notebooks / "03_training.ipynb"),
-                           ("03_training_mnist.ipynb", results / "03_training_mnist.ipynb"),
-                           ("04_compare_mnist_fashion.ipynb", notebooks / "04_compare_mnist_fashion.ipynb")):
+    for executed, dest in (
+        ("01_data_exploration.ipynb", notebooks / "01_data_exploration.ipynb"),
+        ("02_model_build.ipynb", notebooks / "02_model_build.ipynb"),
+        ("03_training_fashion_mnist.ipynb", notebooks / "03_training.ipynb"),
+        ("03_training_mnist.ipynb", results / "03_training_mnist.ipynb"),
+        ("04_compare_mnist_fashion.ipynb", notebooks / "04_compare_mnist_fashion.ipynb"),
+    ):
         _publish_notebook(run_dir / executed, dest)
     return results
 
@@ -225,6 +285,28 @@ def publish_metrics(run_dir: str | os.PathLike, repo: str | os.PathLike | None =
     return _record_metrics(run_dir, protocol_metrics(run_dir, names), repo)
 
 
+#: Where each dataset's executed notebook 03 is published.
+TRAINING_NOTEBOOKS = {
+    "fashion_mnist": Path("notebooks") / "03_training.ipynb",
+    "mnist": Path("results") / "seed" / "03_training_mnist.ipynb",
+}
+
+
+def publish_training(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -> Path:
+    """Another seed, shown: :func:`publish_metrics`, plus each dataset's executed notebook 03 (Fashion-MNIST's
+    becomes ``notebooks/03_training.ipynb``) and its figures in ``assets/``."""
+    run_dir = Path(run_dir).resolve()
+    repo = Path(repo) if repo else project_root()
+    results = publish_metrics(run_dir, repo)
+    for name, dest in TRAINING_NOTEBOOKS.items():
+        if (run_dir / name / "metrics.json").is_file():
+            _publish_notebook(run_dir / f"03_training_{name}.ipynb", repo / dest)
+            for src, asset in ASSETS.items():
+                if src.startswith(f"{name}/"):
+                    _copy(run_dir / src, repo / "assets" / asset)
+    return results
+
+
 def publish_beyond(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -> Path:
     """Copy a finished full-data run of notebook 05 (``run_dir/beyond``) into the repository."""
     run_dir = Path(run_dir).resolve()
@@ -236,7 +318,9 @@ def publish_beyond(run_dir: str | os.PathLike, repo: str | os.PathLike | None = 
         raise PublishError(f"{run_dir} holds no finished 05_beyond_the_seed run (run it with --beyond)")
     summary = json.loads((beyond / "summary.json").read_text())
     if summary.get("train_limit") or any(d.get("is_sample") for d in summary["datasets"].values()):
-        raise PublishError(f"{beyond} was trained on the sample or a subset; only full-data runs are published.")
+        raise PublishError(
+            f"{beyond} was trained on the sample or a subset; only full-data runs are published."
+        )
     results = repo / "results" / "beyond"
     _copy(beyond / "summary.json", results / "summary.json")
     for name in summary["datasets"]:
@@ -256,38 +340,77 @@ def beyond_table(summary: dict) -> str:
     """Markdown table of notebook 05's ``summary.json``: per dataset the recipe chosen on validation, its
     test accuracy (measured once) against the seed and the target, and the training of what was tested
     (the winning trial, or every member of the ensemble)."""
-    lines = ["| dataset | best recipe (chosen on validation) | validation: seed recipe → best | "
-             "**test, best recipe** (measured once) | seed (2017) | target | met | training of what is tested |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| dataset | best recipe (chosen on validation) | validation: seed recipe → best | "
+        "**test, best recipe** (measured once) | seed (2017) | target | met | training of what is tested |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, row in summary["datasets"].items():
         ensemble = row.get("ensemble", {"used": False})
-        tested = ([step for step in row["ablation"] if step["step"] in ensemble["members"]] if ensemble["used"]
-                  else [step for step in row["ablation"] if step["chosen"]])
-        cost = (f"{' + '.join(str(step['epochs']) for step in tested)} epochs, "
-                f"{sum(step['minutes'] for step in tested):.1f} min ({summary['precision']})")
+        tested = (
+            [step for step in row["ablation"] if step["step"] in ensemble["members"]]
+            if ensemble["used"]
+            else [step for step in row["ablation"] if step["chosen"]]
+        )
+        cost = (
+            f"{' + '.join(str(step['epochs']) for step in tested)} epochs, "
+            f"{sum(step['minutes'] for step in tested):.1f} min ({summary['precision']})"
+        )
         lines.append(
             f"| {DATASET_LABELS[name]} | {row['best recipe (chosen on validation)']} | "
             f"{row['val accuracy: seed recipe']:.4f} → {row['val accuracy: best recipe']:.4f} | "
             f"**{row['test accuracy: best recipe (measured once)']:.4f}** | {row['seed 2017 test accuracy']:.4f} | "
             f"≥ {row['target']:.4f} | {'yes' if row['target met'] else 'no'} | "
-            f"{cost} |")
+            f"{cost} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.publish", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run_dir", type=Path, help="a finished series run folder (from run_notebooks)")
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.publish",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "run_dir", type=Path, nargs="?", help="a finished series run folder (from run_notebooks)"
+    )
     only = parser.add_mutually_exclusive_group()
-    only.add_argument("--beyond", action="store_true", help="publish the run's 05_beyond_the_seed results too")
-    only.add_argument("--beyond-only", action="store_true",
-                      help="publish only a finished 05_beyond_the_seed run (RUN_DIR/05_beyond_the_seed.ipynb, RUN_DIR/beyond)")
-    only.add_argument("--metrics-only", action="store_true",
-                      help="another seed: record only its metrics in results/seed/ and the README table")
+    only.add_argument(
+        "--beyond", action="store_true", help="publish the run's 05_beyond_the_seed results too"
+    )
+    only.add_argument(
+        "--beyond-only",
+        action="store_true",
+        help="publish only a finished 05_beyond_the_seed run (RUN_DIR/05_beyond_the_seed.ipynb, RUN_DIR/beyond)",
+    )
+    only.add_argument(
+        "--metrics-only",
+        action="store_true",
+        help="another seed: record only its metrics in results/seed/ and the README table",
+    )
+    only.add_argument(
+        "--training",
+        action="store_true",
+        help="another seed, shown: its metrics, its executed notebook 03 and its figures",
+    )
+    only.add_argument(
+        "--readme-only",
+        action="store_true",
+        help="rewrite README's tables from the committed results (no RUN_DIR)",
+    )
     args = parser.parse_args(argv)
+    if args.readme_only:
+        repo = project_root()
+        for markers, table in readme_tables(repo).items():
+            update_readme(repo / "README.md", table, markers)
+        print(f"README tables rewritten from {repo / 'results'}")
+        return 0
+    if args.run_dir is None:
+        parser.error("RUN_DIR is needed (except with --readme-only)")
     try:
-        if args.metrics_only:
-            results = publish_metrics(args.run_dir)
+        if args.metrics_only or args.training:
+            results = (publish_training if args.training else publish_metrics)(args.run_dir)
             print(f"Recorded the metrics of {args.run_dir} in {results}")
             print((results / "summary.md").read_text())
             return 0

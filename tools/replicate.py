@@ -34,7 +34,9 @@ def load_summary(run_dir: Path) -> dict[str, Any]:
     """Notebook 05's ``summary.json`` in ``run_dir``, checked for what replication needs."""
     path = Path(run_dir) / "summary.json"
     if not path.is_file():
-        raise ReplicateError(f"No summary.json in {run_dir}: give the output_dir of a finished notebook 05 run.")
+        raise ReplicateError(
+            f"No summary.json in {run_dir}: give the output_dir of a finished notebook 05 run."
+        )
     summary = json.loads(path.read_text())
     for name, row in summary.get("datasets", {}).items():
         if "ensemble" not in row:
@@ -42,21 +44,25 @@ def load_summary(run_dir: Path) -> dict[str, Any]:
     return summary
 
 
-def replicate(run_dir: str | Path, seeds: list[int], datasets: list[str] | None = None,
-              progress: str = "epoch") -> dict[str, Any]:
+def replicate(
+    run_dir: str | Path, seeds: list[int], datasets: list[str] | None = None, progress: str = "epoch"
+) -> dict[str, Any]:
     """Retrain and test the reported predictor of each dataset once per seed in ``seeds`` (module docstring)."""
     run_dir = Path(run_dir)
     summary = load_summary(run_dir)
     names = datasets or list(summary["datasets"])
     unknown = [n for n in names if n not in summary["datasets"]]
     if unknown:
-        raise ReplicateError(f"Dataset(s) {', '.join(unknown)} not in {run_dir / 'summary.json'}; "
-                             f"it has: {', '.join(summary['datasets'])}.")
+        raise ReplicateError(
+            f"Dataset(s) {', '.join(unknown)} not in {run_dir / 'summary.json'}; "
+            f"it has: {', '.join(summary['datasets'])}."
+        )
     results: dict[str, Any] = {}
     for name in names:
         row = summary["datasets"][name]
-        ((x, y), (x_test, y_test)), info = data.load_dataset(name, source="sample" if row["is_sample"] else "auto",
-                                                            return_info=True)
+        ((x, y), (x_test, y_test)), info = data.load_dataset(
+            name, source="sample" if row["is_sample"] else "auto", return_info=True
+        )
         x, y = data.limit_examples(x, y, summary["train_limit"], seed=summary["seed"])
         train_split, val_split = data.train_val_split(x, y, dataset=name)
         members, flips = row["ensemble"]["members"], row["test_time_flips"]["used"]
@@ -67,26 +73,49 @@ def replicate(run_dir: str | Path, seeds: list[int], datasets: list[str] | None 
             for member in members:
                 # a member of the "seeds" stage keeps its offset: seed + 1 of the run becomes seed + 1 here
                 member_seed = seed + int(steps[member].get("seed", summary["seed"])) - summary["seed"]
-                print(f"=== {name}, seed {seed}: step {member} [{steps[member]['recipe']}], "
-                      f"{steps[member]['epochs']} epochs, trained with seed {member_seed}")
-                ablation.run_trial(ablation.Recipe.parse(steps[member]["recipe"]), name, train_split, val_split,
-                                   output_dir=folder / f"step{member}", epochs=int(steps[member]["epochs"]),
-                                   batch_size=summary["batch_size"], seed=member_seed,
-                                   precision=summary["precision"], progress=progress, data_info=info)
+                print(
+                    f"=== {name}, seed {seed}: step {member} [{steps[member]['recipe']}], "
+                    f"{steps[member]['epochs']} epochs, trained with seed {member_seed}"
+                )
+                ablation.run_trial(
+                    ablation.Recipe.parse(steps[member]["recipe"]),
+                    name,
+                    train_split,
+                    val_split,
+                    output_dir=folder / f"step{member}",
+                    epochs=int(steps[member]["epochs"]),
+                    batch_size=summary["batch_size"],
+                    seed=member_seed,
+                    precision=summary["precision"],
+                    progress=progress,
+                    data_info=info,
+                )
             probabilities = ablation.ensemble_proba(_as_ladder(row, folder), members, name, x_test, flips)
             per_seed[seed] = float(np.mean(probabilities.argmax(1) == np.asarray(y_test)))
-            print(f"    {name}, seed {seed}: test accuracy {per_seed[seed]:.4f} "
-                  f"(reported, seed {summary['seed']}: {row['test accuracy: best recipe (measured once)']:.4f})")
+            print(
+                f"    {name}, seed {seed}: test accuracy {per_seed[seed]:.4f} "
+                f"(reported, seed {summary['seed']}: {row['test accuracy: best recipe (measured once)']:.4f})"
+            )
         reported = row["test accuracy: best recipe (measured once)"]
         every = [reported, *per_seed.values()]
-        results[name] = {"predictor": row["best recipe (chosen on validation)"], "members": members,
-                         "reported_seed": summary["seed"], "reported_test_accuracy": reported,
-                         "test_accuracy_by_seed": {str(s): a for s, a in per_seed.items()},
-                         "mean_over_all_seeds": float(np.mean(every)), "min_over_all_seeds": float(min(every)),
-                         "target": row["target"], "is_sample": row["is_sample"]}
+        results[name] = {
+            "predictor": row["best recipe (chosen on validation)"],
+            "members": members,
+            "reported_seed": summary["seed"],
+            "reported_test_accuracy": reported,
+            "test_accuracy_by_seed": {str(s): a for s, a in per_seed.items()},
+            "mean_over_all_seeds": float(np.mean(every)),
+            "min_over_all_seeds": float(min(every)),
+            "target": row["target"],
+            "is_sample": row["is_sample"],
+        }
     path = run_dir / "replicate" / "replicate.json"
-    out = {"finished_at": datetime.now(UTC).isoformat(timespec="seconds"), "run_dir": str(run_dir),
-           "precision": summary["precision"], "datasets": {**_still_current(path, summary), **results}}
+    out = {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run_dir": str(run_dir),
+        "precision": summary["precision"],
+        "datasets": {**_still_current(path, summary), **results},
+    }
     write_json(path, out)
     return out
 
@@ -97,9 +126,14 @@ def _still_current(path: Path, summary: dict[str, Any]) -> dict[str, Any]:
     if not path.is_file():
         return {}
     earlier = json.loads(path.read_text()).get("datasets", {})
-    return {name: row for name, row in earlier.items() if name in summary["datasets"]
-            and row.get("members") == summary["datasets"][name]["ensemble"]["members"]
-            and row.get("reported_test_accuracy") == summary["datasets"][name]["test accuracy: best recipe (measured once)"]}
+    return {
+        name: row
+        for name, row in earlier.items()
+        if name in summary["datasets"]
+        and row.get("members") == summary["datasets"][name]["ensemble"]["members"]
+        and row.get("reported_test_accuracy")
+        == summary["datasets"][name]["test accuracy: best recipe (measured once)"]
+    }
 
 
 def _as_ladder(row: dict[str, Any], folder: Path) -> ablation.LadderResult:
@@ -108,17 +142,27 @@ def _as_ladder(row: dict[str, Any], folder: Path) -> ablation.LadderResult:
     import pandas as pd
 
     table = pd.DataFrame(row["ablation"]).set_index("step")
-    return ablation.LadderResult(table, ablation.Recipe(**row["best_recipe"]), None, {},
-                                 folder / f"step{int(table.index[table['chosen']][0])}",
-                                 [folder / f"step{step}" for step in table.index])
+    return ablation.LadderResult(
+        table,
+        ablation.Recipe(**row["best_recipe"]),
+        None,
+        {},
+        folder / f"step{int(table.index[table['chosen']][0])}",
+        [folder / f"step{step}" for step in table.index],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.replicate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m tools.replicate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("run_dir", type=Path, help="notebook 05's output_dir (holds summary.json)")
     p.add_argument("--seeds", type=int, nargs="+", required=True, help="seeds to retrain with, e.g. 1 2")
-    p.add_argument("--datasets", nargs="+", choices=("fashion_mnist", "mnist"), help="default: all in the run")
+    p.add_argument(
+        "--datasets", nargs="+", choices=("fashion_mnist", "mnist"), help="default: all in the run"
+    )
     args = p.parse_args(argv)
     if any(seed < 0 for seed in args.seeds):
         p.error("--seeds must be integers >= 0")
@@ -129,9 +173,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for name, row in result["datasets"].items():
         seeds = ", ".join(f"seed {s}: {a:.4f}" for s, a in row["test_accuracy_by_seed"].items())
-        print(f"{name}: reported {row['reported_test_accuracy']:.4f} (seed {row['reported_seed']}); {seeds}; "
-              f"mean {row['mean_over_all_seeds']:.4f}, min {row['min_over_all_seeds']:.4f}, target {row['target']}"
-              + (" [SAMPLE DATA: not comparable with the targets]" if row["is_sample"] else ""))
+        print(
+            f"{name}: reported {row['reported_test_accuracy']:.4f} (seed {row['reported_seed']}); {seeds}; "
+            f"mean {row['mean_over_all_seeds']:.4f}, min {row['min_over_all_seeds']:.4f}, target {row['target']}"
+            + (" [SAMPLE DATA: not comparable with the targets]" if row["is_sample"] else "")
+        )
     return 0
 
 

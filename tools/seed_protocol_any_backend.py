@@ -7,6 +7,11 @@ matrix products) once per seed and per ``numerics`` (``keras3``: today's loss an
 and test accuracy to JSON after each run. It uses NumPy arrays and Keras alone (no TensorFlow), so it runs
 where TensorFlow is not installed, such as a GPU machine with JAX: a quick way to measure whether the
 2017 numerics move the result beyond the seed-to-seed spread.
+
+Keras 3 computes its cross-entropy from the logits, unclipped, only on TensorFlow (from the tensor under the
+softmax); on JAX and PyTorch it clips the probabilities as Keras 2 did. ``--from-logits`` makes the comparison
+hold on any backend: the network's last layer outputs its scores and both losses start from them (Keras 3:
+log-softmax, unclipped; Keras 2: softmax, renormalise, clip, log).
 """
 
 from __future__ import annotations
@@ -15,72 +20,133 @@ import argparse
 import platform
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from fmnist_utils.data import load_dataset, train_val_split
 from fmnist_utils.files import write_json
-from fmnist_utils.models import NUMERICS, build_seed_model, compile_seed_model
+from fmnist_utils.models import (
+    NUMERICS,
+    Keras2Crossentropy,
+    build_seed_model,
+    compile_seed_model,
+    seed_optimizer,
+)
 
 
 def backend_info() -> dict[str, Any]:
     """The Keras backend and the device it computes on."""
     import keras
 
-    info = {"backend": keras.backend.backend(), "keras": keras.__version__, "python": platform.python_version()}
+    info = {
+        "backend": keras.backend.backend(),
+        "keras": keras.__version__,
+        "python": platform.python_version(),
+    }
     if info["backend"] == "jax":
         import jax
 
         jax.config.update("jax_default_matmul_precision", "highest")  # true float32, no TF32 on recent GPUs
-        info |= {"jax": jax.__version__, "device": jax.devices()[0].device_kind, "matmul_precision": "highest"}
+        info |= {
+            "jax": jax.__version__,
+            "device": jax.devices()[0].device_kind,
+            "matmul_precision": "highest",
+        }
     return info
 
 
-def run_once(seed: int, numerics: str, data, epochs: int, batch_size: int) -> dict[str, Any]:
+def logits_model(numerics: str):
+    """The seed network with its last layer's scores as output, compiled with ``numerics``' loss from them."""
+    import keras
+
+    body = build_seed_model().layers[:-1]
+    model = keras.Sequential([keras.Input((28, 28, 1)), *body, keras.layers.Dense(10, name="logits")])
+    loss = (
+        Keras2Crossentropy(from_logits=True)
+        if numerics == "keras2"
+        else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    model.compile(optimizer=seed_optimizer(numerics=numerics), loss=loss, metrics=["accuracy"])
+    return model
+
+
+def run_once(
+    seed: int, numerics: str, data, epochs: int, batch_size: int, from_logits: bool
+) -> dict[str, Any]:
     """One seed-protocol training and its test accuracy."""
     import keras
 
     (x_tr, y_tr), (x_val, y_val), (x_test, y_test) = data
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
-    model = compile_seed_model(build_seed_model(), numerics=numerics)
+    model = (
+        logits_model(numerics) if from_logits else compile_seed_model(build_seed_model(), numerics=numerics)
+    )
     start = time.perf_counter()
-    history = model.fit(x_tr, y_tr, validation_data=(x_val, y_val), epochs=epochs, batch_size=batch_size,
-                        shuffle=True, verbose=2)
+    history = model.fit(
+        x_tr,
+        y_tr,
+        validation_data=(x_val, y_val),
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        verbose=2,
+    )
     seconds = time.perf_counter() - start
     test_loss, test_accuracy = model.evaluate(x_test, y_test, batch_size=1024, verbose=0)
-    return {"seed": seed, "numerics": numerics, "test_accuracy": float(test_accuracy), "test_loss": float(test_loss),
-            "final_val_accuracy": float(history.history["val_accuracy"][-1]), "training_seconds": seconds,
-            "history": {k: [float(v) for v in values] for k, values in history.history.items()}}
+    return {
+        "seed": seed,
+        "numerics": numerics,
+        "test_accuracy": float(test_accuracy),
+        "test_loss": float(test_loss),
+        "final_val_accuracy": float(history.history["val_accuracy"][-1]),
+        "training_seconds": seconds,
+        "history": {k: [float(v) for v in values] for k, values in history.history.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tools.seed_protocol_any_backend", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m tools.seed_protocol_any_backend",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--dataset", choices=("fashion_mnist", "mnist"), default="fashion_mnist")
     p.add_argument("--data-source", choices=("auto", "sample"), default="auto")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--numerics", nargs="+", choices=NUMERICS, default=list(NUMERICS))
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument(
+        "--from-logits",
+        action="store_true",
+        help="both losses from the network's scores (needed off TensorFlow: see the module docstring)",
+    )
     p.add_argument("--output", type=Path, required=True, help="JSON file, rewritten after every run")
     args = p.parse_args(argv)
     info = backend_info()
     ((x, y), (x_test, y_test)), source = load_dataset(args.dataset, source=args.data_source, return_info=True)
     (x_tr, y_tr), (x_val, y_val) = train_val_split(x, y, dataset=args.dataset)
     data = [(a[..., None].astype("float32"), b) for a, b in ((x_tr, y_tr), (x_val, y_val), (x_test, y_test))]
-    result = {"dataset": args.dataset, "is_sample": source.is_sample, "epochs": args.epochs,
-              "batch_size": args.batch_size, "machine": info, "runs": []}
+    result = {
+        "dataset": args.dataset,
+        "is_sample": source.is_sample,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "machine": info,
+        "runs": [],
+    }
     for seed in args.seeds:
         for numerics in args.numerics:
-            run = run_once(seed, numerics, data, args.epochs, args.batch_size)
-            print(f"seed {seed}, numerics {numerics}: test accuracy {run['test_accuracy']:.4f} "
-                  f"({run['training_seconds']:.0f} s)", flush=True)
+            run = run_once(seed, numerics, data, args.epochs, args.batch_size, args.from_logits)
+            print(
+                f"seed {seed}, numerics {numerics}: test accuracy {run['test_accuracy']:.4f} "
+                f"({run['training_seconds']:.0f} s)",
+                flush=True,
+            )
             result["runs"].append(run)
-            result["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            result["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
             write_json(args.output, result)
     return 0
 
