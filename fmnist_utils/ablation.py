@@ -287,19 +287,20 @@ def _table_row(
     kept: bool,
     seed: int,
 ) -> dict[str, Any]:
-    """One row of the ablation table: the trial's recipe, validation accuracy, gain, seed and cost."""
+    """One row of the ablation table: the trial's recipe, validation accuracy, gain, seed and cost (snake_case
+    keys; :func:`for_display` gives them their labels)."""
     return {
         "step": step,
         "stage": stage,
-        "change tried": label,
+        "change": label,
         "recipe": recipe.describe(),
         "val_accuracy": metrics["final_val_accuracy"],
-        "gain over best so far (pp)": gain,
+        "gain_pp": gain,
         "kept": kept,
         "epochs": metrics["epochs_completed"],
         "seed": seed,
         "minutes": metrics["total_seconds"] / 60,
-        "s / epoch": metrics["mean_epoch_seconds"],
+        "seconds_per_epoch": metrics["mean_epoch_seconds"],
     }
 
 
@@ -548,6 +549,31 @@ def penultimate_features(model, x: np.ndarray, batch_size: int = 1024) -> np.nda
     )
 
 
+#: The labels readers see for the snake_case keys of the ablation table (:func:`_table_row`, ``ablation.csv``)
+#: and of :func:`summarize`'s rows (``summary.json``): data keys stay plain, tables rename for display. Keys
+#: not here keep their name (``val_accuracy``, ``kept``, a trial's ``test_accuracy``, ``target``, ...).
+DISPLAY_LABELS = {
+    # the ablation table
+    "change": "change tried",
+    "gain_pp": "gain over best so far (pp)",
+    "seconds_per_epoch": "s / epoch",
+    # summarize's rows
+    "best_recipe_text": "best recipe (chosen on validation)",
+    "val_accuracy_seed_recipe": "val accuracy: seed recipe",
+    "val_accuracy_best_recipe": "val accuracy: best recipe",
+    "test_accuracy_best_recipe": "test accuracy: best recipe (measured once)",
+    "seed_2017_test_accuracy": "seed 2017 test accuracy",
+    "target_met": "target met",
+    "epochs_per_trial": "epochs per trial",
+    "ladder_minutes": "ladder minutes",
+}
+
+
+def for_display(table: Any) -> Any:
+    """A copy of ``table`` (a DataFrame with snake_case columns) with the labels of :data:`DISPLAY_LABELS`."""
+    return table.rename(columns=DISPLAY_LABELS)
+
+
 #: What the best recipe should reach on the full test sets (issue targets; Fashion-MNIST moonshot 0.950).
 TARGETS = {"fashion_mnist": 0.940, "mnist": 0.9960}
 
@@ -560,7 +586,8 @@ def summarize(
     ensembles: dict[str, dict[str, Any]] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """One row per dataset (seed recipe vs best recipe, the test accuracy measured once, the seed's 2017
-    number and the target) as a DataFrame, and the same as a JSON-ready dict for ``summary.json``.
+    number and the target) as a DataFrame with the labels of :data:`DISPLAY_LABELS`, and the same as a
+    JSON-ready dict for ``summary.json``, with snake_case keys.
     ``test_time_flips`` and ``ensembles``: :func:`choose_test_time_flips`'s and :func:`choose_ensemble`'s
     answers per dataset, if they were asked; ``test_accuracy`` is that of what they chose."""
     import pandas as pd
@@ -580,19 +607,19 @@ def summarize(
         )
         row = {
             "dataset": DATASET_LABELS[name],
-            "best recipe (chosen on validation)": result.best_recipe.describe()
+            "best_recipe_text": result.best_recipe.describe()
             + (" + test-time flips" if flips["used"] else "")
             + (
                 f" + ensemble of steps {', '.join(map(str, ensemble['members']))}" if ensemble["used"] else ""
             ),
-            "val accuracy: seed recipe": float(table["val_accuracy"].iloc[0]),
-            "val accuracy: best recipe": float(val),
-            "test accuracy: best recipe (measured once)": float(test_accuracy[name]),
-            "seed 2017 test accuracy": SEED_RESULTS[name],
+            "val_accuracy_seed_recipe": float(table["val_accuracy"].iloc[0]),
+            "val_accuracy_best_recipe": float(val),
+            "test_accuracy_best_recipe": float(test_accuracy[name]),
+            "seed_2017_test_accuracy": SEED_RESULTS[name],
             "target": TARGETS[name],
-            "target met": bool(test_accuracy[name] >= TARGETS[name]) and not is_sample[name],
-            "epochs per trial": " then ".join(str(e) for e in dict.fromkeys(table["epochs"].astype(int))),
-            "ladder minutes": float(table["minutes"].sum()),
+            "target_met": bool(test_accuracy[name] >= TARGETS[name]) and not is_sample[name],
+            "epochs_per_trial": " then ".join(str(e) for e in dict.fromkeys(table["epochs"].astype(int))),
+            "ladder_minutes": float(table["minutes"].sum()),
         }
         rows.append(row)
         summary[name] = {
@@ -603,4 +630,4 @@ def summarize(
             "ensemble": ensemble,
             "ablation": table.reset_index().to_dict(orient="records"),
         }
-    return pd.DataFrame(rows).set_index("dataset"), summary
+    return for_display(pd.DataFrame(rows).set_index("dataset")), summary

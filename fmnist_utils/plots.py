@@ -238,7 +238,7 @@ def ablation_chart(
             positions,
             [
                 textwrap.shorten(f"{i}: {c}", 70, placeholder=" …") + f" ({e} ep)"
-                for i, c, e in zip(table.index, table["change tried"], table["epochs"])
+                for i, c, e in zip(table.index, table["change"], table["epochs"])
             ],
             fontsize=7,
         )

@@ -220,11 +220,11 @@ def test_ladder_keeps_only_what_raises_validation_accuracy(stand_in, tmp_path):
     trials = stand_in(lambda recipe, epochs, seed: accuracy[recipe.describe()])
     result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1)
     table = result.table
-    assert list(table["change tried"]) == [label for label, _ in ablation.LADDER]
+    assert list(table["change"]) == [label for label, _ in ablation.LADDER]
     assert list(table["recipe"]) == list(accuracy), "each step changes the best recipe so far"
     assert trials == [(recipe, 1, 0, f"step{step}") for step, recipe in enumerate(accuracy)]
     assert list(table["kept"]) == [True, True, False, False, True, False, True], "a tie (rescale) is dropped"
-    np.testing.assert_allclose(table["gain over best so far (pp)"], [np.nan, 1.0, -0.5, 0.0, 2.0, -0.1, 0.3])
+    np.testing.assert_allclose(table["gain_pp"], [np.nan, 1.0, -0.5, 0.0, 2.0, -0.1, 0.3])
     assert list(table["chosen"]) == [False] * 6 + [True] and result.chosen_step == 6
     assert result.best_recipe == ablation.Recipe(input_norm="bn_channel", augment=True, schedule="one_cycle")
     assert result.best_metrics["final_val_accuracy"] == 0.933 and result.best_dir == tmp_path / "step6"
@@ -249,7 +249,7 @@ def test_ladder_skips_a_step_whose_recipe_the_stage_already_trained(
     )
     result = ablation.run_ladder("fashion_mnist", None, None, output_dir=tmp_path, epochs=1, ladder=ladder)
     assert "--- skipped (screening): shifts again -> [shift] is step 1's recipe" in capsys.readouterr().out
-    assert list(result.table["change tried"]) == ["seed", "shifts", "flips"]
+    assert list(result.table["change"]) == ["seed", "shifts", "flips"]
     assert trials == [("seed", 1, 0, "step0"), ("shift", 1, 0, "step1"), (flips_recipe, 1, 0, "step2")]
     assert list(result.table.index) == [0, 1, 2]
     assert result.trial_dirs == [tmp_path / f"step{i}" for i in range(3)]
@@ -283,7 +283,7 @@ def test_long_stage_retrains_the_winner_then_tries_only_the_augmentations_that_s
     )
     assert list(table["stage"]) == ["screening"] * 2 + ["long"] * 6
     assert list(table["epochs"]) == [1] * 2 + [2] * 6
-    assert list(table["change tried"].iloc[2:]) == [ablation.LONG_LADDER[i][0] for i in (0, 1, 2, 3, 4, 6)]
+    assert list(table["change"].iloc[2:]) == [ablation.LONG_LADDER[i][0] for i in (0, 1, 2, 3, 4, 6)]
     assert list(table["recipe"]) == [
         "seed",
         "input_norm=bn_channel",
@@ -295,14 +295,12 @@ def test_long_stage_retrains_the_winner_then_tries_only_the_augmentations_that_s
         "input_norm=bn_channel, conv_bn, flip, shift, erase, schedule=one_cycle, arch=vgg",
     ]
     assert list(table["kept"]) == [True, True, True, True, True, False, True, False]
-    np.testing.assert_allclose(
-        table["gain over best so far (pp)"], [np.nan, 1, np.nan, 0.3, 0.2, -0.1, 0.4, -0.1]
-    )
+    np.testing.assert_allclose(table["gain_pp"], [np.nan, 1, np.nan, 0.3, 0.2, -0.1, 0.4, -0.1])
     assert result.chosen_step == 6 and result.best_metrics["epochs_completed"] == 2, "the long winner wins"
     digits = ablation.run_ladder(
         "mnist", None, None, output_dir=tmp_path, epochs=1, long_epochs=2, ladder=ablation.LADDER[:1]
     ).table
-    assert list(digits["change tried"].iloc[1:]) == [ablation.LONG_LADDER[i][0] for i in (0, 2, 4)], (
+    assert list(digits["change"].iloc[1:]) == [ablation.LONG_LADDER[i][0] for i in (0, 2, 4)], (
         "no flips, no erasing for digits; the VGG network with shifts is the VGG step's recipe"
     )
     assert list(
@@ -328,7 +326,7 @@ def test_longer_stage_runs_only_where_the_long_stage_won(stand_in, tmp_path, cap
     table = result.table
     assert list(table["stage"]) == ["screening", "long", "long", "longer", "longer", "seeds"]
     assert list(table["epochs"]) == [1, 2, 2, 3, 3, 3]
-    assert table.loc[3, "recipe"] == "flip" and np.isnan(table.loc[3, "gain over best so far (pp)"])
+    assert table.loc[3, "recipe"] == "flip" and np.isnan(table.loc[3, "gain_pp"])
     assert table.loc[4, "recipe"] == "flip, erase" and table.loc[4, "kept"]
     assert result.chosen_step == 4 and result.best_recipe == ablation.Recipe(flip=True, erase=True)
     assert table.loc[5, "recipe"] == "flip, erase" and table.loc[5, "seed"] == 1
@@ -372,8 +370,8 @@ def test_winner_seeds_retrain_the_chosen_recipe_with_other_seeds_as_ensemble_can
     table = result.table
     assert list(table["stage"]) == ["screening"] * 2 + ["seeds"] * 2 and list(table["seed"]) == [3, 3, 4, 5]
     assert trials[2:] == [("input_norm=bn_channel", 1, 4, "step2"), ("input_norm=bn_channel", 1, 5, "step3")]
-    assert list(table["change tried"].iloc[2:]) == [f"the chosen recipe again, seed {s}" for s in (4, 5)]
-    np.testing.assert_allclose(table["gain over best so far (pp)"].iloc[2:], [0.1, 0.2])
+    assert list(table["change"].iloc[2:]) == [f"the chosen recipe again, seed {s}" for s in (4, 5)]
+    np.testing.assert_allclose(table["gain_pp"].iloc[2:], [0.1, 0.2])
     assert list(table["kept"]) == [True, True, False, False] and result.chosen_step == 1
     assert set(ablation._ensemble_inputs(result, "fashion_mnist", False)) == {0, 1, 2, 3}
     for bad in (-1, 1.5, True):
@@ -551,6 +549,26 @@ def test_penultimate_features(sample_split):
     )
 
 
+def test_data_keys_are_snake_case_and_only_the_display_renames_them(stand_in, tmp_path):
+    """The ablation table (and ``ablation.csv``) keeps plain snake_case keys; :func:`ablation.for_display`
+    returns a copy with the labels readers see."""
+    stand_in(lambda recipe, epochs, seed: 0.9 + 0.01 * (recipe.input_norm == "bn_channel"))
+    table = ablation.run_ladder(
+        "fashion_mnist", None, None, output_dir=tmp_path, epochs=1, ladder=ablation.LADDER[:2]
+    ).table
+    columns = [table.index.name, *table.columns]
+    assert all(c.isidentifier() and c == c.lower() for c in columns), columns
+    assert list(pd.read_csv(tmp_path / "ablation.csv").columns) == columns
+    assert table.loc[1, "gain_pp"] == pytest.approx(1.0) and table.loc[1, "seconds_per_epoch"] == 60.0
+    shown = ablation.for_display(table)
+    assert list(shown.columns) == [ablation.DISPLAY_LABELS.get(c, c) for c in table.columns]
+    assert {"change tried", "gain over best so far (pp)", "s / epoch"} <= set(shown.columns)
+    assert shown.loc[1, "change tried"] == table.loc[1, "change"] == ablation.LADDER[1][0]
+    assert list(table.columns) == columns[1:], "a renamed copy: the table keeps its keys"
+    assert len(set(ablation.DISPLAY_LABELS.values())) == len(ablation.DISPLAY_LABELS), "one label a key"
+    assert all(k.isidentifier() and k == k.lower() for k in ablation.DISPLAY_LABELS)
+
+
 def test_summarize_never_claims_a_target_on_sample_data(stand_in, tmp_path):
     stand_in(lambda recipe, epochs, seed: 0.9)
     result = ablation.run_ladder(
@@ -560,7 +578,7 @@ def test_summarize_never_claims_a_target_on_sample_data(stand_in, tmp_path):
         {"fashion_mnist": result}, {"fashion_mnist": 0.99}, {"fashion_mnist": True}
     )
     row = summary["fashion_mnist"]
-    assert row["target met"] is False and row["is_sample"] is True and row["target"] == 0.940
+    assert row["target_met"] is False and row["is_sample"] is True and row["target"] == 0.940
     assert row["best_recipe"] == {
         "input_norm": "bn_width",
         "conv_bn": False,
@@ -573,7 +591,13 @@ def test_summarize_never_claims_a_target_on_sample_data(stand_in, tmp_path):
         "arch": "seed",
     }
     assert table.loc["Fashion-MNIST", "test accuracy: best recipe (measured once)"] == 0.99
-    assert row["epochs per trial"] == "1" and row["test_time_flips"] == {"used": False}
+    assert row["test_accuracy_best_recipe"] == 0.99 and row["seed_2017_test_accuracy"] == 0.9323
+    assert all(key.isidentifier() and key == key.lower() for key in row), "summary.json's keys are snake_case"
+    labels = {label: key for key, label in ablation.DISPLAY_LABELS.items()}
+    data_keys = [labels.get(label, label) for label in table.columns]
+    assert data_keys == list(row)[1 : 1 + len(data_keys)], "the table shows the row under its display labels"
+    assert all(table.loc["Fashion-MNIST", label] == row[labels.get(label, label)] for label in table.columns)
+    assert row["epochs_per_trial"] == "1" and row["test_time_flips"] == {"used": False}
     flips = {"used": True, "val_accuracy": 0.5, "val_accuracy_with_flips": 0.6}
     _, full = ablation.summarize(
         {"fashion_mnist": result},
@@ -582,9 +606,9 @@ def test_summarize_never_claims_a_target_on_sample_data(stand_in, tmp_path):
         {"fashion_mnist": flips},
     )
     row = full["fashion_mnist"]
-    assert row["target met"] is True and row["test_time_flips"] == flips
-    assert row["best recipe (chosen on validation)"] == "seed + test-time flips"
-    assert row["val accuracy: best recipe"] == 0.6, "the validation accuracy of what is tested"
+    assert row["target_met"] is True and row["test_time_flips"] == flips
+    assert row["best_recipe_text"] == "seed + test-time flips"
+    assert row["val_accuracy_best_recipe"] == 0.6, "the validation accuracy of what is tested"
     ensemble = {
         "used": True,
         "members": [0, 3],
@@ -600,9 +624,9 @@ def test_summarize_never_claims_a_target_on_sample_data(stand_in, tmp_path):
         {"fashion_mnist": ensemble},
     )
     row = full["fashion_mnist"]
-    assert row["best recipe (chosen on validation)"] == "seed + test-time flips + ensemble of steps 0, 3"
+    assert row["best_recipe_text"] == "seed + test-time flips + ensemble of steps 0, 3"
     assert (
-        row["val accuracy: best recipe"] == 0.7 and row["ensemble"] == ensemble and row["target met"] is True
+        row["val_accuracy_best_recipe"] == 0.7 and row["ensemble"] == ensemble and row["target_met"] is True
     )
 
 
@@ -619,3 +643,11 @@ def test_misclassified_indices_by_class_and_separability():
     good, bad = separability(separated, y, separated[:, :2]), separability(mixed, y, mixed[:, :2])
     assert good["5-NN accuracy"] == 1.0 and bad["5-NN accuracy"] < 0.8
     assert good["silhouette in 2-D map"] > 0.5 > bad["silhouette in 2-D map"]
+
+
+@pytest.mark.parametrize("text", ["conv_bn=flase", "conv_bn=1", "flip=yes", "erase=0"])
+def test_recipe_booleans_are_true_or_false_only(text):
+    with pytest.raises(ValueError, match=r"is true or false; got"):
+        ablation.Recipe.parse(text)
+    assert ablation.Recipe.parse("conv_bn=false") == ablation.SEED_RECIPE
+    assert ablation.Recipe.parse("conv_bn, flip=True").flip is True

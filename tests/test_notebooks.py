@@ -158,14 +158,14 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
     changes = dict(ablation.LADDER + ablation.LONG_LADDER + ablation.LONGER_LADDER)
     for name in ("fashion_mnist", "mnist"):
         row = summary["datasets"][name]
-        assert row["is_sample"] is True and row["target met"] is False
+        assert row["is_sample"] is True and row["target_met"] is False
         steps = row["ablation"]
         trials, others = steps[:-2], steps[-2:]  # winner_seeds=2 (the default): the winner with seeds 1, 2
         stages = {stage: [s for s in trials if s["stage"] == stage] for stage in stage_epochs}
         assert [s["step"] for s in steps] == list(range(len(steps)))
         grouped = [s["stage"] for rows in stages.values() for s in rows]
         assert [s["stage"] for s in steps] == grouped + ["seeds"] * 2, "the stages in order, one block each"
-        labels = {stage: [s["change tried"] for s in rows] for stage, rows in stages.items()}
+        labels = {stage: [s["change"] for s in rows] for stage, rows in stages.items()}
         suited = {
             stage: [label for label, c in ladder if ablation.suits(c, name)]
             for stage, ladder in (("long", ablation.LONG_LADDER), ("longer", ablation.LONGER_LADDER))
@@ -187,7 +187,7 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
         assert trials[0]["recipe"] == "seed" and trials[0]["kept"]
         for k, step in enumerate(trials[1:], start=1):
             best = [s for s in trials[:k] if s["kept"]][-1]
-            recipe = replace(ablation.Recipe.parse(best["recipe"]), **changes[step["change tried"]])
+            recipe = replace(ablation.Recipe.parse(best["recipe"]), **changes[step["change"]])
             first = step["stage"] != trials[k - 1]["stage"]
             assert step["recipe"] == recipe.describe(), step
             assert step["kept"] == (first or step["val_accuracy"] > best["val_accuracy"]), step
@@ -215,7 +215,7 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
         tested = {folder: metrics for folder, metrics in records.items() if "test_accuracy" in metrics}
         assert list(tested) == [f"step{winner['step']}"], "only the winner's metrics carry a test accuracy"
         [record] = tested.values()
-        measured = row["test accuracy: best recipe (measured once)"]
+        measured = row["test_accuracy_best_recipe"]
         assert record["test_accuracy"] == pytest.approx(measured) and 0.2 < measured <= 1.0
         assert record["ensemble_members"] == ensemble["members"]
         assert record["test_time_flips"] == flips["used"]
@@ -485,8 +485,8 @@ def test_publish_beyond_refuses_sample_runs_and_copies_full_ones(quick_series, t
     assert len(list((tmp_path / "repo" / "assets").glob("beyond_*.png"))) == 5
     table = (results / "summary.md").read_text()
     for row in summary["datasets"].values():
-        test = row["test accuracy: best recipe (measured once)"]
-        assert f"| {row['dataset']} | {row['best recipe (chosen on validation)']} |" in table
+        test = row["test_accuracy_best_recipe"]
+        assert f"| {row['dataset']} | {row['best_recipe_text']} |" in table
         assert f"**{test:.4f}**" in table
     readme = (tmp_path / "repo" / "README.md").read_text()
     assert "old" not in readme and table in readme and readme.endswith("<!-- /results-beyond -->\nend\n")
@@ -524,7 +524,7 @@ def test_beyond_the_seed_accepts_dataset_names_as_papermill_cli_text(tmp_path):
     row = summary["datasets"]["mnist"]  # ensemble=False: the winner alone is tested
     [winner] = [step for step in row["ablation"] if step["chosen"]]
     assert summary["ensemble"] is False and row["ensemble"] == {"used": False, "members": [winner["step"]]}
-    assert winner["test_accuracy"] == pytest.approx(row["test accuracy: best recipe (measured once)"])
+    assert winner["test_accuracy"] == pytest.approx(row["test_accuracy_best_recipe"])
 
 
 def test_replicate_retrains_the_reported_predictor_with_another_seed(quick_series, tmp_path, capsys):
@@ -548,7 +548,7 @@ def test_replicate_retrains_the_reported_predictor_with_another_seed(quick_serie
     members = reported["ensemble"]["members"]
     assert (
         result["members"] == members
-        and result["reported_test_accuracy"] == reported["test accuracy: best recipe (measured once)"]
+        and result["reported_test_accuracy"] == reported["test_accuracy_best_recipe"]
     )
     _, (x_test, y_test) = data.load_dataset("mnist", source="sample")
     probabilities = []
@@ -574,7 +574,7 @@ def test_replicate_retrains_the_reported_predictor_with_another_seed(quick_serie
     reported_fashion = summary["datasets"]["fashion_mnist"]
     earlier["datasets"]["fashion_mnist"] = {
         "members": reported_fashion["ensemble"]["members"],
-        "reported_test_accuracy": reported_fashion["test accuracy: best recipe (measured once)"],
+        "reported_test_accuracy": reported_fashion["test_accuracy_best_recipe"],
     }
     (run / "replicate" / "replicate.json").write_text(json.dumps(earlier))
     replicate.replicate(run, [1], datasets=["mnist"])

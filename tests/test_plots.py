@@ -51,7 +51,7 @@ CASES = {
 ABLATION = pd.DataFrame(
     {
         "stage": ["screening", "screening", "long"],
-        "change tried": ["seed", "channel BN", "flips"],
+        "change": ["seed", "channel BN", "flips"],
         "val_accuracy": [0.91, 0.92, 0.915],
         "kept": [True, True, False],
         "epochs": [12, 12, 30],
@@ -114,7 +114,7 @@ def test_ablation_chart_colours_kept_and_dropped_steps():
             pd.DataFrame(
                 {
                     "stage": ["seeds"],
-                    "change tried": ["the chosen recipe again, seed 1"],
+                    "change": ["the chosen recipe again, seed 1"],
                     "val_accuracy": [0.918],
                     "kept": [False],
                     "epochs": [12],

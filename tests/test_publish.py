@@ -63,13 +63,13 @@ def _summary(met: bool) -> dict:
         {"step": 2, "kept": True, "chosen": False, "epochs": 30, "minutes": 19.0},
     ]
     row = {
-        "best recipe (chosen on validation)": "input_norm=bn_channel",
-        "val accuracy: seed recipe": 0.92,
-        "val accuracy: best recipe": 0.93,
-        "test accuracy: best recipe (measured once)": 0.94123,
-        "seed 2017 test accuracy": 0.9323,
+        "best_recipe_text": "input_norm=bn_channel",
+        "val_accuracy_seed_recipe": 0.92,
+        "val_accuracy_best_recipe": 0.93,
+        "test_accuracy_best_recipe": 0.94123,
+        "seed_2017_test_accuracy": 0.9323,
         "target": 0.94,
-        "target met": met,
+        "target_met": met,
         "ablation": ablation,
     }
     return {"precision": "mixed_bfloat16", "datasets": {"fashion_mnist": row}}

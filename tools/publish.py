@@ -357,10 +357,10 @@ def beyond_table(summary: dict) -> str:
             f"{sum(step['minutes'] for step in tested):.1f} min ({summary['precision']})"
         )
         lines.append(
-            f"| {DATASET_LABELS[name]} | {row['best recipe (chosen on validation)']} | "
-            f"{row['val accuracy: seed recipe']:.4f} → {row['val accuracy: best recipe']:.4f} | "
-            f"**{row['test accuracy: best recipe (measured once)']:.4f}** | {row['seed 2017 test accuracy']:.4f} | "
-            f"≥ {row['target']:.4f} | {'yes' if row['target met'] else 'no'} | "
+            f"| {DATASET_LABELS[name]} | {row['best_recipe_text']} | "
+            f"{row['val_accuracy_seed_recipe']:.4f} → {row['val_accuracy_best_recipe']:.4f} | "
+            f"**{row['test_accuracy_best_recipe']:.4f}** | {row['seed_2017_test_accuracy']:.4f} | "
+            f"≥ {row['target']:.4f} | {'yes' if row['target_met'] else 'no'} | "
             f"{cost} |"
         )
     return "\n".join(lines) + "\n"

@@ -94,12 +94,12 @@ def replicate(
             per_seed[seed] = float(np.mean(probabilities.argmax(1) == np.asarray(y_test)))
             print(
                 f"    {name}, seed {seed}: test accuracy {per_seed[seed]:.4f} "
-                f"(reported, seed {summary['seed']}: {row['test accuracy: best recipe (measured once)']:.4f})"
+                f"(reported, seed {summary['seed']}: {row['test_accuracy_best_recipe']:.4f})"
             )
-        reported = row["test accuracy: best recipe (measured once)"]
+        reported = row["test_accuracy_best_recipe"]
         every = [reported, *per_seed.values()]
         results[name] = {
-            "predictor": row["best recipe (chosen on validation)"],
+            "predictor": row["best_recipe_text"],
             "members": members,
             "reported_seed": summary["seed"],
             "reported_test_accuracy": reported,
@@ -131,8 +131,7 @@ def _still_current(path: Path, summary: dict[str, Any]) -> dict[str, Any]:
         for name, row in earlier.items()
         if name in summary["datasets"]
         and row.get("members") == summary["datasets"][name]["ensemble"]["members"]
-        and row.get("reported_test_accuracy")
-        == summary["datasets"][name]["test accuracy: best recipe (measured once)"]
+        and row.get("reported_test_accuracy") == summary["datasets"][name]["test_accuracy_best_recipe"]
     }
 
 

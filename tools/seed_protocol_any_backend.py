@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     data = [(a[..., None].astype("float32"), b) for a, b in ((x_tr, y_tr), (x_val, y_val), (x_test, y_test))]
     result = {
         "dataset": args.dataset,
+        "from_logits": args.from_logits,
         "is_sample": source.is_sample,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
