@@ -36,7 +36,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-FIGURES = {"01_data_exploration.ipynb": 9, "02_model_build.ipynb": 3}
+FIGURES = {"01_data_exploration.ipynb": 9, "02_model_build.ipynb": 9}
 
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed (apt install chromium)", allow_module_level=True)
