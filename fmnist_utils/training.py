@@ -403,7 +403,7 @@ def train(
     )
     start = time.perf_counter()
     if run.finished:
-        model.load_weights(run.model_path)
+        model = keras.saving.load_model(run.model_path)
     else:
         model.fit(
             make_tf_dataset(x_tr, y_tr, batch_size, shuffle=True, seed=seed),
