@@ -436,6 +436,45 @@ def run_ladder(
     return LadderResult(table, winner[0], winner[2], winner[1], winner[3], folders)
 
 
+def ladder_from_summary(row: dict[str, Any], folder: str | os.PathLike | None = None) -> LadderResult:
+    """A finished ladder as ``summary.json`` recorded it (one dataset's ``row``): its table, winner and,
+    given ``folder``, trial folders ``folder/step<K>`` (to predict with trials retrained there); no models."""
+    import pandas as pd
+
+    table = pd.DataFrame(row["ablation"]).set_index("step")
+    chosen = int(table.index[table["chosen"]][0])
+    folder = Path(folder) if folder is not None else None
+    return LadderResult(
+        table,
+        Recipe(**row["best_recipe"]),
+        None,
+        {
+            "final_val_accuracy": float(table.loc[chosen, "val_accuracy"]),
+            "epochs_completed": int(table.loc[chosen, "epochs"]),
+        },
+        folder / f"step{chosen}" if folder else None,
+        [folder / f"step{step}" for step in table.index] if folder else [],
+    )
+
+
+def seed_spread_pp(table: Any) -> float | None:
+    """The range (max - min, in points) of the chosen recipe's validation accuracy over its seeds (the chosen
+    trial and the ``seeds`` stage), or None without a seeds stage."""
+    same_recipe = table.loc[(table["stage"] == "seeds") | table["chosen"], "val_accuracy"]
+    return float(100 * (same_recipe.max() - same_recipe.min())) if len(same_recipe) > 1 else None
+
+
+def gains_against_spread(table: Any) -> Any:
+    """Every kept change with a gain beside the seed-to-seed spread: greedy selection keeps any gain, this
+    says which gains are larger than what another seed alone moves (a DataFrame, snake_case columns)."""
+    spread = seed_spread_pp(table)
+    kept = table[table["kept"] & table["gain_pp"].notna()]
+    out = kept[["stage", "change", "recipe", "gain_pp"]].copy()
+    out["seed_spread_pp"] = spread
+    out["larger_than_spread"] = None if spread is None else out["gain_pp"] > spread
+    return out
+
+
 def choose_test_time_flips(model, dataset: str, x_val: np.ndarray, y_val: np.ndarray) -> dict[str, Any]:
     """Whether to average each prediction with the mirrored image's, decided on validation like every
     other step: ``{"used": bool, "val_accuracy": plain, "val_accuracy_with_flips": averaged or None}``.
@@ -539,7 +578,7 @@ def penultimate_features(model, x: np.ndarray, batch_size: int = 1024) -> np.nda
     batch by batch: a new sub-model's ``predict`` would compile (and warn about retracing) for a few batches."""
     import keras
 
-    extractor = keras.Model(model.inputs, model.get_layer("probabilities").input)
+    extractor = keras.Model(model.input, model.get_layer("probabilities").input)
     x = np.asarray(x, dtype="float32")[..., np.newaxis]
     return np.concatenate(
         [
@@ -556,6 +595,8 @@ DISPLAY_LABELS = {
     # the ablation table
     "change": "change tried",
     "gain_pp": "gain over best so far (pp)",
+    "seed_spread_pp": "seed-to-seed spread (pp)",
+    "larger_than_spread": "larger than the spread",
     "seconds_per_epoch": "s / epoch",
     # summarize's rows
     "best_recipe_text": "best recipe (chosen on validation)",
@@ -590,7 +631,6 @@ def summarize(
     JSON-ready dict for ``summary.json``, with snake_case keys.
     ``test_time_flips`` and ``ensembles``: :func:`choose_test_time_flips`'s and :func:`choose_ensemble`'s
     answers per dataset, if they were asked; ``test_accuracy`` is that of what they chose."""
-    import pandas as pd
 
     from fmnist_utils.comparison import DATASET_LABELS, SEED_RESULTS
 
@@ -630,4 +670,27 @@ def summarize(
             "ensemble": ensemble,
             "ablation": table.reset_index().to_dict(orient="records"),
         }
-    return for_display(pd.DataFrame(rows).set_index("dataset")), summary
+    return summary_table(rows), summary
+
+
+#: The columns of :func:`summary_table`, in order (the keys of :func:`summarize`'s rows).
+SUMMARY_COLUMNS = (
+    "dataset",
+    "best_recipe_text",
+    "val_accuracy_seed_recipe",
+    "val_accuracy_best_recipe",
+    "test_accuracy_best_recipe",
+    "seed_2017_test_accuracy",
+    "target",
+    "target_met",
+    "epochs_per_trial",
+    "ladder_minutes",
+)
+
+
+def summary_table(rows: Any) -> Any:
+    """One row per dataset, labelled for readers: :func:`summarize`'s rows or ``summary.json``'s datasets."""
+    import pandas as pd
+
+    table = pd.DataFrame([{key: row[key] for key in SUMMARY_COLUMNS} for row in rows]).set_index("dataset")
+    return for_display(table)

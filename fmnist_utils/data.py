@@ -560,6 +560,47 @@ def limit_examples(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int = 
     return x_sub, y_sub
 
 
+def make_dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int = 256, shuffle: bool = True, seed: int | None = 0
+):
+    """Batches for ``fit``/``evaluate`` on Keras' current backend: :func:`make_tf_dataset` on TensorFlow,
+    :class:`ArrayBatches` on the others (JAX, PyTorch), where ``tf.data`` may not be installed."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        return make_tf_dataset(x, y, batch_size, shuffle=shuffle, seed=seed, cache=shuffle)
+    return ArrayBatches(x, y, batch_size, shuffle=shuffle, seed=seed)
+
+
+def _array_batches_base():
+    import keras
+
+    return keras.utils.PyDataset
+
+
+class ArrayBatches(_array_batches_base()):
+    """Float32 batches (B, 28, 28, 1) of uint8 images (N, 28, 28) with int labels, for any Keras backend;
+    with ``shuffle``, a new seeded order every epoch (the order :func:`make_tf_dataset` would not give:
+    the two pipelines shuffle alike, not identically)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256, shuffle: bool = True, seed=0):
+        super().__init__()
+        self.x, self.y, self.batch_size, self.shuffle = x, np.asarray(y, dtype=np.int32), batch_size, shuffle
+        self._rng = np.random.default_rng(seed)
+        self._order = self._rng.permutation(len(x)) if shuffle else np.arange(len(x))
+
+    def __len__(self) -> int:
+        return int(np.ceil(len(self.x) / self.batch_size))
+
+    def __getitem__(self, index: int):
+        pick = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        return self.x[pick, ..., np.newaxis].astype(np.float32), self.y[pick]
+
+    def on_epoch_end(self) -> None:
+        if self.shuffle:
+            self._order = self._rng.permutation(len(self.x))
+
+
 def make_tf_dataset(
     x: np.ndarray,
     y: np.ndarray,

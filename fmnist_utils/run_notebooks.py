@@ -103,6 +103,7 @@ def plan(
                 "05_beyond_the_seed.ipynb",
                 "05_beyond_the_seed.ipynb",
                 {
+                    "source": "train",
                     "datasets": list(datasets),
                     "data_source": data_source,
                     "seed": seed,

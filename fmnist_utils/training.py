@@ -29,7 +29,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from fmnist_utils.data import DataInfo, make_tf_dataset
+from fmnist_utils.data import DataInfo, make_dataset
 from fmnist_utils.files import atomic_path, write_json
 from fmnist_utils.models import compile_seed_model, compute_policy
 
@@ -73,9 +73,7 @@ def resolve_progress(progress: str = "auto") -> int:
 
 
 def machine_info() -> dict[str, Any]:
-    """The hardware and software a run used (for metrics files and benchmark tables)."""
-    import tensorflow as tf
-
+    """The hardware and software a run used (for metrics files and benchmark tables), on any Keras backend."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -84,14 +82,23 @@ def machine_info() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+    backend, gpus, versions = keras.backend.backend(), [], {}
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus, versions = [d.name for d in tf.config.list_physical_devices("GPU")], {"tensorflow": tf.__version__}
+    elif backend == "jax":
+        import jax
+
+        gpus, versions = [d.device_kind for d in jax.devices() if d.platform == "gpu"], {"jax": jax.__version__}
     return {
         "cpu": cpu,
         "cpu_count": os.cpu_count(),
         "gpus": gpus,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
+        "backend": backend,
+        **versions,
         "keras": keras.__version__,
         "numpy": np.__version__,
     }
@@ -329,7 +336,7 @@ def finish_run(
         metrics["note"] = "SAMPLE DATA: trained and tested on the small bundled sample, not the full dataset"
     metrics.update(extra or {})
     if test_data is not None:
-        test_ds = make_tf_dataset(*test_data, batch_size=fp["batch_size"], shuffle=False, cache=False)
+        test_ds = make_dataset(*test_data, batch_size=fp["batch_size"], shuffle=False)
         test_loss, test_acc = model.evaluate(test_ds, verbose=0)
         metrics["test_loss"], metrics["test_accuracy"] = float(test_loss), float(test_acc)
     files = {
@@ -385,7 +392,7 @@ def train(
 ) -> TrainResult:
     """Compile (seed loss and metric; the seed optimizer unless given), start or resume the run folder, fit,
     then :func:`finish_run`. ``train_data``/``val_data``/``test_data`` are ``(x, y)`` uint8 image / int label
-    arrays, fed through :func:`fmnist_utils.data.make_tf_dataset`. ``extra`` is merged into ``metrics.json``."""
+    arrays, fed through :func:`fmnist_utils.data.make_dataset`. ``extra`` is merged into ``metrics.json``."""
     compile_seed_model(model, optimizer, label_smoothing, numerics)
     run = start_run(
         output_dir,
@@ -406,13 +413,13 @@ def train(
         model = keras.saving.load_model(run.model_path)
     else:
         model.fit(
-            make_tf_dataset(x_tr, y_tr, batch_size, shuffle=True, seed=seed),
-            validation_data=make_tf_dataset(x_val, y_val, batch_size, shuffle=False),
+            make_dataset(x_tr, y_tr, batch_size, shuffle=True, seed=seed),
+            validation_data=make_dataset(x_val, y_val, batch_size, shuffle=False),
             epochs=epochs,
             verbose=resolve_progress(progress),
             callbacks=[*run_callbacks(run), *(callbacks or [])],
             shuffle=False,
-        )  # the tf.data pipeline already reshuffles every epoch
+        )  # the input pipeline already reshuffles every epoch
     result = finish_run(
         run,
         model,

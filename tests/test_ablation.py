@@ -651,3 +651,63 @@ def test_recipe_booleans_are_true_or_false_only(text):
         ablation.Recipe.parse(text)
     assert ablation.Recipe.parse("conv_bn=false") == ablation.SEED_RECIPE
     assert ablation.Recipe.parse("conv_bn, flip=True").flip is True
+
+
+def test_a_ladder_is_rebuilt_from_its_summary_and_its_gains_set_against_the_seed_spread(tmp_path):
+    """``ladder_from_summary`` reads what summary.json recorded; ``gains_against_spread`` puts every kept gain
+    beside the range of the chosen recipe's seeds."""
+    rows = [
+        {
+            "step": 0,
+            "stage": "screening",
+            "change": "seed",
+            "recipe": "seed",
+            "val_accuracy": 0.90,
+            "gain_pp": None,
+            "kept": True,
+            "epochs": 2,
+            "chosen": False,
+        },
+        {
+            "step": 1,
+            "stage": "screening",
+            "change": "a",
+            "recipe": "flip",
+            "val_accuracy": 0.905,
+            "gain_pp": 0.5,
+            "kept": True,
+            "epochs": 2,
+            "chosen": False,
+        },
+        {
+            "step": 2,
+            "stage": "screening",
+            "change": "b",
+            "recipe": "flip, shift",
+            "val_accuracy": 0.906,
+            "gain_pp": 0.1,
+            "kept": True,
+            "epochs": 2,
+            "chosen": True,
+        },
+        {
+            "step": 3,
+            "stage": "seeds",
+            "change": "seed 1",
+            "recipe": "flip, shift",
+            "val_accuracy": 0.904,
+            "gain_pp": -0.2,
+            "kept": False,
+            "epochs": 2,
+            "chosen": False,
+        },
+    ]
+    row = {"ablation": rows, "best_recipe": {"flip": True, "shift": True}}
+    ladder = ablation.ladder_from_summary(row, tmp_path)
+    assert ladder.chosen_step == 2 and ladder.best_recipe == ablation.Recipe(flip=True, shift=True)
+    assert ladder.best_dir == tmp_path / "step2" and ladder.trial_dirs[3] == tmp_path / "step3"
+    assert ablation.ladder_from_summary(row).trial_dirs == []
+    assert ablation.seed_spread_pp(ladder.table) == pytest.approx(0.2)
+    gains = ablation.gains_against_spread(ladder.table)
+    assert gains.index.tolist() == [1, 2] and gains["larger_than_spread"].tolist() == [True, False]
+    assert ablation.seed_spread_pp(ladder.table[ladder.table["stage"] != "seeds"]) is None

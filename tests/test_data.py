@@ -459,6 +459,34 @@ def test_limit_examples_is_stratified_and_checked():
         data.limit_examples(x, y, 5)
 
 
+def test_array_batches_for_other_backends_shuffle_each_epoch_and_cover_every_image():
+    """The input of ``fit`` where tf.data is absent (JAX, PyTorch): float32 (B, 28, 28, 1), a new order each epoch."""
+    (x, y), _ = data.load_sample("mnist")
+    batches = data.ArrayBatches(x[:600], y[:600], batch_size=256, seed=3)
+    assert len(batches) == 3
+    first = [batches[i] for i in range(len(batches))]
+    assert [len(b[1]) for b in first] == [256, 256, 88]
+    assert (
+        first[0][0].shape == (256, 28, 28, 1)
+        and first[0][0].dtype == np.float32
+        and first[0][1].dtype == np.int32
+    )
+    assert sorted(np.concatenate([b[1] for b in first]).tolist()) == sorted(y[:600].tolist())
+    batches.on_epoch_end()
+    assert not np.array_equal(batches[0][1], first[0][1]), "reshuffled"
+    fixed = data.ArrayBatches(x[:600], y[:600], batch_size=256, shuffle=False)
+    np.testing.assert_array_equal(fixed[1][0][..., 0], x[256:512])
+
+
+def test_make_dataset_uses_array_batches_off_tensorflow(monkeypatch):
+    import keras
+
+    (x, y), _ = data.load_sample("mnist")
+    assert not isinstance(data.make_dataset(x[:10], y[:10]), data.ArrayBatches)  # TensorFlow: tf.data
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    assert isinstance(data.make_dataset(x[:10], y[:10]), data.ArrayBatches)
+
+
 def test_tf_dataset_pipeline_shapes_and_types():
     (x, y), _ = data.load_sample("mnist")
     ds = data.make_tf_dataset(x[:600], y[:600], batch_size=256, seed=3)

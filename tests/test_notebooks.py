@@ -50,6 +50,17 @@ def _displayed(nb) -> str:
     return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
+def _html(nb) -> str:
+    """Every HTML rendering a notebook displayed (styled tables have no plain-text twin worth reading)."""
+    return "".join(
+        o.get("data", {}).get("text/html", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type in ("execute_result", "display_data")
+    )
+
+
 def _stdout(nb) -> str:
     return "".join(
         o.text
@@ -258,6 +269,7 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
         "confusion_best_mnist.png",
         "misclassified_upper_body.png",
         "embeddings_raw_vs_learned.png",
+        "winner_curves.png",
     }
     nb = nbformat.read(quick_series / "05_beyond_the_seed.ipynb", as_version=4)
     assert "SAMPLE DATA" in _stdout(nb) and "\r" not in _stdout(nb)
@@ -291,6 +303,11 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
         ),
         ({"ensemble": "yes"}, "Parameter 'ensemble' must be one of True, False; got 'yes'"),
         ({"winner_seeds": -1}, "Parameter 'winner_seeds' must be an integer >= 0; got -1"),
+        ({"source": "cached"}, "Parameter 'source' must be one of 'published', 'train'; got 'cached'"),
+        (
+            {"published_dir": "/nonexistent/beyond"},
+            "Parameter 'published_dir': no summary.json in /nonexistent/beyond",
+        ),
         (
             {"ensemble": False, "winner_seeds": 1},
             "Parameter 'winner_seeds' trains ensemble candidates: with ensemble=False it must be 0; got 1",
@@ -538,6 +555,7 @@ def test_beyond_the_seed_accepts_dataset_names_as_papermill_cli_text(tmp_path):
         str(out),
         progress_bar=False,
         parameters={
+            "source": "train",
             "datasets": "mnist",
             "data_source": "sample",
             "epochs": 1,
@@ -556,6 +574,69 @@ def test_beyond_the_seed_accepts_dataset_names_as_papermill_cli_text(tmp_path):
     [winner] = [step for step in row["ablation"] if step["chosen"]]
     assert summary["ensemble"] is False and row["ensemble"] == {"used": False, "members": [winner["step"]]}
     assert winner["test_accuracy"] == pytest.approx(row["test_accuracy_best_recipe"])
+
+
+def test_notebook_05_explores_the_committed_ladder_from_the_shipped_artifacts(tmp_path):
+    """The default, source="published": the committed ladder and the shipped winners' predictions on the full
+    test sets, in minutes, training nothing."""
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(
+        str(NOTEBOOKS / "05_beyond_the_seed.ipynb"),
+        str(out),
+        progress_bar=False,
+        parameters={"embedding_points": 150, "output_dir": str(tmp_path / "run")},
+    )
+    nb = nbformat.read(out, as_version=4)
+    assert not _errors(nb)
+    stdout, shown = _stdout(nb), _displayed(nb)
+    assert "nothing is trained" in stdout and "Training cnn_" not in stdout and "SAMPLE" not in stdout
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["figures"], "no trial was trained"
+    summary = json.loads((project_root() / "results" / "beyond" / "summary.json").read_text())
+    for name in ("fashion_mnist", "mnist"):
+        manifest = json.loads(
+            (project_root() / "results" / "beyond" / "published" / name / "manifest.json").read_text()
+        )
+        assert f"{manifest['test_accuracy']:.4f}" in shown, (
+            "section 4 shows the shipped winner's test accuracy"
+        )
+        assert f"{summary['datasets'][name]['test_accuracy_best_recipe']:.4f}" in shown
+    assert "5-NN accuracy" in shown and "seed-to-seed spread (pp)" in _html(nb)
+    assert len(list((tmp_path / "run" / "figures").glob("*.png"))) == 6
+
+
+def test_replicate_exports_the_winner_for_notebook_05(quick_series, tmp_path):
+    """``--winner-only --export``: the ladder's winner retrained, its artifacts written and loadable."""
+    from fmnist_utils import data, published
+    from tools import replicate
+
+    run = quick_series / "beyond"
+    assert (
+        replicate.main(
+            [str(run), "--seeds", "0", "--datasets", "mnist", "--winner-only", "--feature-points", "40"]
+            + ["--work-dir", str(tmp_path / "work"), "--export", str(tmp_path / "published")]
+        )
+        == 0
+    )
+    row = json.loads((run / "summary.json").read_text())["datasets"]["mnist"]
+    [winner] = [s for s in row["ablation"] if s["chosen"]]
+    _, (_, y_test) = data.load_dataset("mnist", source="sample")
+    shipped = published.load("mnist", y_test, tmp_path / "published")
+    assert shipped.manifest["members"] == [winner["step"]] and shipped.manifest["test_time_flips"] is False
+    assert shipped.manifest["ladder_test_accuracy"] == winner["test_accuracy"]
+    assert shipped.features.shape[0] == len(shipped.feature_indices) == 40
+    assert len(shipped.histories[winner["step"]]) == winner["epochs"]
+    result = json.loads((tmp_path / "work" / "replicate" / "replicate.json").read_text())["datasets"]["mnist"]
+    assert result["test_accuracy_by_seed"]["0"] == pytest.approx(shipped.manifest["test_accuracy"])
+    with pytest.raises(replicate.ReplicateError, match="give one seed"):
+        replicate.replicate(run, [0, 1], export_dir=tmp_path / "x")
+
+
+def test_markdown_cells_stay_short():
+    """At most about 250 words a markdown cell (tables included), in every notebook."""
+    for path in SOURCE_NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        long = [(i, len(c.source.split())) for i, c in enumerate(nb.cells) if c.cell_type == "markdown"]
+        assert [(i, n) for i, n in long if n > 250] == [], path.name
 
 
 def test_replicate_retrains_the_reported_predictor_with_another_seed(quick_series, tmp_path, capsys):

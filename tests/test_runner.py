@@ -45,6 +45,9 @@ def test_plan_of_the_repository_series_has_every_notebook(tmp_path):
     assert all(s.parameters.get("progress", "epoch") == "epoch" for s in steps), (
         "one line per epoch, by parameter"
     )
+    assert (
+        steps[-1].output_name == "05_beyond_the_seed.ipynb" and steps[-1].parameters["source"] == "train"
+    ), "--beyond trains the ladder (the notebook's default only reads the committed one)"
 
 
 def test_runner_leaves_the_callers_environment_alone(tmp_path, monkeypatch, capsys):

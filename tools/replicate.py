@@ -8,7 +8,12 @@ chosen) once per seed; a member that was the winner's recipe with another seed (
 its offset from the run's seed. Nothing is chosen here: it measures how much of the reported number is the seed's
 luck. Trials go to ``RUN_DIR/replicate/seed<N>/<dataset>/step<K>/`` (a killed run resumes, finished trials are
 reused) and the results to ``RUN_DIR/replicate/replicate.json`` (a dataset replicated earlier for the same
-reported predictor stays in it).
+reported predictor stays in it). ``--work-dir`` puts both elsewhere (for a RUN_DIR such as the committed
+``results/beyond``).
+
+``--export DIR`` (one seed) also writes, per dataset, what notebook 05 needs to explore the predictor
+without training (:mod:`fmnist_utils.published`): its test probabilities, the winner's penultimate features
+for ``--feature-points`` test images, each member's history, and a manifest with checksums.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ from typing import Any
 
 import numpy as np
 
-from fmnist_utils import ablation, data
+from fmnist_utils import ablation, data, published
 from fmnist_utils.files import write_json
+from fmnist_utils.training import machine_info, read_history
 
 
 class ReplicateError(ValueError):
@@ -45,10 +51,20 @@ def load_summary(run_dir: Path) -> dict[str, Any]:
 
 
 def replicate(
-    run_dir: str | Path, seeds: list[int], datasets: list[str] | None = None, progress: str = "epoch"
+    run_dir: str | Path,
+    seeds: list[int],
+    datasets: list[str] | None = None,
+    progress: str = "epoch",
+    work_dir: str | Path | None = None,
+    export_dir: str | Path | None = None,
+    feature_points: int = 2000,
+    winner_only: bool = False,
 ) -> dict[str, Any]:
     """Retrain and test the reported predictor of each dataset once per seed in ``seeds`` (module docstring)."""
     run_dir = Path(run_dir)
+    work_dir = Path(work_dir) if work_dir is not None else run_dir
+    if export_dir is not None and len(seeds) != 1:
+        raise ReplicateError(f"--export publishes one predictor: give one seed, not {len(seeds)}.")
     summary = load_summary(run_dir)
     names = datasets or list(summary["datasets"])
     unknown = [n for n in names if n not in summary["datasets"]]
@@ -65,11 +81,12 @@ def replicate(
         )
         x, y = data.limit_examples(x, y, summary["train_limit"], seed=summary["seed"])
         train_split, val_split = data.train_val_split(x, y, dataset=name)
-        members, flips = row["ensemble"]["members"], row["test_time_flips"]["used"]
         steps = {step["step"]: step for step in row["ablation"]}
+        predictor = _predictor(row, winner_only)
+        members, flips = predictor["members"], predictor["test_time_flips"]
         per_seed = {}
         for seed in seeds:
-            folder = run_dir / "replicate" / f"seed{seed}" / name
+            folder = work_dir / "replicate" / f"seed{seed}" / name
             for member in members:
                 # a member of the "seeds" stage keeps its offset: seed + 1 of the run becomes seed + 1 here
                 member_seed = seed + int(steps[member].get("seed", summary["seed"])) - summary["seed"]
@@ -90,16 +107,28 @@ def replicate(
                     progress=progress,
                     data_info=info,
                 )
-            probabilities = ablation.ensemble_proba(_as_ladder(row, folder), members, name, x_test, flips)
+            ladder = ablation.ladder_from_summary(row, folder)
+            probabilities = ablation.ensemble_proba(ladder, members, name, x_test, flips)
             per_seed[seed] = float(np.mean(probabilities.argmax(1) == np.asarray(y_test)))
+            if export_dir is not None:
+                _export(
+                    Path(export_dir) / name,
+                    ladder,
+                    row,
+                    predictor,
+                    probabilities,
+                    (x_test, y_test),
+                    seed,
+                    feature_points,
+                )
             print(
                 f"    {name}, seed {seed}: test accuracy {per_seed[seed]:.4f} "
                 f"(reported, seed {summary['seed']}: {row['test_accuracy_best_recipe']:.4f})"
             )
-        reported = row["test_accuracy_best_recipe"]
+        reported = predictor["reported_test_accuracy"]
         every = [reported, *per_seed.values()]
         results[name] = {
-            "predictor": row["best_recipe_text"],
+            "predictor": predictor["text"],
             "members": members,
             "reported_seed": summary["seed"],
             "reported_test_accuracy": reported,
@@ -109,7 +138,7 @@ def replicate(
             "target": row["target"],
             "is_sample": row["is_sample"],
         }
-    path = run_dir / "replicate" / "replicate.json"
+    path = work_dir / "replicate" / "replicate.json"
     out = {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "run_dir": str(run_dir),
@@ -118,6 +147,69 @@ def replicate(
     }
     write_json(path, out)
     return out
+
+
+def _predictor(row: dict[str, Any], winner_only: bool) -> dict[str, Any]:
+    """What is replicated: the tested predictor (its members and test-time flips) or, ``winner_only``, the
+    ladder's winner alone without flips, as in the ablation table's for-the-record test column."""
+    if not winner_only:
+        return {
+            "text": row["best_recipe_text"],
+            "members": row["ensemble"]["members"],
+            "test_time_flips": row["test_time_flips"]["used"],
+            "reported_test_accuracy": row["test_accuracy_best_recipe"],
+        }
+    [winner] = [step for step in row["ablation"] if step["chosen"]]
+    return {
+        "text": f"step {winner['step']}: {winner['recipe']} (the ladder's winner alone, no test-time flips)",
+        "members": [winner["step"]],
+        "test_time_flips": False,
+        "reported_test_accuracy": winner["test_accuracy"],
+    }
+
+
+def _export(
+    folder: Path,
+    ladder: ablation.LadderResult,
+    row: dict[str, Any],
+    predictor: dict[str, Any],
+    probabilities: np.ndarray,
+    test_data: tuple[np.ndarray, np.ndarray],
+    seed: int,
+    feature_points: int,
+) -> Path:
+    """Write the replicated predictor's artifacts for notebook 05 (:func:`fmnist_utils.published.export`)."""
+    import keras
+
+    (x_test, y_test), members = test_data, predictor["members"]
+    picks = np.sort(
+        np.random.default_rng(0).choice(len(x_test), min(feature_points, len(x_test)), replace=False)
+    )
+    winner = keras.saving.load_model(ladder.best_dir / "model.keras")
+    steps = {step["step"]: step for step in row["ablation"]}
+    info = {
+        "what": "the tested predictor of notebook 05's ladder, retrained (tools.replicate --export)",
+        "dataset": row["dataset"],
+        "predictor": predictor["text"],
+        "members": members,
+        "member_recipes": {str(m): steps[m]["recipe"] for m in members},
+        "member_epochs": {str(m): int(steps[m]["epochs"]) for m in members},
+        "test_time_flips": predictor["test_time_flips"],
+        "winner_step": ladder.chosen_step,
+        "seed": seed,
+        "ladder_test_accuracy": predictor["reported_test_accuracy"],
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+    }
+    return published.export(
+        folder,
+        probabilities=probabilities,
+        features=ablation.penultimate_features(winner, x_test[picks]),
+        feature_indices=picks,
+        histories={m: read_history(ladder.trial_dirs[list(ladder.table.index).index(m)]) for m in members},
+        y_test=y_test,
+        info=info,
+    )
 
 
 def _still_current(path: Path, summary: dict[str, Any]) -> dict[str, Any]:
@@ -135,22 +227,6 @@ def _still_current(path: Path, summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _as_ladder(row: dict[str, Any], folder: Path) -> ablation.LadderResult:
-    """The replicated trials in ``folder`` arranged as the original ladder (recipes, winner), so that
-    :func:`ablation.ensemble_proba` predicts with them exactly as it did with the originals."""
-    import pandas as pd
-
-    table = pd.DataFrame(row["ablation"]).set_index("step")
-    return ablation.LadderResult(
-        table,
-        ablation.Recipe(**row["best_recipe"]),
-        None,
-        {},
-        folder / f"step{int(table.index[table['chosen']][0])}",
-        [folder / f"step{step}" for step in table.index],
-    )
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m tools.replicate",
@@ -162,11 +238,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--datasets", nargs="+", choices=("fashion_mnist", "mnist"), help="default: all in the run"
     )
+    p.add_argument("--work-dir", type=Path, help="where the trials and replicate.json go (default: RUN_DIR)")
+    p.add_argument("--export", type=Path, help="write notebook 05's published artifacts here (one seed)")
+    p.add_argument("--feature-points", type=int, default=2000, help="test images with exported features")
+    p.add_argument(
+        "--winner-only", action="store_true", help="the ladder's winner alone (no flips), not the ensemble"
+    )
     args = p.parse_args(argv)
     if any(seed < 0 for seed in args.seeds):
         p.error("--seeds must be integers >= 0")
+    if args.feature_points < 10:
+        p.error("--feature-points must be at least 10")
     try:
-        result = replicate(args.run_dir, args.seeds, args.datasets)
+        result = replicate(
+            args.run_dir,
+            args.seeds,
+            args.datasets,
+            work_dir=args.work_dir,
+            export_dir=args.export,
+            feature_points=args.feature_points,
+            winner_only=args.winner_only,
+        )
     except ReplicateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
