@@ -578,11 +578,11 @@ def penultimate_features(model, x: np.ndarray, batch_size: int = 1024) -> np.nda
     batch by batch: a new sub-model's ``predict`` would compile (and warn about retracing) for a few batches."""
     import keras
 
-    extractor = keras.Model(model.input, model.get_layer("probabilities").input)
+    extractor = keras.Model(model.inputs, model.get_layer("probabilities").input)
     x = np.asarray(x, dtype="float32")[..., np.newaxis]
     return np.concatenate(
         [
-            keras.ops.convert_to_numpy(extractor(x[i : i + batch_size], training=False)).astype("float32")
+            keras.ops.convert_to_numpy(extractor([x[i : i + batch_size]], training=False)).astype("float32")
             for i in range(0, len(x), batch_size)
         ]
     )

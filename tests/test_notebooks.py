@@ -269,6 +269,7 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
         "confusion_best_mnist.png",
         "misclassified_upper_body.png",
         "embeddings_raw_vs_learned.png",
+        "schedules.png",
         "winner_curves.png",
     }
     nb = nbformat.read(quick_series / "05_beyond_the_seed.ipynb", as_version=4)
@@ -601,7 +602,7 @@ def test_notebook_05_explores_the_committed_ladder_from_the_shipped_artifacts(tm
         )
         assert f"{summary['datasets'][name]['test_accuracy_best_recipe']:.4f}" in shown
     assert "5-NN accuracy" in shown and "seed-to-seed spread (pp)" in _html(nb)
-    assert len(list((tmp_path / "run" / "figures").glob("*.png"))) == 6
+    assert len(list((tmp_path / "run" / "figures").glob("*.png"))) == 7
 
 
 def test_replicate_exports_the_winner_for_notebook_05(quick_series, tmp_path):
