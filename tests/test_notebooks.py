@@ -589,7 +589,7 @@ def test_notebook_05_explores_the_committed_ladder_from_the_shipped_artifacts(tm
     )
     nb = nbformat.read(out, as_version=4)
     assert not _errors(nb)
-    stdout, shown = _stdout(nb), _displayed(nb)
+    stdout, shown = _stdout(nb), _displayed(nb) + _html(nb)
     assert "nothing is trained" in stdout and "Training cnn_" not in stdout and "SAMPLE" not in stdout
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["figures"], "no trial was trained"
     summary = json.loads((project_root() / "results" / "beyond" / "summary.json").read_text())

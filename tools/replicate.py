@@ -123,7 +123,7 @@ def replicate(
                 )
             print(
                 f"    {name}, seed {seed}: test accuracy {per_seed[seed]:.4f} "
-                f"(reported, seed {summary['seed']}: {row['test_accuracy_best_recipe']:.4f})"
+                f"(reported, seed {summary['seed']}: {predictor['reported_test_accuracy']:.4f})"
             )
         reported = predictor["reported_test_accuracy"]
         every = [reported, *per_seed.values()]
@@ -188,7 +188,7 @@ def _export(
     winner = keras.saving.load_model(ladder.best_dir / "model.keras")
     steps = {step["step"]: step for step in row["ablation"]}
     info = {
-        "what": "the tested predictor of notebook 05's ladder, retrained (tools.replicate --export)",
+        "what": "notebook 05's predictor, retrained by tools.replicate --export",
         "dataset": row["dataset"],
         "predictor": predictor["text"],
         "members": members,
