@@ -133,3 +133,13 @@ def test_readme_tables_are_the_ones_the_committed_results_give():
         assert shown == "\n" + table, (
             f"README's {start} table differs from results/: python -m tools.publish --readme-only"
         )
+
+
+def test_readme_stays_short():
+    """About 1,500 words at most outside code blocks: everything else is a link to the notebook that tells it."""
+    import re
+
+    from fmnist_utils.params import project_root
+
+    text = re.sub(r"```.*?```", "", (project_root() / "README.md").read_text(), flags=re.S)
+    assert len(text.split()) <= 1500
