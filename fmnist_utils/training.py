@@ -86,11 +86,17 @@ def machine_info() -> dict[str, Any]:
     if backend == "tensorflow":
         import tensorflow as tf
 
-        gpus, versions = [d.name for d in tf.config.list_physical_devices("GPU")], {"tensorflow": tf.__version__}
+        gpus, versions = (
+            [d.name for d in tf.config.list_physical_devices("GPU")],
+            {"tensorflow": tf.__version__},
+        )
     elif backend == "jax":
         import jax
 
-        gpus, versions = [d.device_kind for d in jax.devices() if d.platform == "gpu"], {"jax": jax.__version__}
+        gpus, versions = (
+            [d.device_kind for d in jax.devices() if d.platform == "gpu"],
+            {"jax": jax.__version__},
+        )
     return {
         "cpu": cpu,
         "cpu_count": os.cpu_count(),
