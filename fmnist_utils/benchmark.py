@@ -252,12 +252,18 @@ def time_to_accuracy(
         plain, flipped = predict(model, x_test)
         test_probs.append(flipped if test_time_flips else plain)
     test_accuracy = float(np.mean(np.mean(test_probs, axis=0).argmax(1) == y_test))
+    trained_epochs = epochs * members
     return {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "target": target,
+        "seed": seed,
         "test_accuracy": test_accuracy,
+        "final_val_accuracy": history[-1]["val_accuracy"],
         "reached": test_accuracy >= target,
         "training_minutes": elapsed / 60,
+        "seconds_per_epoch": elapsed / trained_epochs,
+        "images_per_second": len(x_tr) * trained_epochs / elapsed,
+        "train_gflops_per_image": 3 * forward_flops(model) / 1e9,
         "epochs": epochs,
         "history": history,
         "schedule": f"Adam, linear warm-up 1 epoch to {peak_lr}, cosine decay to 0 over {epochs} epochs",
@@ -271,6 +277,23 @@ def time_to_accuracy(
         "data_source": info.source,
         "is_sample": info.is_sample,
         "machine": machine_info(),
+    }
+
+
+def over_seeds(runs: list[dict]) -> dict:
+    """Several seeds of one fixed recipe (:func:`time_to_accuracy` results): every run, and the test accuracy's
+    mean and sample standard deviation, the median training minutes, and whether the *mean* reaches the target."""
+    accuracies = [run["test_accuracy"] for run in runs]
+    mean = statistics.mean(accuracies)
+    keep = ("target", "epochs", "schedule", "model", "parameters", "test_time_flips", "members", "precision")
+    return {
+        **{key: runs[0][key] for key in (*keep, "batch_size", "data_source", "is_sample", "machine")},
+        "seeds": [run["seed"] for run in runs],
+        "test_accuracy_mean": mean,
+        "test_accuracy_std": statistics.stdev(accuracies) if len(runs) > 1 else None,
+        "training_minutes_median": statistics.median(run["training_minutes"] for run in runs),
+        "reached_by_mean": mean >= runs[0]["target"],
+        "runs": runs,
     }
 
 
@@ -289,6 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--parity-epochs", type=int, default=3, help="epochs of the accuracy check (0 = skip)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="for --time-to-accuracy: train the fixed recipe once per seed and report the mean (e.g. 0 1 2)",
+    )
     p.add_argument(
         "--time-to-accuracy",
         action="store_true",
@@ -327,22 +356,38 @@ def main(argv: list[str] | None = None) -> int:
             recipe = Recipe.parse(args.recipe)
         except (TypeError, ValueError) as exc:
             p.error(f"--recipe: {exc}")
-        result = time_to_accuracy(
-            target=TARGET_ACCURACY,
-            epochs=args.epochs,
-            peak_lr=args.peak_lr,
-            batch_size=args.batch_size,
-            data_source=args.data_source,
-            seed=args.seed,
-            recipe=recipe,
-            test_time_flips=args.test_time_flips,
-            members=args.members,
-        )
-        last = (
-            f"Test accuracy {result['test_accuracy']:.4f} after {result['training_minutes']:.1f} min of training "
-            f"({args.members} x {args.epochs} epochs): target {result['target']} "
-            + ("reached" if result["reached"] else "not reached")
-        )
+        runs = [
+            time_to_accuracy(
+                target=TARGET_ACCURACY,
+                epochs=args.epochs,
+                peak_lr=args.peak_lr,
+                batch_size=args.batch_size,
+                data_source=args.data_source,
+                seed=seed,
+                recipe=recipe,
+                test_time_flips=args.test_time_flips,
+                members=args.members,
+            )
+            for seed in (args.seeds or [args.seed])
+        ]
+        if args.seeds:
+            result = over_seeds(runs)
+            spread = (
+                f" ± {result['test_accuracy_std']:.4f}" if result["test_accuracy_std"] is not None else ""
+            )
+            last = (
+                f"Test accuracy {result['test_accuracy_mean']:.4f}{spread} over seeds {result['seeds']}, "
+                f"{result['training_minutes_median']:.1f} min of training each (median): target "
+                f"{result['target']} "
+                + ("reached by the mean" if result["reached_by_mean"] else "not reached")
+            )
+        else:
+            result = runs[0]
+            last = (
+                f"Test accuracy {result['test_accuracy']:.4f} after {result['training_minutes']:.1f} min of "
+                f"training ({args.members} x {args.epochs} epochs): target {result['target']} "
+                + ("reached" if result["reached"] else "not reached")
+            )
     else:
         result = run_benchmark(
             args.dataset,

@@ -166,3 +166,22 @@ def test_bad_arguments_are_rejected(capsys):
     with pytest.raises(SystemExit):
         benchmark.main(["--time-to-accuracy", "--recipe", "dropout=0.5"])
     assert "--recipe: Unknown recipe field 'dropout'" in capsys.readouterr().err
+
+
+def test_time_to_accuracy_over_seeds_reports_every_run_and_the_mean(tmp_path, capsys):
+    """A fixed recipe trained once per seed: each run recorded (seed, accuracy, time, images/s, FLOPs), and the
+    mean and standard deviation of the test accuracy decide whether the target is reached."""
+    out = tmp_path / "tta.json"
+    argv = ["--time-to-accuracy", "--data-source", "sample", "--epochs", "1", "--seeds", "0", "1"]
+    assert benchmark.main([*argv, "--output", str(out)]) == 0
+    result = json.loads(out.read_text())
+    accuracies = [run["test_accuracy"] for run in result["runs"]]
+    assert result["seeds"] == [run["seed"] for run in result["runs"]] == [0, 1]
+    assert result["test_accuracy_mean"] == pytest.approx(np.mean(accuracies))
+    assert result["test_accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1))
+    assert result["reached_by_mean"] == (result["test_accuracy_mean"] >= 0.9323)
+    for run in result["runs"]:
+        assert run["images_per_second"] == pytest.approx(1700 / (60 * run["training_minutes"]))
+        assert run["seconds_per_epoch"] == pytest.approx(60 * run["training_minutes"])
+        assert run["train_gflops_per_image"] == pytest.approx(3 * 108.815616e6 / 1e9)
+    assert "over seeds [0, 1]" in capsys.readouterr().out.splitlines()[-1]
