@@ -531,7 +531,7 @@ def test_publish_beyond_refuses_sample_runs_and_copies_full_ones(quick_series, t
     (run / "beyond" / "replicate" / "replicate.json").write_text('{"datasets": {}}')
     publish_beyond(run, repo=tmp_path / "repo")
     assert (results / "replicate.json").read_text() == '{"datasets": {}}', "the seed replication comes along"
-    assert len(list((tmp_path / "repo" / "assets").glob("beyond_*.png"))) == 5
+    assert len(list((tmp_path / "repo" / "assets").glob("beyond_*.png"))) == 7  # every figure of 05
     table = (results / "summary.md").read_text()
     for row in summary["datasets"].values():
         test = row["test_accuracy_best_recipe"]

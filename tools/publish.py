@@ -22,7 +22,10 @@ the executed notebook over ``notebooks/05_beyond_the_seed.ipynb``, ``summary.jso
 its figures into ``assets/beyond_*.png``, and its best results
 into the table between README's ``<!-- results-beyond -->`` markers; full data only. ``--beyond-only``
 publishes just that, from a run of notebook 05 alone (``RUN_DIR/05_beyond_the_seed.ipynb`` and
-``RUN_DIR/beyond/``).
+``RUN_DIR/beyond/``). A new ladder makes ``results/beyond/published/`` stale (a test compares its winner with
+``summary.json``): refresh it with ``python -m tools.replicate results/beyond --seeds 0 --winner-only --export
+results/beyond/published --work-dir runs/export``, then execute notebook 05 (``source="published"``) over
+``notebooks/05_beyond_the_seed.ipynb``.
 """
 
 from __future__ import annotations
