@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+import keras
 import numpy as np
 
 # ----------------------------------------------------------------------------------------------------
@@ -572,13 +573,7 @@ def make_dataset(
     return ArrayBatches(x, y, batch_size, shuffle=shuffle, seed=seed)
 
 
-def _array_batches_base():
-    import keras
-
-    return keras.utils.PyDataset
-
-
-class ArrayBatches(_array_batches_base()):
+class ArrayBatches(keras.utils.PyDataset):
     """Float32 batches (B, 28, 28, 1) of uint8 images (N, 28, 28) with int labels, for any Keras backend;
     with ``shuffle``, a new seeded order every epoch (the order :func:`make_tf_dataset` would not give:
     the two pipelines shuffle alike, not identically)."""
