@@ -566,8 +566,6 @@ def make_dataset(
 ):
     """Batches for ``fit``/``evaluate`` on Keras' current backend: :func:`make_tf_dataset` on TensorFlow,
     :class:`ArrayBatches` on the others (JAX, PyTorch), where ``tf.data`` may not be installed."""
-    import keras
-
     if keras.backend.backend() == "tensorflow":
         return make_tf_dataset(x, y, batch_size, shuffle=shuffle, seed=seed, cache=shuffle)
     return ArrayBatches(x, y, batch_size, shuffle=shuffle, seed=seed)
