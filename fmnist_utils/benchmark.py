@@ -18,11 +18,12 @@ Results are written as JSON (``--output``); timings are never asserted by tests.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ import numpy as np
 
 from fmnist_utils.ablation import SEED_RECIPE, Recipe, build_recipe_model
 from fmnist_utils.data import load_dataset, make_tf_dataset, train_val_split
-from fmnist_utils.evaluation import predict_proba, predict_with_flips
+from fmnist_utils.evaluation import predict_with_flips
 from fmnist_utils.models import (
     build_seed_model,
     compile_seed_model,
@@ -51,6 +52,7 @@ class Config:
     name: str
     precision: str
     pipeline: str  # "numpy" (arrays into fit) or "tf.data" (cache/shuffle/batch/prefetch)
+    batch_size: int = 256
 
 
 BASELINE = Config("plain port: float32 + NumPy arrays", "float32", "numpy")
@@ -61,10 +63,11 @@ CANDIDATES = (
 )
 
 
-def _prepare(config: Config, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int):
+def _prepare(config: Config, x: np.ndarray, y: np.ndarray, seed: int):
     """A compiled model of ``config`` and its ``fit`` inputs, warmed up by one untimed epoch (graph tracing,
     oneDNN kernel selection, filling the tf.data cache)."""
     set_seed(seed)
+    batch_size = config.batch_size
     model = compile_seed_model(build_seed_model(precision=config.precision))
     if config.pipeline == "numpy":
         inputs = {"x": x[..., None].astype("float32"), "y": y, "batch_size": batch_size, "shuffle": True}
@@ -75,30 +78,34 @@ def _prepare(config: Config, x: np.ndarray, y: np.ndarray, batch_size: int, seed
 
 
 def measure_throughput(
-    configs, x: np.ndarray, y: np.ndarray, batch_size: int, repeats: int, seed: int = 0
+    configs, x: np.ndarray, y: np.ndarray, repeats: int, seed: int = 0
 ) -> list[dict[str, Any]]:
     """Images/s of each config training on ``(x, y)``: after a warm-up each, ``repeats`` rounds in which every
     config trains one timed epoch in turn, so that a machine whose speed drifts (other processes, a shared
     host) slows every config alike. Each row keeps every epoch, the median images/s (what counts) and the
     fastest epoch's (an upper bound: on a shared machine a slow epoch partly measures the neighbours)."""
-    prepared = [_prepare(config, x, y, batch_size, seed) for config in configs]
+    prepared = [_prepare(config, x, y, seed) for config in configs]
     seconds: list[list[float]] = [[] for _ in configs]
+    cpu_seconds: list[list[float]] = [[] for _ in configs]
     for _ in range(repeats):
-        for times, (model, inputs) in zip(seconds, prepared):
-            start = time.perf_counter()
+        for times, cpu, (model, inputs) in zip(seconds, cpu_seconds, prepared):
+            start, start_cpu = time.perf_counter(), time.process_time()
             model.fit(epochs=1, verbose=0, **inputs)
             times.append(time.perf_counter() - start)
+            cpu.append(time.process_time() - start_cpu)
     train_flops = 3 * forward_flops(prepared[0][0])
     rows = []
-    for config, times in zip(configs, seconds):
-        best = min(times)
+    for config, times, cpu in zip(configs, seconds, cpu_seconds):
+        best, median = min(times), statistics.median(times)
         rows.append(
             {
                 **asdict(config),
                 "epoch_seconds": times,
+                "epoch_cpu_seconds": cpu,  # CPU time of all the process's threads: / seconds = cores busy
                 "images_per_second": len(x) / best,
-                "median_images_per_second": len(x) / statistics.median(times),
+                "median_images_per_second": len(x) / median,
                 "gflops_per_second": len(x) * train_flops / best / 1e9,
+                "median_gflops_per_second": len(x) * train_flops / median / 1e9,
             }
         )
     return rows
@@ -138,6 +145,16 @@ def _data(dataset: str, data_source: str):
     return train_data, val_data, test, info
 
 
+def _print_rows(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        print(
+            f"  {row['name']:<42} {row['median_images_per_second']:8.0f} images/s (median epoch; "
+            f"{row['median_gflops_per_second']:.0f} GFLOP/s)  epochs: "
+            + ", ".join(f"{s:.1f}s" for s in row["epoch_seconds"]),
+            flush=True,
+        )
+
+
 def run_benchmark(
     dataset: str = "fashion_mnist",
     data_source: str = "auto",
@@ -146,8 +163,10 @@ def run_benchmark(
     batch_size: int = 256,
     parity_epochs: int = 3,
     seed: int = 0,
+    batch_sizes: tuple[int, ...] = (),
 ) -> dict:
-    """Throughput of the baseline and every candidate, then an accuracy parity check."""
+    """Throughput of the baseline and every candidate, then the fastest configuration at each of
+    ``batch_sizes`` (if any), then an accuracy parity check."""
     data = _data(dataset, data_source)
     (x_train, y_train), info = data[0], data[3]
     x, y = x_train[:images], y_train[:images]
@@ -155,20 +174,22 @@ def run_benchmark(
         f"Throughput on {len(x):,} {dataset} images, batch {batch_size}: a warm-up epoch each, then {repeats} "
         "rounds of one timed epoch per configuration" + (" [SAMPLE DATA]" if info.is_sample else "")
     )
-    rows = measure_throughput((BASELINE, *CANDIDATES), x, y, batch_size, repeats, seed)
-    for row in rows:
-        print(
-            f"  {row['name']:<34} {row['images_per_second']:8.0f} images/s  ({row['gflops_per_second']:.0f} GFLOP/s)"
-            f"  epochs: {', '.join(f'{s:.1f}s' for s in row['epoch_seconds'])}",
-            flush=True,
-        )
+    configs = [replace(c, batch_size=batch_size) for c in (BASELINE, *CANDIDATES)]
+    rows = measure_throughput(configs, x, y, repeats, seed)
+    _print_rows(rows)
     baseline = rows[0]
     fastest = max(rows[1:], key=lambda r: r["median_images_per_second"])
-    fastest_config = next(c for c in CANDIDATES if c.name == fastest["name"])
+    fastest_config = next(c for c in configs if c.name == fastest["name"])
+    batch_rows = []
+    if batch_sizes:
+        print(f"{fastest_config.name} at batch sizes {', '.join(map(str, batch_sizes))}")
+        sweep = [replace(fastest_config, name=f"batch {b}", batch_size=b) for b in batch_sizes]
+        batch_rows = measure_throughput(sweep, x, y, repeats, seed)
+        _print_rows(batch_rows)
     checks = []
     if parity_epochs:
         print(f"Accuracy parity: {parity_epochs} epochs of the seed protocol, seed {seed}, full test set")
-        checks = [parity(c, data, parity_epochs, batch_size, seed) for c in (BASELINE, fastest_config)]
+        checks = [parity(c, data, parity_epochs, batch_size, seed) for c in (configs[0], fastest_config)]
         for check in checks:
             print(
                 f"  {check['config']:<34} test accuracy {check['test_accuracy']:.4f}, test loss "
@@ -189,13 +210,41 @@ def run_benchmark(
         "fastest": fastest["name"],
         "speedup": speedup,
         "speedup_of_fastest_epochs": fastest["images_per_second"] / baseline["images_per_second"],
+        "batch_sizes": batch_rows,
         "parity": checks,
         "parity_difference_pp": (
             100 * (checks[1]["test_accuracy"] - checks[0]["test_accuracy"]) if checks else None
         ),
         "auto_precision_here": resolve_precision("auto"),
-        "machine": machine_info(),
+        "machine": {**machine_info(), "matmul_ceiling": matmul_ceiling()},
     }
+
+
+def matmul_ceiling(size: int = 2048, chain: int = 10, repeats: int = 3) -> dict[str, float]:
+    """This machine's GFLOP/s on a chain of ``chain`` products of ``size`` x ``size`` matrices, in float32 and
+    bfloat16 (best of ``repeats``): the ceiling a model's GFLOP/s is read against, and what makes timings
+    taken on two machines comparable."""
+    import keras
+    from keras import ops
+
+    ceiling = {}
+    for dtype in ("float32", "bfloat16"):
+        a = ops.cast(keras.random.normal((size, size), seed=0) / size**0.5, dtype)
+        seconds = []
+        for _ in range(repeats + 1):  # the first product is a warm-up
+            start = time.perf_counter()
+            x = a
+            for _ in range(chain):
+                x = ops.matmul(x, a)
+            ops.convert_to_numpy(ops.cast(x[0, 0], "float32"))
+            seconds.append(time.perf_counter() - start)
+        ceiling[f"{dtype}_gflops_per_second"] = chain * 2 * size**3 / min(seconds[1:]) / 1e9
+    return ceiling
+
+
+def _accuracy(probabilities: list[np.ndarray], y: np.ndarray) -> float:
+    """The accuracy of the mean of ``probabilities`` (one model's, or an ensemble's)."""
+    return float(np.mean(np.mean(probabilities, axis=0).argmax(1) == y))
 
 
 def time_to_accuracy(
@@ -212,17 +261,20 @@ def time_to_accuracy(
 ) -> dict:
     """Train on Fashion-MNIST for a budget fixed in advance (``epochs`` per member, a warm-up + cosine
     schedule over them), timing the training and recording the *validation* accuracy after every epoch
-    (not timed), then measure the test accuracy once, after all training. The model is the seed's unless
-    ``recipe`` (notebook 05's :class:`~fmnist_utils.ablation.Recipe`) changes it; its ``schedule`` is
-    replaced by this one. With ``test_time_flips`` predictions average each image with its mirror. With
-    ``members`` > 1, that many models train one after the other (seeds ``seed``, ``seed + 1``, ...; the
-    clock runs on) and their predictions are averaged (an ensemble). Nothing here looks at the test set
-    before the budget is spent, so the result can be compared with the target without selecting on it."""
+    (not timed; with and without test-time flips), then measure the test accuracy once, after all training.
+    The model is the seed's unless ``recipe`` (notebook 05's :class:`~fmnist_utils.ablation.Recipe`) changes
+    it; its ``schedule`` is replaced by this one. With ``test_time_flips`` the counted predictions average
+    each image with its mirror. With ``members`` > 1, that many models train one after the other (seeds
+    ``seed``, ``seed + 1``, ...; the clock runs on) and their predictions are averaged (an ensemble). Nothing
+    here looks at the test set before the budget is spent, so the result can be compared with the target
+    without selecting on it."""
     import keras
 
     (x_tr, y_tr), (x_val, y_val), (x_test, y_test), info = _data("fashion_mnist", data_source)
-    predict = predict_with_flips if test_time_flips else (lambda model, x: (predict_proba(model, x), None))
-    elapsed, history, val_probs, test_probs = 0.0, [], [], []
+    elapsed, history = 0.0, []
+    val = {"plain": [], "flips": []}  # each finished member's validation probabilities
+    test = {"plain": [], "flips": []}
+    counted = "flips" if test_time_flips else "plain"
     schedule = one_cycle_schedule(int(np.ceil(len(x_tr) / batch_size)), epochs, peak_lr)  # the same for each
     for member in range(1, members + 1):
         member_seed = seed + member - 1
@@ -234,32 +286,35 @@ def time_to_accuracy(
         )
         train_ds = make_tf_dataset(x_tr, y_tr, batch_size, shuffle=True, seed=member_seed)
         for epoch in range(1, epochs + 1):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             model.fit(train_ds, epochs=1, verbose=0, shuffle=False)  # the pipeline reshuffles
             elapsed += time.perf_counter() - start
-            plain, flipped = predict(model, x_val)
-            member_probs = flipped if test_time_flips else plain
-            val_acc = float(np.mean(np.mean([*val_probs, member_probs], axis=0).argmax(1) == y_val))
-            history.append(
-                {"member": member, "epoch": epoch, "training_seconds": elapsed, "val_accuracy": val_acc}
-            )
+            cpu_seconds = time.process_time() - start_cpu
+            now = dict(zip(("plain", "flips"), predict_with_flips(model, x_val)))
+            row = {"member": member, "epoch": epoch, "training_seconds": elapsed, "cpu_seconds": cpu_seconds}
+            for kind in ("plain", "flips"):
+                row[f"val_accuracy_{kind}"] = _accuracy([*val[kind], now[kind]], y_val)
+            row["val_accuracy"] = row[f"val_accuracy_{counted}"]
+            history.append(row)
             print(
                 f"  {f'member {member}, ' if members > 1 else ''}epoch {epoch:2d}: {elapsed / 60:5.1f} min of "
-                f"training, validation accuracy {val_acc:.4f}",
+                f"training, validation accuracy {row['val_accuracy']:.4f}",
                 flush=True,
             )
-        val_probs.append(member_probs)
-        plain, flipped = predict(model, x_test)
-        test_probs.append(flipped if test_time_flips else plain)
-    test_accuracy = float(np.mean(np.mean(test_probs, axis=0).argmax(1) == y_test))
+        for kind in ("plain", "flips"):
+            val[kind].append(now[kind])
+        for kind, probs in zip(("plain", "flips"), predict_with_flips(model, x_test)):
+            test[kind].append(probs)
     trained_epochs = epochs * members
     return {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "target": target,
         "seed": seed,
-        "test_accuracy": test_accuracy,
+        "test_accuracy": _accuracy(test[counted], y_test),
+        "test_accuracy_plain": _accuracy(test["plain"], y_test),
+        "test_accuracy_flips": _accuracy(test["flips"], y_test),
         "final_val_accuracy": history[-1]["val_accuracy"],
-        "reached": test_accuracy >= target,
+        "reached": _accuracy(test[counted], y_test) >= target,
         "training_minutes": elapsed / 60,
         "seconds_per_epoch": elapsed / trained_epochs,
         "images_per_second": len(x_tr) * trained_epochs / elapsed,
@@ -267,6 +322,8 @@ def time_to_accuracy(
         "epochs": epochs,
         "history": history,
         "schedule": f"Adam, linear warm-up 1 epoch to {peak_lr}, cosine decay to 0 over {epochs} epochs",
+        "peak_lr": peak_lr,
+        "recipe": recipe.describe(),
         "model": ("seed model" if recipe.arch == "seed" else "VGG-style model (notebook 05)")
         + ("" if recipe == SEED_RECIPE else f", {recipe.describe()}"),
         "parameters": model.count_params(),
@@ -276,25 +333,87 @@ def time_to_accuracy(
         "batch_size": batch_size,
         "data_source": info.source,
         "is_sample": info.is_sample,
-        "machine": machine_info(),
+        "machine": {**machine_info(), "matmul_ceiling": matmul_ceiling()},
     }
 
 
-def over_seeds(runs: list[dict]) -> dict:
+#: What makes two time-to-accuracy runs the same recipe (only their seeds may differ).
+RECIPE_KEYS = (
+    "target",
+    "epochs",
+    "peak_lr",
+    "recipe",
+    "test_time_flips",
+    "members",
+    "precision",
+    "batch_size",
+    "is_sample",
+)
+
+
+def over_seeds(runs: list[dict], name: str | None = None) -> dict:
     """Several seeds of one fixed recipe (:func:`time_to_accuracy` results): every run, and the test accuracy's
     mean and sample standard deviation, the median training minutes, and whether the *mean* reaches the target."""
     accuracies = [run["test_accuracy"] for run in runs]
     mean = statistics.mean(accuracies)
-    keep = ("target", "epochs", "schedule", "model", "parameters", "test_time_flips", "members", "precision")
+    keep = ("data_source", "schedule", "model", "parameters", "train_gflops_per_image", "machine")
     return {
-        **{key: runs[0][key] for key in (*keep, "batch_size", "data_source", "is_sample", "machine")},
+        "name": name,
+        **{key: runs[0][key] for key in (*RECIPE_KEYS, *keep)},
         "seeds": [run["seed"] for run in runs],
         "test_accuracy_mean": mean,
         "test_accuracy_std": statistics.stdev(accuracies) if len(runs) > 1 else None,
+        "final_val_accuracy_mean": statistics.mean(run["final_val_accuracy"] for run in runs),
         "training_minutes_median": statistics.median(run["training_minutes"] for run in runs),
         "reached_by_mean": mean >= runs[0]["target"],
         "runs": runs,
     }
+
+
+def finished_runs(output: Path | None, settings: dict) -> dict[int, dict]:
+    """The runs, by seed, that ``output`` already holds for the same recipe (``settings``: the
+    :data:`RECIPE_KEYS` of the run about to start), so an interrupted ``--seeds`` run resumes; an ``output``
+    holding another recipe is refused rather than overwritten."""
+    if output is None or not output.exists():
+        return {}
+    done = json.loads(output.read_text())
+    if "runs" not in done:
+        raise ValueError(f"{output} is not a --seeds result; choose another --output.")
+    differing = sorted(key for key in RECIPE_KEYS if done.get(key) != settings[key])
+    if differing:
+        raise ValueError(
+            f"{output} holds runs of another recipe (different {', '.join(differing)}); "
+            "choose another --output or delete it."
+        )
+    return {run["seed"]: run for run in done["runs"]}
+
+
+def run_seeds(seeds: list[int], output: Path | None, name: str | None, **settings) -> dict:
+    """:func:`time_to_accuracy` once per seed, skipping seeds ``output`` already holds for the same recipe and
+    writing ``output`` after every seed (a long series can be split across sessions)."""
+    recipe = settings.get("recipe", SEED_RECIPE)
+    expected = {
+        "target": settings.get("target", TARGET_ACCURACY),
+        "epochs": settings.get("epochs", 20),
+        "peak_lr": settings.get("peak_lr", 2e-3),
+        "recipe": recipe.describe(),
+        "test_time_flips": settings.get("test_time_flips", False),
+        "members": settings.get("members", 1),
+        "precision": resolve_precision(settings.get("precision", "auto")),
+        "batch_size": settings.get("batch_size", 256),
+        "is_sample": settings.get("data_source", "auto") == "sample",  # "auto" never falls back to it
+    }
+    done = finished_runs(output, expected)
+    runs = []
+    for seed in seeds:
+        if seed in done:
+            print(f"Seed {seed}: already in {output}, kept", flush=True)
+            runs.append(done[seed])
+            continue
+        runs.append(time_to_accuracy(seed=seed, **settings))
+        if output is not None:
+            write_json(output, over_seeds(runs, name))
+    return over_seeds(runs, name)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,32 +465,45 @@ def main(argv: list[str] | None = None) -> int:
         help="for --time-to-accuracy: train this many models one after the other (seeds seed, seed+1, ...) "
         "and count the accuracy of their averaged predictions (default 1)",
     )
-    p.add_argument("--output", type=Path, help="write the results as JSON here")
+    p.add_argument("--name", help="for --time-to-accuracy --seeds: the recipe's name in tables (e.g. 'fast')")
+    p.add_argument(
+        "--batch-sizes",
+        type=int,
+        nargs="+",
+        default=[],
+        help="also measure the fastest configuration's images/s at these batch sizes (e.g. 64 128 256 512 1024)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        help="write the results as JSON here (with --seeds, after every seed; seeds already there are kept)",
+    )
     args = p.parse_args(argv)
     for name in ("images", "repeats", "batch_size", "epochs", "members"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be a positive integer")
+    if any(size < 1 for size in args.batch_sizes):
+        p.error("--batch-sizes must be positive integers")
     if args.time_to_accuracy:
         try:
             recipe = Recipe.parse(args.recipe)
         except (TypeError, ValueError) as exc:
             p.error(f"--recipe: {exc}")
-        runs = [
-            time_to_accuracy(
-                target=TARGET_ACCURACY,
-                epochs=args.epochs,
-                peak_lr=args.peak_lr,
-                batch_size=args.batch_size,
-                data_source=args.data_source,
-                seed=seed,
-                recipe=recipe,
-                test_time_flips=args.test_time_flips,
-                members=args.members,
-            )
-            for seed in (args.seeds or [args.seed])
-        ]
+        settings = dict(
+            target=TARGET_ACCURACY,
+            epochs=args.epochs,
+            peak_lr=args.peak_lr,
+            batch_size=args.batch_size,
+            data_source=args.data_source,
+            recipe=recipe,
+            test_time_flips=args.test_time_flips,
+            members=args.members,
+        )
         if args.seeds:
-            result = over_seeds(runs)
+            try:
+                result = run_seeds(args.seeds, args.output, args.name, **settings)
+            except ValueError as exc:
+                p.error(f"--output: {exc}")
             spread = (
                 f" ± {result['test_accuracy_std']:.4f}" if result["test_accuracy_std"] is not None else ""
             )
@@ -382,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
                 + ("reached by the mean" if result["reached_by_mean"] else "not reached")
             )
         else:
-            result = runs[0]
+            result = time_to_accuracy(seed=args.seed, **settings)
             last = (
                 f"Test accuracy {result['test_accuracy']:.4f} after {result['training_minutes']:.1f} min of "
                 f"training ({args.members} x {args.epochs} epochs): target {result['target']} "
@@ -397,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
             args.batch_size,
             args.parity_epochs,
             args.seed,
+            tuple(args.batch_sizes),
         )
         last = (
             f"Speed-up (ratio of median epochs): {result['speedup']:.2f}x ({result['fastest']} vs {result['baseline']}"

@@ -377,19 +377,22 @@ def compute_policy(model: keras.Model) -> str:
     )
 
 
+def layer_forward_flops(layer: layers.Layer) -> int:
+    """Floating-point operations of ``layer``'s forward pass for one image (multiply + add = 2) if it is a
+    convolution or a dense layer (>99 % of the work), else 0."""
+    if isinstance(layer, layers.Conv2D):
+        kh, kw = layer.kernel_size
+        out_h, out_w, out_c = layer.output.shape[1:]
+        return 2 * out_h * out_w * out_c * kh * kw * layer.kernel.shape[2]
+    if isinstance(layer, layers.Dense):
+        return 2 * int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
+    return 0
+
+
 def forward_flops(model: keras.Model) -> int:
-    """Floating-point operations of one forward pass of one image (multiply + add = 2), counting the
-    convolutions and dense layers, which are >99 % of the work; training costs about 3x this
-    (forward, plus gradients with respect to inputs and weights)."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
-            kh, kw = layer.kernel_size
-            out_h, out_w, out_c = layer.output.shape[1:]
-            total += 2 * out_h * out_w * out_c * kh * kw * layer.kernel.shape[2]
-        elif isinstance(layer, layers.Dense):
-            total += 2 * int(layer.kernel.shape[0]) * int(layer.kernel.shape[1])
-    return int(total)
+    """Floating-point operations of one forward pass of one image, summed over the convolutions and dense
+    layers; training costs about 3x this (forward, plus gradients with respect to inputs and weights)."""
+    return int(sum(layer_forward_flops(layer) for layer in model.layers))
 
 
 def parameter_table(model: keras.Model):

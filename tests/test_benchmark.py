@@ -23,6 +23,9 @@ def test_benchmark_compares_baseline_and_candidates(tmp_path, capsys):
             "1",
             "--parity-epochs",
             "1",
+            "--batch-sizes",
+            "64",
+            "128",
             "--output",
             str(out),
         ]
@@ -34,7 +37,8 @@ def test_benchmark_compares_baseline_and_candidates(tmp_path, capsys):
     names = [row["name"] for row in result["throughput"]]
     assert names[0] == benchmark.BASELINE.name and set(names[1:]) == {c.name for c in benchmark.CANDIDATES}
     assert all(
-        row["images_per_second"] > 0 and len(row["epoch_seconds"]) == 1 for row in result["throughput"]
+        row["images_per_second"] > 0 and len(row["epoch_seconds"]) == len(row["epoch_cpu_seconds"]) == 1
+        for row in result["throughput"]
     )
     fastest = max(result["throughput"][1:], key=lambda r: r["median_images_per_second"])
     assert result["fastest"] == fastest["name"]
@@ -45,10 +49,15 @@ def test_benchmark_compares_baseline_and_candidates(tmp_path, capsys):
     assert [p["precision"] for p in result["parity"]] == ["float32", fastest["precision"]]
     assert all(0.0 <= p["test_accuracy"] <= 1.0 for p in result["parity"])
     assert round(result["model_forward_mflops_per_image"], 3) == 108.816  # 2 convolutions + 3 dense layers
+    sweep = result["batch_sizes"]
+    assert [(row["name"], row["batch_size"]) for row in sweep] == [("batch 64", 64), ("batch 128", 128)]
+    assert {row["precision"] for row in sweep} == {fastest["precision"]}, "the sweep runs the fastest config"
+    ceiling = result["machine"]["matmul_ceiling"]
+    assert ceiling["float32_gflops_per_second"] > 0 and ceiling["bfloat16_gflops_per_second"] > 0
 
 
 def _recorded_predictions(monkeypatch) -> list[tuple[str, np.ndarray]]:
-    """Patch the benchmark's predictors to record (which split, probabilities) of each call, in order."""
+    """Patch the benchmark's predictor to record (which split, (plain, flipped) probabilities) of each call."""
     _, (_, y_test) = data.load_dataset("fashion_mnist", source="sample")
     calls = []
 
@@ -60,7 +69,6 @@ def _recorded_predictions(monkeypatch) -> list[tuple[str, np.ndarray]]:
 
         return predict
 
-    monkeypatch.setattr(benchmark, "predict_proba", recording(benchmark.predict_proba))
     monkeypatch.setattr(benchmark, "predict_with_flips", recording(benchmark.predict_with_flips))
     return calls
 
@@ -82,8 +90,16 @@ def test_time_to_accuracy_trains_the_whole_budget_then_tests_once(tmp_path, caps
         "validation every epoch, the test set once, last"
     )
     _, (_, y_test) = data.load_dataset("fashion_mnist", source="sample")
-    assert result["test_accuracy"] == pytest.approx(np.mean(calls[-1][1].argmax(1) == y_test))
-    assert "val_accuracy" in result["history"][0] and "test_accuracy" not in result["history"][0]
+    plain, flipped = calls[-1][1]
+    assert (
+        result["test_accuracy"]
+        == result["test_accuracy_plain"]
+        == pytest.approx(np.mean(plain.argmax(1) == y_test))
+    ), "without --test-time-flips the plain predictions count"
+    assert result["test_accuracy_flips"] == pytest.approx(np.mean(flipped.argmax(1) == y_test))
+    first = result["history"][0]
+    assert first["val_accuracy"] == first["val_accuracy_plain"] and "val_accuracy_flips" in first
+    assert not any(key.startswith("test") for key in first)
     assert f"Test accuracy {result['test_accuracy']:.4f} after" in capsys.readouterr().out
 
 
@@ -185,3 +201,22 @@ def test_time_to_accuracy_over_seeds_reports_every_run_and_the_mean(tmp_path, ca
         assert run["seconds_per_epoch"] == pytest.approx(60 * run["training_minutes"])
         assert run["train_gflops_per_image"] == pytest.approx(3 * 108.815616e6 / 1e9)
     assert "over seeds [0, 1]" in capsys.readouterr().out.splitlines()[-1]
+
+
+def test_an_interrupted_series_of_seeds_resumes_and_another_recipe_is_refused(tmp_path, capsys):
+    """``--output`` is written after every seed; seeds it already holds for the same recipe are kept, not
+    retrained, and a file holding another recipe is never overwritten."""
+    out = tmp_path / "fast.json"
+    argv = ["--time-to-accuracy", "--data-source", "sample", "--epochs", "1", "--output", str(out)]
+    assert benchmark.main([*argv, "--seeds", "0", "--name", "fast"]) == 0
+    first = json.loads(out.read_text())["runs"][0]
+    assert benchmark.main([*argv, "--seeds", "0", "1", "--name", "fast"]) == 0
+    result = json.loads(out.read_text())
+    assert result["name"] == "fast" and result["seeds"] == [0, 1]
+    assert result["runs"][0] == first, "seed 0 was kept, not retrained"
+    assert "Seed 0: already in" in capsys.readouterr().out
+    before = out.read_text()
+    with pytest.raises(SystemExit):
+        benchmark.main([*argv, "--seeds", "2", "--recipe", "flip"])
+    assert "holds runs of another recipe (different recipe)" in capsys.readouterr().err
+    assert out.read_text() == before
