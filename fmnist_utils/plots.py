@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import seaborn as sns
 
@@ -561,4 +562,144 @@ def architecture_diagram(model, title: str = "The network, layer by layer", save
         ha="center",
         fontsize=9,
     )
+    return _finish(fig, save_to)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training speed (notebook 06)
+# ----------------------------------------------------------------------------------------------------
+
+
+def layer_flops_bars(table, title: str = "Where the arithmetic is: forward MFLOP per image", save_to=None):
+    """Horizontal bars of each layer's forward MFLOP (``speed.layer_flops``), its share printed beside it."""
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(table) + 1.2))
+    ax.barh(table["layer"], table["forward_mflop"], color="tab:blue")
+    for y, (mflop, share) in enumerate(zip(table["forward_mflop"], table["share"])):
+        ax.text(mflop, y, f"  {share:.0%}", va="center")
+    ax.invert_yaxis()
+    ax.set(title=title, xlabel="MFLOP per image, forward pass", ylabel="layer")
+    ax.set_xlim(0, table["forward_mflop"].max() * 1.2)
+    return _finish(fig, save_to)
+
+
+def epoch_seconds_strip(rows, title: str = "Every timed epoch, by configuration", save_to=None):
+    """One dot per timed epoch of each benchmark configuration (``throughput.json`` rows), the median as a
+    bar, each dot coloured by the cores the process kept busy (CPU seconds / seconds) when recorded: two
+    speeds of one configuration show up as two clusters, and an idle core as a paler dot."""
+    fig, ax = plt.subplots(figsize=(8.5, 0.7 * len(rows) + 1.4))
+    busy = None
+    for y, row in enumerate(rows):
+        seconds = np.asarray(row["epoch_seconds"])
+        cores = np.asarray(row.get("epoch_cpu_seconds", [np.nan] * len(seconds))) / seconds
+        busy = ax.scatter(
+            seconds,
+            np.full(len(seconds), y),
+            c=cores,
+            cmap="viridis",
+            vmin=0,
+            vmax=2,
+            edgecolor="black",
+            zorder=3,
+        )
+        ax.plot([np.median(seconds)] * 2, [y - 0.3, y + 0.3], color="black", linewidth=2)
+    fig.colorbar(busy, ax=ax, label="cores busy")
+    ax.set_yticks(range(len(rows)), [row["name"] for row in rows])
+    ax.invert_yaxis()
+    ax.set(title=title, xlabel="seconds per epoch (dots: epochs; bar: median)")
+    ax.set_xlim(left=0)
+    ax.grid(axis="x", alpha=0.3)
+    return _finish(fig, save_to)
+
+
+def throughput_by_batch(table, title: str = "Images per second against batch size", save_to=None):
+    """Median images/s at each batch size (``speed.throughput_table(..., "batch_sizes")``)."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.plot(table["batch_size"], table["median_images_per_second"], marker="o")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(table["batch_size"], [str(b) for b in table["batch_size"]])
+    ax.set(title=title, xlabel="batch size", ylabel="images / s (median epoch)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    return _finish(fig, save_to)
+
+
+def validation_against_minutes(curves, title: str = "Validation accuracy during training", save_to=None):
+    """Each recipe's validation accuracy after every epoch against training minutes, one line per seed:
+    solid with test-time flips, dashed without (``speed.validation_curves``)."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    palette = dict(zip(curves["recipe"].unique(), sns.color_palette("tab10")))
+    for (recipe, seed), run in curves.groupby(["recipe", "seed"], sort=False):
+        first = seed == curves.loc[curves["recipe"] == recipe, "seed"].min()
+        color = palette[recipe]
+        ax.plot(
+            run["training_minutes"],
+            run["val_accuracy_flips"],
+            color=color,
+            alpha=0.8,
+            label=f"{recipe}, with flips" if first else None,
+        )
+        ax.plot(
+            run["training_minutes"],
+            run["val_accuracy_plain"],
+            color=color,
+            alpha=0.8,
+            linestyle="--",
+            label=f"{recipe}, without" if first else None,
+        )
+    low = max(0.85, curves[["val_accuracy_plain", "val_accuracy_flips"]].min().min() - 0.005)
+    ax.set_ylim(low, None)
+    ax.set(title=title, xlabel="training minutes", ylabel="validation accuracy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _finish(fig, save_to)
+
+
+def accuracy_against_minutes(
+    runs, targets: Mapping[str, float], title: str = "Test accuracy against training time", save_to=None
+):
+    """The main figure of notebook 06: one dot per (recipe, seed) at its training minutes and test accuracy
+    (``speed.recipe_runs``), each recipe's mean as a cross, and the targets as horizontal lines."""
+    fig, ax = plt.subplots(figsize=(8.5, 4.8))
+    palette = dict(zip(runs["recipe"].unique(), sns.color_palette("tab10")))
+    for recipe, group in runs.groupby("recipe", sort=False):
+        color = palette[recipe]
+        ax.scatter(group["training_minutes"], group["test_accuracy"], color=color, alpha=0.6, label=recipe)
+        ax.scatter(
+            group["training_minutes"].median(),
+            group["test_accuracy"].mean(),
+            color=color,
+            marker="X",
+            s=140,
+            edgecolor="black",
+            zorder=3,
+        )
+    for label, value in targets.items():
+        ax.axhline(value, color="gray", linestyle=":", linewidth=1)
+        ax.text(ax.get_xlim()[1], value, f" {label}", va="center", fontsize=8, color="dimgray")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.set(
+        title=title,
+        xlabel="training minutes (log scale; cross: median minutes, mean accuracy)",
+        ylabel="test accuracy (measured once per run)",
+    )
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, loc="center right")
+    return _finish(fig, save_to)
+
+
+def epoch_seconds_against_cores(
+    epochs, title: str = "Each training epoch: time against cores busy", save_to=None
+):
+    """One dot per training epoch of a recipe (``speed.epoch_cores``), coloured by seed: slow epochs that
+    kept one core busy sit apart from fast ones that kept both."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for seed, group in epochs.groupby("seed"):
+        ax.scatter(group["cores_busy"], group["seconds"], label=f"seed {seed}", alpha=0.75)
+    ax.set(title=title, xlabel="cores busy (CPU seconds / seconds)", ylabel="seconds per epoch")
+    ax.set_xlim(0, 2.1)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return _finish(fig, save_to)

@@ -1,7 +1,8 @@
 """Execute the notebook series headlessly with papermill: ``python -m fmnist_utils.run_notebooks``.
 
 Runs, in order: 01 data exploration, 02 model build, 03 training once per dataset, 04 comparison
-(and, with ``--beyond``, 05 beyond the seed), into one run folder::
+(and, with ``--beyond``, 05 beyond the seed), then 06 train fast (from the committed measurements), into
+one run folder::
 
     <output-dir>/
         01_data_exploration.ipynb ...          executed notebooks, with their outputs
@@ -9,6 +10,7 @@ Runs, in order: 01 data exploration, 02 model build, 03 training once per datase
         fashion_mnist/ mnist/                  metrics.json, history.csv, model.keras, figures/
         exploration/ model_build/ comparison/  figures
         beyond/                                with --beyond: the ablation trials, summary.json, figures
+        train_fast/figures/                    notebook 06's figures
 
 ``--quick`` is a few-minute smoke run (1 epoch on 2,000 images per dataset, small embeddings).
 A failing notebook stops the series; the exit status is 1 and the message names the notebook and cell.
@@ -119,6 +121,9 @@ def plan(
                 },
             )
         )
+    steps.append(
+        Step("06_train_fast.ipynb", "06_train_fast.ipynb", {"output_dir": str(out / "train_fast")})
+    )  # reads the committed speed measurements: timing a machine is `source="measure"`, by hand
     missing = sorted({s.notebook for s in steps if not (notebooks_dir / s.notebook).is_file()})
     if missing:
         raise FileNotFoundError(

@@ -71,6 +71,26 @@ def _stdout(nb) -> str:
     )
 
 
+def _executed(notebook: str, tmp_path, parameters: dict):
+    """``notebook`` run by papermill with ``parameters`` into ``tmp_path``, read back."""
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(NOTEBOOKS / notebook), str(out), progress_bar=False, parameters=parameters)
+    return nbformat.read(out, as_version=4)
+
+
+def _assert_rejected(notebook: str, tmp_path, parameters: dict, message: str) -> None:
+    """Executing ``notebook`` with ``parameters`` fails in validation with ``message``, writing nothing."""
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(
+            str(NOTEBOOKS / notebook),
+            str(tmp_path / "out.ipynb"),
+            parameters={"output_dir": str(tmp_path / "run"), **parameters},
+            progress_bar=False,
+        )
+    assert err.value.ename == "ValueError" and message in err.value.evalue
+    assert not (tmp_path / "run").exists(), "nothing is written before the parameters are valid"
+
+
 @pytest.fixture(scope="module")
 def quick_series(tmp_path_factory):
     """The batch runner's quick preset on the bundled sample, into a temporary folder."""
@@ -106,6 +126,7 @@ def test_series_runs_every_notebook_without_errors(quick_series):
         "03_training_mnist.ipynb",
         "04_compare_mnist_fashion.ipynb",
         "05_beyond_the_seed.ipynb",
+        "06_train_fast.ipynb",
     ]
     for path in executed:
         nb = nbformat.read(path, as_version=4)
@@ -316,15 +337,7 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
     ],
 )
 def test_beyond_the_seed_rejects_bad_parameters(tmp_path, parameters, message):
-    with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(
-            str(NOTEBOOKS / "05_beyond_the_seed.ipynb"),
-            str(tmp_path / "out.ipynb"),
-            parameters={"output_dir": str(tmp_path / "run"), **parameters},
-            progress_bar=False,
-        )
-    assert err.value.ename == "ValueError" and message in err.value.evalue
-    assert not (tmp_path / "run").exists()
+    _assert_rejected("05_beyond_the_seed.ipynb", tmp_path, parameters, message)
 
 
 @pytest.mark.parametrize(
@@ -343,15 +356,7 @@ def test_beyond_the_seed_rejects_bad_parameters(tmp_path, parameters, message):
     ],
 )
 def test_bad_parameters_fail_with_a_clear_error(tmp_path, parameters, message):
-    with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(
-            str(NOTEBOOKS / "03_training.ipynb"),
-            str(tmp_path / "out.ipynb"),
-            parameters={"output_dir": str(tmp_path / "run"), **parameters},
-            progress_bar=False,
-        )
-    assert err.value.ename == "ValueError" and message in err.value.evalue
-    assert not (tmp_path / "run").exists(), "nothing is written before the parameters are valid"
+    _assert_rejected("03_training.ipynb", tmp_path, parameters, message)
 
 
 def test_comparison_names_the_command_when_runs_are_missing(tmp_path):
@@ -699,3 +704,58 @@ def test_replicate_retrains_the_reported_predictor_with_another_seed(quick_serie
     assert "No summary.json in" in capsys.readouterr().err
     with pytest.raises(replicate.ReplicateError, match="Dataset\\(s\\) cifar10 not in"):
         replicate.replicate(run, [1], datasets=["cifar10"])
+
+
+def test_notebook_06_draws_the_committed_measurements(tmp_path):
+    """The default, source="published": the committed throughput and recipe runs as tables and figures, in a
+    minute, timing and training nothing."""
+    from fmnist_utils import speed
+
+    nb = _executed("06_train_fast.ipynb", tmp_path, {"output_dir": str(tmp_path / "run")})
+    assert not _errors(nb)
+    shown = _displayed(nb) + _html(nb)
+    for name, recipe in speed.load_recipes().items():
+        assert name in shown and f"{recipe['test_accuracy_mean']:.4f}" in shown, f"recipe {name} is shown"
+    assert f"{speed.seed_protocol()['test_accuracy_mean']:.4f}" in shown
+    assert "nothing timed here" in _stdout(nb) and "SAMPLE" not in _stdout(nb)
+    assert sorted(p.name for p in (tmp_path / "run" / "figures").glob("*.png")) == [
+        "accuracy_against_minutes.png",
+        "epoch_cores.png",
+        "epoch_seconds.png",
+        "layer_flops.png",
+        "throughput_by_batch.png",
+        "validation_curves.png",
+    ]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["figures"], "nothing was measured"
+
+
+def test_notebook_06_times_this_machine_and_trains_the_recipe_on_the_sample(tmp_path):
+    """source="measure": the benchmark runs here (its JSON saved) and the page's plain-Keras recipe trains,
+    loudly marked as sample data."""
+    quick = {"images": 256, "repeats": 1, "batch_sizes": [64, 128], "recipe_epochs": 1}
+    nb = _executed(
+        "06_train_fast.ipynb",
+        tmp_path,
+        {"source": "measure", "data_source": "sample", **quick, "output_dir": str(tmp_path / "run")},
+    )
+    assert not _errors(nb)
+    stdout = _stdout(nb)
+    assert "*** SAMPLE DATA" in stdout and "1 epochs (" in stdout and "test " in stdout
+    mine = json.loads((tmp_path / "run" / "throughput.json").read_text())
+    assert mine["is_sample"] and [row["batch_size"] for row in mine["batch_sizes"]] == [64, 128]
+    assert len(mine["throughput"]) == 4 and mine["parity"] == []
+
+
+@pytest.mark.parametrize(
+    "parameters,message",
+    [
+        ({"source": "train"}, "Parameter 'source' must be one of 'published', 'measure'; got 'train'"),
+        ({"images": 10}, "Parameter 'images' must be an integer >= 256; got 10"),
+        ({"batch_sizes": [256, 0]}, "Parameter 'batch_sizes' must be an integer >= 1; got 0"),
+        ({"batch_sizes": 256}, "Parameter 'batch_sizes' must be a non-empty list of integers >= 1; got 256"),
+        ({"recipe_epochs": -1}, "Parameter 'recipe_epochs' must be an integer >= 0 or None; got -1"),
+        ({"results_dir": "/nonexistent/results"}, "Parameter 'results_dir': no benchmark/throughput.json in"),
+    ],
+)
+def test_notebook_06_rejects_bad_parameters(tmp_path, parameters, message):
+    _assert_rejected("06_train_fast.ipynb", tmp_path, parameters, message)

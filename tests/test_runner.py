@@ -46,8 +46,11 @@ def test_plan_of_the_repository_series_has_every_notebook(tmp_path):
         "one line per epoch, by parameter"
     )
     assert (
-        steps[-1].output_name == "05_beyond_the_seed.ipynb" and steps[-1].parameters["source"] == "train"
+        steps[-2].output_name == "05_beyond_the_seed.ipynb" and steps[-2].parameters["source"] == "train"
     ), "--beyond trains the ladder (the notebook's default only reads the committed one)"
+    assert steps[-1].output_name == "06_train_fast.ipynb" and "source" not in steps[-1].parameters, (
+        "06 draws the committed measurements: timing a machine is a deliberate, long run"
+    )
 
 
 def test_runner_leaves_the_callers_environment_alone(tmp_path, monkeypatch, capsys):

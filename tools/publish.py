@@ -202,20 +202,48 @@ BEYOND_MARKERS = ("<!-- results-beyond -->", "<!-- /results-beyond -->")
 SPEED_MARKERS = ("<!-- results-speed -->", "<!-- /results-speed -->")
 
 
-def speed_table(benchmark: dict) -> str:
-    """Markdown table of ``results/benchmark/throughput.json``: median images/s of every configuration and
-    its speed-up over the plain port as a ratio of medians (the fastest epoch beside it, for reference)."""
-    base = benchmark["throughput"][0]
+def _untimed(recipe: dict) -> str:
+    """ " (seed 0 alone)" when only some of a recipe's seeds have a usable training time."""
+    timed = recipe.get("timed_seeds", recipe["seeds"])
+    return "" if timed == recipe["seeds"] else f" (seed {', '.join(map(str, timed))} alone)"
+
+
+def speed_table(results: Path) -> str:
+    """Markdown table of notebook 06's results: every recipe's budget, training minutes and test accuracy over
+    its seeds, against its target, then the seed network's throughput gain (ratio of median epochs)."""
+    from fmnist_utils import speed
+
+    throughput = speed.load_throughput(results)
+    recipes = {speed.SEED_PROTOCOL: speed.seed_protocol(results), **speed.load_recipes(results)}
+    targets = speed.targets_table(recipes).set_index("recipe")
     lines = [
-        "| configuration | images / s (median epoch) | speed-up (medians) | fastest epoch: images / s |",
-        "|---|---|---|---|",
+        "| recipe | network, precision | epochs | training minutes (median) | test accuracy (mean ± std) "
+        "| target | met |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for row in benchmark["throughput"]:
+    for name, r in recipes.items():
+        target, met = "", ""
+        if name in targets.index:
+            t = targets.loc[name]
+            target = f"≥ {t['target_accuracy']:.4f} in ≤ {t['target_minutes']:.0f} min"
+            met = f"accuracy {'yes' if t['accuracy_met'] else 'no'}, time {'yes' if t['time_met'] else 'no'}"
         lines.append(
-            f"| {row['name']} | {row['median_images_per_second']:,.0f} | "
-            f"{row['median_images_per_second'] / base['median_images_per_second']:.2f}× | "
-            f"{row['images_per_second']:,.0f} |"
+            f"| {name} | {speed.network_name(r)}, {r['precision']}"
+            f"{' + test-time flips' if r['test_time_flips'] else ''} "
+            f"| {r['epochs']} | {r['training_minutes_median']:.1f}{_untimed(r)} | {r['test_accuracy_mean']:.4f} ± "
+            f"{r['test_accuracy_std']:.4f} (seeds {', '.join(map(str, r['seeds']))}) | {target} | {met} |"
         )
+    ceiling = throughput["machine"].get("matmul_ceiling", {})
+    lines.append(
+        f"\nSeed network, {throughput['fastest']} vs {throughput['baseline']}: **{throughput['speedup']:.2f}×** "
+        "(ratio of median epochs)"
+        + (
+            f"; ceiling here {ceiling['float32_gflops_per_second']:.0f} / {ceiling['bfloat16_gflops_per_second']:.0f}"
+            " GFLOP/s (float32 / bfloat16)."
+            if ceiling
+            else "."
+        )
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -225,7 +253,7 @@ def readme_tables(repo: Path) -> dict[tuple[str, str], str]:
     return {
         README_MARKERS: summary_table(results / "seed"),
         BEYOND_MARKERS: beyond_table(json.loads((results / "beyond" / "summary.json").read_text())),
-        SPEED_MARKERS: speed_table(json.loads((results / "benchmark" / "throughput.json").read_text())),
+        SPEED_MARKERS: speed_table(results),
     }
 
 

@@ -1,0 +1,213 @@
+"""fmnist_utils.speed reads the benchmark results back as tables, and notebook 06's plain-Keras recipe is the
+benchmark's recipe."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+
+import nbformat
+import numpy as np
+import pytest
+
+from fmnist_utils import benchmark, speed
+from fmnist_utils.ablation import Recipe, build_recipe_model
+from fmnist_utils.models import (
+    SparseCrossentropyWithSmoothing,
+    build_seed_model,
+    forward_flops,
+    layer_spec,
+    one_cycle_schedule,
+)
+from fmnist_utils.params import project_root
+
+FAST = "arch=vgg, conv_bn, flip, label_smoothing=0.1"
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """A results folder laid out like the project's: the committed seed runs, a quick throughput benchmark
+    and a two-seed recipe run, both on the bundled sample."""
+    root = tmp_path_factory.mktemp("results")
+    shutil.copytree(project_root() / "results" / "seed", root / "seed")
+    bench = root / "benchmark"
+    sample = ["--data-source", "sample"]
+    throughput = ["--images", "512", "--repeats", "2", "--parity-epochs", "0", "--batch-sizes", "64", "128"]
+    assert benchmark.main([*sample, *throughput, "--output", str(bench / "throughput.json")]) == 0
+    recipe = ["--time-to-accuracy", "--epochs", "2", "--recipe", FAST, "--test-time-flips"]
+    seeds = ["--seeds", "0", "1", "--name", "fast", "--output", str(bench / "recipes" / "fast.json")]
+    assert benchmark.main([*sample, *recipe, *seeds]) == 0
+    return root
+
+
+def test_recipes_are_read_back_with_their_seeds_and_spread(results):
+    recipes = speed.load_recipes(results)
+    stored = json.loads((results / "benchmark" / "recipes" / "fast.json").read_text())
+    assert list(recipes) == ["fast"]
+    [row] = speed.recipes_table(recipes).to_dict("records")
+    accuracies = [run["test_accuracy"] for run in stored["runs"]]
+    assert row["seeds"] == 2 and row["test_accuracy_mean"] == pytest.approx(statistics.mean(accuracies))
+    assert row["test_accuracy_std"] == pytest.approx(statistics.stdev(accuracies))
+    assert row["training_minutes"] == pytest.approx(
+        statistics.median(run["training_minutes"] for run in stored["runs"])
+    )
+    runs = speed.recipe_runs(recipes)
+    assert list(runs["seed"]) == [0, 1] and list(runs["test_accuracy"]) == accuracies
+    curves = speed.validation_curves(recipes)
+    assert len(curves) == 4 and list(curves["epoch"]) == [1, 2, 1, 2]
+    assert curves["training_minutes"].is_monotonic_increasing is False  # two seeds, each from zero
+    assert set(curves.columns) >= {"val_accuracy_plain", "val_accuracy_flips"}
+
+
+def test_targets_are_judged_on_the_mean_and_the_median_minutes(results):
+    recipes = speed.load_recipes(results)
+    fast = recipes["fast"]
+    [row] = speed.targets_table(recipes, {"fast": (0.0, 1e6), "accurate": (0.94, 15)}).to_dict("records")
+    assert row["recipe"] == "fast" and row["accuracy_met"] and row["time_met"], "absent recipes are skipped"
+    [row] = speed.targets_table(recipes, {"fast": (fast["test_accuracy_mean"] + 1e-6, 0.0)}).to_dict(
+        "records"
+    )
+    assert not row["accuracy_met"] and not row["time_met"]
+
+
+def test_throughput_and_network_tables_read_against_the_ceiling(results):
+    throughput = speed.load_throughput(results)
+    table = speed.throughput_table(throughput)
+    assert list(table["configuration"]) == [r["name"] for r in throughput["throughput"]]
+    assert table["speedup_of_medians"].iloc[0] == 1.0
+    assert all(0 < busy <= throughput["machine"]["cpu_count"] + 0.5 for busy in table["cores_busy"])
+    sweep = speed.throughput_table(throughput, "batch_sizes")
+    assert list(sweep["batch_size"]) == [64, 128]
+    ceiling = throughput["machine"]["matmul_ceiling"]["bfloat16_gflops_per_second"]
+    bf16 = sweep.iloc[0]
+    assert bf16["share_of_ceiling"] == pytest.approx(bf16["median_gflops_per_second"] / ceiling)
+    networks = speed.network_table(throughput, speed.load_recipes(results))
+    seed_row, vgg_row = networks.to_dict("records")
+    assert seed_row["train_gflop_per_image"] == pytest.approx(3 * forward_flops(build_seed_model()) / 1e9)
+    vgg = build_recipe_model(Recipe.parse(FAST), "fashion_mnist")
+    assert vgg_row["train_gflop_per_image"] == pytest.approx(3 * forward_flops(vgg) / 1e9)
+    assert vgg_row["achieved_gflops_per_second"] == pytest.approx(
+        vgg_row["train_gflop_per_image"] * vgg_row["images_per_second"]
+    )
+
+
+def test_an_empty_results_folder_names_the_command(tmp_path):
+    (tmp_path / "benchmark" / "recipes").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="--time-to-accuracy"):
+        speed.load_recipes(tmp_path)
+
+
+def test_layer_flops_add_up_to_the_model_and_the_second_convolution_dominates():
+    model = build_seed_model()
+    table = speed.layer_flops(model)
+    assert list(table["layer"]) == ["conv1", "conv2", "fc1", "fc2", "probabilities"]
+    assert table["forward_mflop"].sum() * 1e6 == pytest.approx(forward_flops(model))
+    assert table.set_index("layer").loc["conv2", "share"] > 0.9
+
+
+def test_the_committed_seed_protocol_and_gpu_runs_are_read_from_their_files():
+    protocol = speed.seed_protocol()
+    stored = [
+        json.loads((project_root() / "results" / "seed" / f"fashion_mnist-seed{s}.json").read_text())
+        for s in protocol["seeds"]
+    ]
+    assert protocol["seeds"] == [0, 1, 2]
+    assert protocol["test_accuracy_mean"] == pytest.approx(
+        statistics.mean(m["test_accuracy"] for m in stored)
+    )
+    gpu = speed.gpu_table().set_index("run")
+    manifest = json.loads(
+        (project_root() / "results" / "beyond" / "published" / "fashion_mnist" / "manifest.json").read_text()
+    )
+    assert gpu.iloc[1]["test_accuracy"] == manifest["test_accuracy"]
+    assert gpu.loc[speed.SEED_PROTOCOL, "epochs"] == 30 and (gpu["training_seconds"] > 0).all()
+
+
+# Notebook 06's recipe, written in plain Keras, against the package's (what the benchmark trains)
+
+
+@pytest.fixture(scope="module")
+def notebook_recipe() -> dict:
+    """The names notebook 06's reusable cell defines."""
+    nb = nbformat.read(project_root() / "notebooks" / "06_train_fast.ipynb", as_version=4)
+    [cell] = [c for c in nb.cells if "reusable" in c.metadata.get("tags", [])]
+    namespace: dict = {}
+    exec(compile(cell.source, "06_train_fast.ipynb", "exec"), namespace)
+    return namespace
+
+
+def test_notebook_06_network_is_the_benchmarks_fast_recipe(notebook_recipe):
+    package = build_recipe_model(Recipe.parse(FAST), "fashion_mnist", precision="mixed_bfloat16", seed=3)
+    mine = notebook_recipe["build_fast_model"](seed=3, precision="mixed_bfloat16")
+    assert layer_spec(mine).equals(layer_spec(package))
+    assert [layer.name for layer in mine.layers] == [layer.name for layer in package.layers]
+    assert [layer.dtype_policy.name for layer in mine.layers] == [
+        layer.dtype_policy.name for layer in package.layers
+    ]
+    assert mine.dtype_policy.name == package.dtype_policy.name == "mixed_bfloat16"
+    committed = json.loads((project_root() / "results" / "benchmark" / "recipes" / "fast.json").read_text())
+    assert committed["recipe"] == Recipe.parse(FAST).describe(), "the committed runs trained this network"
+
+
+def test_notebook_06_schedule_loss_and_flips_are_the_benchmarks(notebook_recipe):
+    from fmnist_utils.evaluation import predict_with_flips
+
+    for epochs in (1, 12):
+        mine, package = notebook_recipe["one_cycle"](200, epochs), one_cycle_schedule(200, epochs)
+        for step in (0, 100, 199, 200, 1000, 200 * epochs - 1):
+            assert float(mine(step)) == pytest.approx(float(package(step)), rel=1e-6)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, size=64)
+    probabilities = rng.dirichlet(np.ones(10), size=64).astype("float32")
+    one_hot = np.eye(10, dtype="float32")[labels]
+    assert float(notebook_recipe["loss"](one_hot, probabilities)) == pytest.approx(
+        float(SparseCrossentropyWithSmoothing(0.1)(labels, probabilities)), rel=1e-5
+    )
+    model = build_seed_model()
+    images = rng.integers(0, 256, size=(32, 28, 28)).astype("uint8")
+    np.testing.assert_allclose(
+        notebook_recipe["predict_with_flips"](model, images), predict_with_flips(model, images)[1], rtol=1e-5
+    )
+
+
+def test_the_threading_table_counts_fast_passes_per_setting(tmp_path):
+    (tmp_path / "benchmark").mkdir()
+    probe = {
+        "runs": [
+            {
+                "intra": 0,
+                "inter": 1,
+                "mode": "onefit",
+                "arch": "seed",
+                "passes": [[10.0, 1.9], [20.0, 1.0], [11.0, 1.6]],
+            }
+        ]
+    }
+    (tmp_path / "benchmark" / "threading_probe.json").write_text(json.dumps(probe))
+    [row] = speed.threading_table(tmp_path).to_dict("records")
+    assert row["intra_op_threads"] == "default" and row["inter_op_threads"] == 1
+    assert row["fit_calls"] == "one for all passes" and row["passes"] == 3 and row["fast_passes"] == 2
+    assert row["median_seconds"] == 11.0 and row["median_cores_busy"] == 1.6
+
+
+def test_a_recipes_epochs_give_seconds_and_cores_busy():
+    run = {"seed": 4, "history": [
+        {"epoch": 1, "training_seconds": 10.0, "cpu_seconds": 19.0},
+        {"epoch": 2, "training_seconds": 30.0, "cpu_seconds": 20.0},
+    ]}  # fmt: skip
+    table = speed.epoch_cores({"runs": [run]})
+    assert list(table["seconds"]) == [10.0, 20.0] and list(table["cores_busy"]) == [1.9, 1.0]
+
+
+def test_the_minutes_breakdown_scales_the_fast_epochs_by_the_ceilings():
+    run = {"seed": 0, "history": [
+        {"epoch": 1, "training_seconds": 10.0, "cpu_seconds": 19.0},
+        {"epoch": 2, "training_seconds": 30.0, "cpu_seconds": 20.0},
+        {"epoch": 3, "training_seconds": 42.0, "cpu_seconds": 23.0},
+    ]}  # fmt: skip
+    recipe = {"runs": [run], "epochs": 3, "training_minutes_median": 0.7}
+    table = speed.minutes_breakdown(recipe, bf16_ceiling=400.0)
+    measured, all_fast, scaled = table["minutes"]
+    assert measured == 0.7 and all_fast == pytest.approx(3 * 11.0 / 60), "fast epochs: 10 s and 12 s"
+    assert scaled == pytest.approx(all_fast * 400.0 / speed.TARGET_MACHINE_BF16_CEILING)
