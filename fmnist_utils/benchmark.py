@@ -18,6 +18,7 @@ Results are written as JSON (``--output``); timings are never asserted by tests.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import statistics
 import sys
@@ -306,15 +307,16 @@ def time_to_accuracy(
         for kind, probs in zip(("plain", "flips"), predict_with_flips(model, x_test)):
             test[kind].append(probs)
     trained_epochs = epochs * members
+    test_accuracy = _accuracy(test[counted], y_test)
     return {
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "target": target,
         "seed": seed,
-        "test_accuracy": _accuracy(test[counted], y_test),
+        "test_accuracy": test_accuracy,
         "test_accuracy_plain": _accuracy(test["plain"], y_test),
         "test_accuracy_flips": _accuracy(test["flips"], y_test),
         "final_val_accuracy": history[-1]["val_accuracy"],
-        "reached": _accuracy(test[counted], y_test) >= target,
+        "reached": test_accuracy >= target,
         "training_minutes": elapsed / 60,
         "seconds_per_epoch": elapsed / trained_epochs,
         "images_per_second": len(x_tr) * trained_epochs / elapsed,
@@ -391,18 +393,13 @@ def finished_runs(output: Path | None, settings: dict) -> dict[int, dict]:
 def run_seeds(seeds: list[int], output: Path | None, name: str | None, **settings) -> dict:
     """:func:`time_to_accuracy` once per seed, skipping seeds ``output`` already holds for the same recipe and
     writing ``output`` after every seed (a long series can be split across sessions)."""
-    recipe = settings.get("recipe", SEED_RECIPE)
-    expected = {
-        "target": settings.get("target", TARGET_ACCURACY),
-        "epochs": settings.get("epochs", 20),
-        "peak_lr": settings.get("peak_lr", 2e-3),
-        "recipe": recipe.describe(),
-        "test_time_flips": settings.get("test_time_flips", False),
-        "members": settings.get("members", 1),
-        "precision": resolve_precision(settings.get("precision", "auto")),
-        "batch_size": settings.get("batch_size", 256),
-        "is_sample": settings.get("data_source", "auto") == "sample",  # "auto" never falls back to it
-    }
+    bound = inspect.signature(time_to_accuracy).bind(**settings)
+    bound.apply_defaults()
+    given = bound.arguments
+    expected = {key: given[key] for key in RECIPE_KEYS if key in given}
+    expected["recipe"] = given["recipe"].describe()
+    expected["precision"] = resolve_precision(given["precision"])
+    expected["is_sample"] = given["data_source"] == "sample"  # "auto" never falls back to it
     done = finished_runs(output, expected)
     runs = []
     for seed in seeds:

@@ -154,6 +154,11 @@ def validation_curves(recipes: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _ceiling_key(precision: str) -> str:
+    """The ``matmul_ceiling`` entry a precision policy computes in: bfloat16 for mixed_bfloat16, else float32."""
+    return f"{'bfloat16' if 'bfloat16' in precision else 'float32'}_gflops_per_second"
+
+
 def throughput_table(benchmark: dict[str, Any], key: str = "throughput") -> pd.DataFrame:
     """The benchmark's configurations (``key="throughput"``) or batch sizes (``"batch_sizes"``): median and
     fastest-epoch images/s, speed-up over the first row as a ratio of medians, and the median epoch's
@@ -163,7 +168,7 @@ def throughput_table(benchmark: dict[str, Any], key: str = "throughput") -> pd.D
     base = benchmark["throughput"][0]["median_images_per_second"]
     table = []
     for row in rows:
-        peak = ceiling.get(f"{'bfloat16' if 'bfloat16' in row['precision'] else 'float32'}_gflops_per_second")
+        peak = ceiling.get(_ceiling_key(row["precision"]))
         gflops = row.get("median_gflops_per_second")
         table.append(
             {
@@ -296,9 +301,7 @@ def network_table(throughput: dict[str, Any], recipes: dict[str, dict[str, Any]]
         )
     table = pd.DataFrame(rows)
     table["achieved_gflops_per_second"] = table["train_gflop_per_image"] * table["images_per_second"]
-    peak = table["precision"].map(
-        lambda p: ceiling[f"{'bfloat16' if 'bfloat16' in p else 'float32'}_gflops_per_second"]
-    )
+    peak = table["precision"].map(lambda precision: ceiling[_ceiling_key(precision)])
     table["share_of_ceiling"] = table["achieved_gflops_per_second"] / peak
     return table
 
