@@ -443,6 +443,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--epochs", type=int, default=20, help="epochs per member for --time-to-accuracy (fixed in advance)"
     )
+    p.add_argument(
+        "--target",
+        type=float,
+        default=TARGET_ACCURACY,
+        help=f"test accuracy a --time-to-accuracy recipe aims at (default {TARGET_ACCURACY}, the seed's)",
+    )
     p.add_argument("--peak-lr", type=float, default=2e-3, help="peak learning rate for --time-to-accuracy")
     p.add_argument(
         "--recipe",
@@ -479,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("images", "repeats", "batch_size", "epochs", "members"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be a positive integer")
+    if not 0 < args.target <= 1:
+        p.error(f"--target is an accuracy between 0 and 1; got {args.target}")
     if any(size < 1 for size in args.batch_sizes):
         p.error("--batch-sizes must be positive integers")
     if args.time_to_accuracy:
@@ -487,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         except (TypeError, ValueError) as exc:
             p.error(f"--recipe: {exc}")
         settings = dict(
-            target=TARGET_ACCURACY,
+            target=args.target,
             epochs=args.epochs,
             peak_lr=args.peak_lr,
             batch_size=args.batch_size,

@@ -582,8 +582,8 @@ def layer_flops_bars(table, title: str = "Where the arithmetic is: forward MFLOP
     return _finish(fig, save_to)
 
 
-def epoch_seconds_strip(rows, title: str = "Every timed epoch, by configuration", save_to=None):
-    """One dot per timed epoch of each benchmark configuration (``throughput.json`` rows), the median as a
+def epoch_seconds_strip(rows, title: str = "Every timed pass, by configuration", save_to=None):
+    """One dot per timed pass of each benchmark configuration (``throughput.json`` rows), the median as a
     bar, each dot coloured by the cores the process kept busy (CPU seconds / seconds) when recorded: two
     speeds of one configuration show up as two clusters, and an idle core as a paler dot."""
     fig, ax = plt.subplots(figsize=(8.5, 0.7 * len(rows) + 1.4))
@@ -605,21 +605,43 @@ def epoch_seconds_strip(rows, title: str = "Every timed epoch, by configuration"
     fig.colorbar(busy, ax=ax, label="cores busy")
     ax.set_yticks(range(len(rows)), [row["name"] for row in rows])
     ax.invert_yaxis()
-    ax.set(title=title, xlabel="seconds per epoch (dots: epochs; bar: median)")
+    ax.set(title=title, xlabel="seconds per timed pass (dots: passes; bar: median)")
     ax.set_xlim(left=0)
     ax.grid(axis="x", alpha=0.3)
     return _finish(fig, save_to)
 
 
 def throughput_by_batch(table, title: str = "Images per second against batch size", save_to=None):
-    """Median images/s at each batch size (``speed.throughput_table(..., "batch_sizes")``)."""
+    """Median and fastest-pass images/s at each batch size (``speed.throughput_table(..., "batch_sizes")``),
+    the median dot coloured by the cores busy: a point on the slow speed stands out instead of bending a line."""
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    ax.plot(table["batch_size"], table["median_images_per_second"], marker="o")
+    busy = ax.scatter(
+        table["batch_size"],
+        table["median_images_per_second"],
+        c=table["cores_busy"].astype(float),
+        cmap="viridis",
+        vmin=0,
+        vmax=2,
+        s=70,
+        edgecolor="black",
+        zorder=3,
+        label="median pass",
+    )
+    ax.scatter(
+        table["batch_size"],
+        table["fastest_images_per_second"],
+        marker="_",
+        s=300,
+        color="black",
+        label="fastest pass",
+    )
+    fig.colorbar(busy, ax=ax, label="cores busy (median pass)")
     ax.set_xscale("log", base=2)
     ax.set_xticks(table["batch_size"], [str(b) for b in table["batch_size"]])
-    ax.set(title=title, xlabel="batch size", ylabel="images / s (median epoch)")
+    ax.set(title=title, xlabel="batch size", ylabel="images / s (timed passes)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
     return _finish(fig, save_to)
 
 
@@ -655,15 +677,31 @@ def validation_against_minutes(curves, title: str = "Validation accuracy during 
 
 
 def accuracy_against_minutes(
-    runs, targets: Mapping[str, float], title: str = "Test accuracy against training time", save_to=None
+    runs,
+    targets: Mapping[str, float],
+    minutes: Mapping[str, float] | None = None,
+    title: str = "Test accuracy against training time",
+    save_to=None,
 ):
     """The main figure of notebook 06: one dot per (recipe, seed) at its training minutes and test accuracy
-    (``speed.recipe_runs``), each recipe's mean as a cross, and the targets as horizontal lines."""
+    (``speed.recipe_runs``; hollow where the run has no time of its own and sits at its recipe's median), each
+    recipe's mean as a cross, accuracy targets as horizontal lines and time targets (``minutes``) as vertical
+    ones."""
+    minutes = minutes or {}
     fig, ax = plt.subplots(figsize=(8.5, 4.8))
     palette = dict(zip(runs["recipe"].unique(), sns.color_palette("tab10")))
     for recipe, group in runs.groupby("recipe", sort=False):
         color = palette[recipe]
-        ax.scatter(group["training_minutes"], group["test_accuracy"], color=color, alpha=0.6, label=recipe)
+        timed = group["timed"].astype(bool)
+        ax.scatter(group["training_minutes"][timed], group["test_accuracy"][timed], color=color, label=recipe)
+        if (~timed).any():
+            ax.scatter(
+                group["training_minutes"][~timed],
+                group["test_accuracy"][~timed],
+                facecolor="none",
+                edgecolor=color,
+                label=f"{recipe}: seed without its own time",
+            )
         ax.scatter(
             group["training_minutes"].median(),
             group["test_accuracy"].mean(),
@@ -673,19 +711,28 @@ def accuracy_against_minutes(
             edgecolor="black",
             zorder=3,
         )
+    ax.set_xscale("log")
+    left = min([*minutes.values(), runs["training_minutes"].min()]) / 1.5
+    ax.set_xlim(left, runs["training_minutes"].max() * 1.5)
     for label, value in targets.items():
         ax.axhline(value, color="gray", linestyle=":", linewidth=1)
-        ax.text(ax.get_xlim()[1], value, f" {label}", va="center", fontsize=8, color="dimgray")
-    ax.set_xscale("log")
+        ax.text(left * 1.05, value, f"{label} ", va="bottom", fontsize=8, color="dimgray")
+    for label, value in minutes.items():
+        ax.axvline(value, color="firebrick", linestyle=":", linewidth=1)
+        ax.text(
+            value * 1.03, ax.get_ylim()[0], label, rotation=90, va="bottom", fontsize=8, color="firebrick"
+        )
+    right = ax.get_xlim()[1]
+    ax.set_xticks([t for t in (1, 2, 3, 5, 10, 15, 20, 30, 50, 100, 200, 500) if left <= t <= right])
     ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set(
         title=title,
         xlabel="training minutes (log scale; cross: median minutes, mean accuracy)",
         ylabel="test accuracy (measured once per run)",
     )
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="center right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     return _finish(fig, save_to)
 
 

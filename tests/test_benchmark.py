@@ -75,15 +75,11 @@ def _recorded_predictions(monkeypatch) -> list[tuple[str, np.ndarray]]:
 
 def test_time_to_accuracy_trains_the_whole_budget_then_tests_once(tmp_path, capsys, monkeypatch):
     calls = _recorded_predictions(monkeypatch)
-    monkeypatch.setattr(benchmark, "TARGET_ACCURACY", 0.0)  # reached at once: the budget must still be spent
     out = tmp_path / "tta.json"
-    assert (
-        benchmark.main(
-            ["--time-to-accuracy", "--data-source", "sample", "--epochs", "2", "--output", str(out)]
-        )
-        == 0
-    )
+    argv = ["--time-to-accuracy", "--data-source", "sample", "--epochs", "2", "--output", str(out)]
+    assert benchmark.main([*argv, "--target", "0.001"]) == 0  # reached at once: the budget is still spent
     result = json.loads(out.read_text())
+    assert result["target"] == 0.001 and result["reached"]
     assert [h["epoch"] for h in result["history"]] == [1, 2] and result["epochs"] == 2
     assert result["history"][1]["training_seconds"] > result["history"][0]["training_seconds"] > 0
     assert [split for split, _ in calls] == ["val", "val", "test"], (
@@ -182,6 +178,9 @@ def test_bad_arguments_are_rejected(capsys):
     with pytest.raises(SystemExit):
         benchmark.main(["--time-to-accuracy", "--recipe", "dropout=0.5"])
     assert "--recipe: Unknown recipe field 'dropout'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        benchmark.main(["--time-to-accuracy", "--target", "94"])
+    assert "--target is an accuracy between 0 and 1; got 94.0" in capsys.readouterr().err
 
 
 def test_time_to_accuracy_over_seeds_reports_every_run_and_the_mean(tmp_path, capsys):
@@ -219,4 +218,7 @@ def test_an_interrupted_series_of_seeds_resumes_and_another_recipe_is_refused(tm
     with pytest.raises(SystemExit):
         benchmark.main([*argv, "--seeds", "2", "--recipe", "flip"])
     assert "holds runs of another recipe (different recipe)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        benchmark.main([*argv, "--seeds", "2", "--target", "0.94"])
+    assert "holds runs of another recipe (different target)" in capsys.readouterr().err
     assert out.read_text() == before

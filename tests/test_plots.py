@@ -132,3 +132,41 @@ def test_ablation_chart_colours_kept_and_dropped_steps():
     assert [line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == ":"] == [1.5, 2.5]
     assert "light blue: the chosen recipe, other seeds" in ax.get_title()
     plt.close(fig)
+
+
+RUNS = pd.DataFrame(
+    {
+        "recipe": ["seed protocol", "seed protocol", "fast", "fast"],
+        "seed": [0, 1, 0, 1],
+        "training_minutes": [38.0, 38.0, 20.0, 21.0],
+        "timed": [True, False, True, True],
+        "test_accuracy": [0.925, 0.923, 0.933, 0.931],
+    }
+)
+
+
+def test_accuracy_against_minutes_marks_untimed_seeds_and_both_kinds_of_target():
+    fig = plots.accuracy_against_minutes(RUNS, {"0.9323": 0.9323}, {"5 min": 5.0})
+    ax = fig.axes[0]
+    hollow = [c for c in ax.collections if len(c.get_facecolor()) == 0]
+    assert len(hollow) == 1 and hollow[0].get_offsets().tolist() == [[38.0, 0.923]], "seed 1 has no own time"
+    assert [line.get_ydata()[0] for line in ax.lines if line.get_linestyle() == ":"][0] == 0.9323
+    assert [line.get_xdata()[0] for line in ax.lines][1] == 5.0 and ax.get_xlim()[0] < 5.0
+    assert {"0.9323 ", "5 min"} <= {t.get_text() for t in ax.texts}
+    plt.close(fig)
+
+
+def test_throughput_by_batch_colours_each_median_by_its_cores_busy():
+    table = pd.DataFrame(
+        {
+            "batch_size": [64, 256],
+            "median_images_per_second": [900.0, 500.0],
+            "fastest_images_per_second": [950.0, 940.0],
+            "cores_busy": [1.9, 1.0],
+        }
+    )
+    fig = plots.throughput_by_batch(table)
+    medians, fastest = fig.axes[0].collections
+    assert list(medians.get_array()) == [1.9, 1.0] and fastest.get_offsets()[:, 1].tolist() == [950.0, 940.0]
+    assert not fig.axes[0].lines, "no line through a slow point"
+    plt.close(fig)

@@ -17,6 +17,7 @@ from fmnist_utils.models import (
     SparseCrossentropyWithSmoothing,
     build_seed_model,
     forward_flops,
+    layer_forward_flops,
     layer_spec,
     one_cycle_schedule,
 )
@@ -87,9 +88,50 @@ def test_throughput_and_network_tables_read_against_the_ceiling(results):
     assert seed_row["train_gflop_per_image"] == pytest.approx(3 * forward_flops(build_seed_model()) / 1e9)
     vgg = build_recipe_model(Recipe.parse(FAST), "fashion_mnist")
     assert vgg_row["train_gflop_per_image"] == pytest.approx(3 * forward_flops(vgg) / 1e9)
+    epochs = speed.epoch_seconds(speed.load_recipes(results)["fast"])
+    assert len(epochs) == 4 and vgg_row["median_images_per_second"] == pytest.approx(
+        1700 / epochs["seconds"].median()
+    ), "the median epoch of every run, like the seed network's median pass"
     assert vgg_row["achieved_gflops_per_second"] == pytest.approx(
-        vgg_row["train_gflop_per_image"] * vgg_row["images_per_second"]
+        vgg_row["train_gflop_per_image"] * vgg_row["median_images_per_second"]
     )
+
+
+def test_the_throughput_target_reads_both_measurements_of_the_fastest_configuration():
+    def row(name, images_per_second, batch_size=256):
+        seconds = 10240 / images_per_second
+        return {"name": name, "median_images_per_second": images_per_second, "batch_size": batch_size,
+                "epoch_seconds": [seconds], "epoch_cpu_seconds": [1.9 * seconds]}  # fmt: skip
+
+    bench = {
+        "batch_size": 256,
+        "fastest": "bf16",
+        "throughput": [row("plain", 500.0), row("bf16", 950.0)],
+        "batch_sizes": [row("batch 64", 900.0, 64), row("batch 256", 500.0)],
+    }
+    table = speed.throughput_targets(bench)
+    assert list(table["speedup_of_medians"]) == pytest.approx([1.9, 1.0])
+    assert list(table["met"]) == [True, False]
+    assert list(table["cores_busy"]) == pytest.approx([1.9, 1.9])
+    assert len(speed.throughput_targets({**bench, "batch_sizes": []})) == 1, "no sweep: one measurement"
+
+
+def test_the_convolution_probe_is_read_against_the_ceiling(tmp_path):
+    form = {"median_step_ms": 250.0, "cores_busy": [1.8, 1.9, 2.0], "relative_error_output": 0.004}
+    probe = {
+        "shape": [256, 12, 12, 64],
+        "kernel": 5,
+        "filters": 512,
+        "forms": {"conv2d": form, "patches_matmul": {**form, "median_step_ms": 500.0}},
+        "machine": {"matmul_ceiling": {"bfloat16_gflops_per_second": 400.0}},
+    }
+    (tmp_path / "benchmark").mkdir()
+    (tmp_path / "benchmark" / "conv_matmul_probe.json").write_text(json.dumps(probe))
+    conv, matmul = speed.conv_matmul_table(tmp_path).to_dict("records")
+    step_gflop = 3 * 256 * layer_forward_flops(build_seed_model().get_layer("conv2")) / 1e9
+    assert conv["gflops_per_second"] == pytest.approx(step_gflop / 0.25) == 2 * matmul["gflops_per_second"]
+    assert conv["share_of_ceiling"] == pytest.approx(conv["gflops_per_second"] / 400.0)
+    assert conv["cores_busy"] == 1.9 and conv["relative_error_output"] == 0.004
 
 
 def test_an_empty_results_folder_names_the_command(tmp_path):
@@ -122,6 +164,14 @@ def test_the_committed_seed_protocol_and_gpu_runs_are_read_from_their_files():
     )
     assert gpu.iloc[1]["test_accuracy"] == manifest["test_accuracy"]
     assert gpu.loc[speed.SEED_PROTOCOL, "epochs"] == 30 and (gpu["training_seconds"] > 0).all()
+
+
+def test_each_committed_recipe_aimed_at_its_issue_target():
+    recipes = speed.load_recipes()
+    assert "fast" in recipes
+    for name, recipe in recipes.items():
+        assert recipe["target"] == speed.TARGETS[name][0], f"{name}.json was run against another target"
+        assert len(recipe["seeds"]) == 3 and not recipe["is_sample"], f"{name}: three full-data seeds"
 
 
 # Notebook 06's recipe, written in plain Keras, against the package's (what the benchmark trains)
@@ -196,8 +246,10 @@ def test_a_recipes_epochs_give_seconds_and_cores_busy():
         {"epoch": 1, "training_seconds": 10.0, "cpu_seconds": 19.0},
         {"epoch": 2, "training_seconds": 30.0, "cpu_seconds": 20.0},
     ]}  # fmt: skip
-    table = speed.epoch_cores({"runs": [run]})
+    older = {"seed": 5, "history": [{"epoch": 1, "training_seconds": 12.0}]}  # recorded no CPU time
+    table = speed.epoch_cores({"runs": [run, older]})
     assert list(table["seconds"]) == [10.0, 20.0] and list(table["cores_busy"]) == [1.9, 1.0]
+    assert list(speed.epoch_seconds({"runs": [run, older]})["seconds"]) == [10.0, 20.0, 12.0]
 
 
 def test_the_minutes_breakdown_scales_the_fast_epochs_by_the_ceilings():
