@@ -37,6 +37,7 @@ LABELS = {
     "cores_busy": "cores busy (median)",
     "val_accuracy": "validation accuracy",
     "test_accuracy_std": "test accuracy std (seeds)",
+    "one_core_epochs": "epochs on one core",
     "flips_gain_pp": "gain from flips (pp)",
 }
 
@@ -135,6 +136,7 @@ def recipes_table(recipes: dict[str, dict[str, Any]]) -> pd.DataFrame:
                     run["images_per_second"] for run in r["runs"] if run["images_per_second"] is not None
                 ),
                 "training_minutes": r["training_minutes_median"],
+                "one_core_epochs": _one_core_share(r),
                 "seeds": len(r["runs"]),
                 "val_accuracy": r["final_val_accuracy_mean"],
                 "test_accuracy_mean": r["test_accuracy_mean"],
@@ -142,6 +144,14 @@ def recipes_table(recipes: dict[str, dict[str, Any]]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _one_core_share(recipe: dict[str, Any]) -> float | None:
+    """The share of a recipe's epochs that kept about one core busy (None where no run recorded CPU time)."""
+    if not all("history" in run for run in recipe["runs"]):
+        return None
+    epochs = epoch_cores(recipe)
+    return float((epochs["cores_busy"] < FAST_PASS_CORES).mean()) if len(epochs) else None
 
 
 def network_name(recipe: dict[str, Any]) -> str:

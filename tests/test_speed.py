@@ -47,6 +47,12 @@ def test_recipes_are_read_back_with_their_seeds_and_spread(results):
     stored = json.loads((results / "benchmark" / "recipes" / "fast.json").read_text())
     assert list(recipes) == ["fast"]
     [row] = speed.recipes_table(recipes).to_dict("records")
+    epochs = speed.epoch_cores(recipes["fast"])
+    assert len(epochs) == 4 and row["one_core_epochs"] == pytest.approx(
+        (epochs["cores_busy"] < speed.FAST_PASS_CORES).mean()
+    )
+    [protocol] = speed.recipes_table({"seed protocol": speed.seed_protocol()}).to_dict("records")
+    assert protocol["one_core_epochs"] is None, "the seed protocol recorded no CPU time per epoch"
     accuracies = [run["test_accuracy"] for run in stored["runs"]]
     assert row["seeds"] == 2 and row["test_accuracy_mean"] == pytest.approx(statistics.mean(accuracies))
     assert row["test_accuracy_std"] == pytest.approx(statistics.stdev(accuracies))
