@@ -240,24 +240,20 @@ THROUGHPUT_TARGET = 1.8
 def throughput_targets(benchmark: dict[str, Any], target: float = THROUGHPUT_TARGET) -> pd.DataFrame:
     """The fastest configuration's speed-up over the plain port (ratio of median passes) against ``target``,
     once from the interleaved comparison and once from the batch-size sweep at the same batch size: the same
-    configuration measured twice."""
-    base = benchmark["throughput"][0]["median_images_per_second"]
-    fastest = next(r for r in benchmark["throughput"] if r["name"] == benchmark["fastest"])
-    same_batch = [r for r in benchmark.get("batch_sizes", []) if r["batch_size"] == benchmark["batch_size"]]
-    measured = [("interleaved with the other configurations", fastest)]
-    measured += [("the same configuration, in the batch-size sweep", row) for row in same_batch]
-    rows = [
-        {
-            "measurement": what,
-            "cores_busy": _cores_busy(row),
-            "median_images_per_second": row["median_images_per_second"],
-            "speedup_of_medians": row["median_images_per_second"] / base,
-            "target": target,
-            "met": row["median_images_per_second"] / base >= target,
-        }
-        for what, row in measured
-    ]
-    return pd.DataFrame(rows)
+    configuration measured twice (rows of :func:`throughput_table`)."""
+    configs = throughput_table(benchmark)
+    measured = configs[configs["configuration"] == benchmark["fastest"]].assign(
+        measurement="interleaved with the other configurations"
+    )
+    if benchmark.get("batch_sizes"):
+        sweep = throughput_table(benchmark, "batch_sizes")
+        again = sweep[sweep["batch_size"] == benchmark["batch_size"]]
+        measured = pd.concat(
+            [measured, again.assign(measurement="the same configuration, in the batch-size sweep")]
+        )
+    columns = ["measurement", "cores_busy", "median_images_per_second", "speedup_of_medians"]
+    table = measured[columns].reset_index(drop=True).assign(target=target)
+    return table.assign(met=table["speedup_of_medians"] >= target)
 
 
 def _cores_busy(row: dict[str, Any]) -> float | None:

@@ -107,9 +107,12 @@ def test_the_throughput_target_reads_both_measurements_of_the_fastest_configurat
     def row(name, images_per_second, batch_size=256):
         seconds = 10240 / images_per_second
         return {"name": name, "median_images_per_second": images_per_second, "batch_size": batch_size,
+                "images_per_second": images_per_second, "precision": "mixed_bfloat16", "pipeline": "tf.data",
                 "epoch_seconds": [seconds], "epoch_cpu_seconds": [1.9 * seconds]}  # fmt: skip
 
     bench = {
+        "images": 10240,
+        "machine": {},
         "batch_size": 256,
         "fastest": "bf16",
         "throughput": [row("plain", 500.0), row("bf16", 950.0)],
