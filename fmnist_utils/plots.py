@@ -582,10 +582,17 @@ def layer_flops_bars(table, title: str = "Where the arithmetic is: forward MFLOP
     return _finish(fig, save_to)
 
 
-def epoch_seconds_strip(rows, title: str = "Every timed pass, by configuration", save_to=None):
+def epoch_seconds_strip(
+    rows,
+    title: str = "Every timed pass, by configuration",
+    wakeups=(),
+    xlabel: str = "seconds per timed pass (dots: passes; bar: median)",
+    save_to=None,
+):
     """One dot per timed pass of each benchmark configuration (``throughput.json`` rows), the median as a
     bar, each dot coloured by the cores the process kept busy (CPU seconds / seconds) when recorded: two
-    speeds of one configuration show up as two clusters, and an idle core as a paler dot."""
+    speeds of one configuration show up as two clusters, and an idle core as a paler dot. ``wakeups``:
+    times (seconds) drawn as dashed lines, such as the ``tf.data`` autotuner's wake-ups."""
     fig, ax = plt.subplots(figsize=(8.5, 0.7 * len(rows) + 1.4))
     busy = None
     for y, row in enumerate(rows):
@@ -605,7 +612,44 @@ def epoch_seconds_strip(rows, title: str = "Every timed pass, by configuration",
     fig.colorbar(busy, ax=ax, label="cores busy")
     ax.set_yticks(range(len(rows)), [row["name"] for row in rows])
     ax.invert_yaxis()
-    ax.set(title=title, xlabel="seconds per timed pass (dots: passes; bar: median)")
+    ax.set(title=title, xlabel=xlabel)
+    _wakeup_lines(ax, wakeups)
+    ax.set_xlim(left=0)
+    ax.grid(axis="x", alpha=0.3)
+    return _finish(fig, save_to)
+
+
+def _wakeup_lines(ax: plt.Axes, wakeups) -> None:
+    """Dashed vertical lines at ``wakeups`` (seconds), each with its time at the top, the first labelled for
+    the legend."""
+    for i, at in enumerate(wakeups):
+        ax.axvline(
+            at, color="grey", linestyle="--", linewidth=1, label="autotuner wake-up" if i == 0 else None
+        )
+        ax.text(
+            at, 1.0, f"{at:.2f} s", transform=ax.get_xaxis_transform(), ha="center", va="bottom", fontsize=7
+        )
+    if len(wakeups):
+        ax.legend(fontsize=8, loc="lower right")
+        ax.set_title(ax.get_title(), pad=14)  # room for the times above the axes
+
+
+def pass_timeline(passes, wakeups=(), title: str = "Where a pass's time goes", save_to=None):
+    """One bar per ``fit`` pass (rows of ``speed.autotune_probe_table``), grouped by autotune setting: the
+    training steps (solid) and the wait after the last step until ``fit`` returned (hatched), with
+    ``wakeups`` as dashed lines."""
+    fig, ax = plt.subplots(figsize=(8.5, 0.32 * len(passes) + 1.6))
+    labels = []
+    for y, (_, row) in enumerate(passes.iterrows()):
+        colour = "tab:orange" if row["autotune"] == "on" else "tab:blue"
+        ax.barh(y, row["steps_seconds"], color=colour, edgecolor="black")
+        ax.barh(y, row["fit_seconds"] - row["steps_seconds"], left=row["steps_seconds"], color="white",
+                edgecolor=colour, hatch="///")  # fmt: skip
+        labels.append(f"autotune {row['autotune']}, pass {row['pass']}")
+    ax.set_yticks(range(len(passes)), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set(title=title, xlabel="seconds since fit was called (solid: training steps; hatched: waiting)")
+    _wakeup_lines(ax, wakeups)
     ax.set_xlim(left=0)
     ax.grid(axis="x", alpha=0.3)
     return _finish(fig, save_to)
@@ -733,20 +777,4 @@ def accuracy_against_minutes(
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
-    return _finish(fig, save_to)
-
-
-def epoch_seconds_against_cores(
-    epochs, title: str = "Each training epoch: time against cores busy", save_to=None
-):
-    """One dot per training epoch of a recipe (``speed.epoch_cores``), coloured by seed: slow epochs that
-    kept one core busy sit apart from fast ones that kept both."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for seed, group in epochs.groupby("seed"):
-        ax.scatter(group["cores_busy"], group["seconds"], label=f"seed {seed}", alpha=0.75)
-    ax.set(title=title, xlabel="cores busy (CPU seconds / seconds)", ylabel="seconds per epoch")
-    ax.set_xlim(0, 2.1)
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
     return _finish(fig, save_to)

@@ -2,8 +2,8 @@
 
 ``results/benchmark/throughput.json`` holds ``python -m fmnist_utils.benchmark`` (the seed model's images/s
 by precision, input pipeline and batch size); ``results/benchmark/recipes/<name>.json`` hold
-``--time-to-accuracy --seeds ...`` runs of fixed recipes; ``results/seed/fashion_mnist-seed<N>.json`` the
-seed protocol's runs.
+``--time-to-accuracy --seeds ...`` runs of fixed recipes (``benchmark/autotuned/`` the same recipes run
+earlier with ``tf.data`` autotuning on); ``results/seed/fashion_mnist-seed<N>.json`` the seed protocol's runs.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ LABELS = {
     "cores_busy": "cores busy (median)",
     "val_accuracy": "validation accuracy",
     "test_accuracy_std": "test accuracy std (seeds)",
-    "one_core_epochs": "epochs on one core",
+    "steps_seconds": "seconds to the last step",
+    "fit_seconds": "seconds until fit returned",
+    "next_wakeup_seconds": "next autotuner wake-up (s)",
     "flips_gain_pp": "gain from flips (pp)",
 }
 
@@ -69,9 +71,12 @@ def load_throughput(results: str | os.PathLike | None = None) -> dict[str, Any]:
     return json.loads((results_dir(results) / "benchmark" / "throughput.json").read_text())
 
 
-def load_recipes(results: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
-    """Every committed recipe run (``benchmark/recipes/*.json``) by name, the quickest (median minutes) first."""
-    folder = results_dir(results) / "benchmark" / "recipes"
+def load_recipes(
+    results: str | os.PathLike | None = None, folder: str = "recipes"
+) -> dict[str, dict[str, Any]]:
+    """Every committed recipe run (``benchmark/<folder>/*.json``) by name, the quickest (median minutes) first;
+    ``folder="autotuned"``: the runs of the same recipes with ``tf.data`` autotuning on."""
+    folder = results_dir(results) / "benchmark" / folder
     recipes = [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
     if not recipes:
         raise FileNotFoundError(
@@ -106,6 +111,7 @@ def seed_protocol(results: str | os.PathLike | None = None) -> dict[str, Any]:
         "batch_size": metrics[0]["batch_size"],
         "precision": metrics[0]["precision"],
         "test_time_flips": False,
+        "autotune": True,  # notebook 03 trained before the project's pipeline turned tf.data's autotuner off
         "schedule": "Adam, learning rate 1e-3 / (1 + 1e-3 t)",
         "train_gflops_per_image": None,
         "seeds": [r["seed"] for r in runs],
@@ -131,12 +137,12 @@ def recipes_table(recipes: dict[str, dict[str, Any]]) -> pd.DataFrame:
                 "batch_size": r["batch_size"],
                 "precision": r["precision"],
                 "test_time_flips": r["test_time_flips"],
+                "autotune": r.get("autotune"),
                 "train_gflop_per_image": r["train_gflops_per_image"],
                 "images_per_second": statistics.median(
                     run["images_per_second"] for run in r["runs"] if run["images_per_second"] is not None
                 ),
                 "training_minutes": r["training_minutes_median"],
-                "one_core_epochs": _one_core_share(r),
                 "seeds": len(r["runs"]),
                 "val_accuracy": r["final_val_accuracy_mean"],
                 "test_accuracy_mean": r["test_accuracy_mean"],
@@ -144,14 +150,6 @@ def recipes_table(recipes: dict[str, dict[str, Any]]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
-
-
-def _one_core_share(recipe: dict[str, Any]) -> float | None:
-    """The share of a recipe's epochs that kept about one core busy (None where no run recorded CPU time)."""
-    if not all("history" in run for run in recipe["runs"]):
-        return None
-    epochs = epoch_cores(recipe)
-    return float((epochs["cores_busy"] < FAST_PASS_CORES).mean()) if len(epochs) else None
 
 
 def network_name(recipe: dict[str, Any]) -> str:
@@ -396,31 +394,6 @@ def screening_table(results: str | os.PathLike | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-#: A timed pass that kept at least this many cores busy (of 2) counts as a fast one in the threading table.
-FAST_PASS_CORES = 1.5
-
-
-def threading_table(results: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The threading settings tried on the bfloat16 seed network (``benchmark/threading_probe.json``, from
-    ``tools.threading_probe``): per setting, how many timed passes kept both cores busy, and the medians."""
-    probe = json.loads((results_dir(results) / "benchmark" / "threading_probe.json").read_text())
-    rows = []
-    for run in probe["runs"]:
-        seconds, cores = zip(*run["passes"])
-        rows.append(
-            {
-                "intra_op_threads": run["intra"] or "default",
-                "inter_op_threads": run["inter"] or "default",
-                "fit_calls": "one per pass" if run["mode"] == "fits" else "one for all passes",
-                "passes": len(seconds),
-                "fast_passes": sum(c >= FAST_PASS_CORES for c in cores),
-                "median_seconds": statistics.median(seconds),
-                "median_cores_busy": statistics.median(cores),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
 def conv_matmul_table(results: str | os.PathLike | None = None) -> pd.DataFrame:
     """The seed network's second convolution trained two ways (``benchmark/conv_matmul_probe.json``, from
     ``tools.conv_matmul_probe``): median step time, GFLOP/s against the bfloat16 ceiling, cores busy, and each
@@ -459,10 +432,85 @@ def epoch_seconds(recipe: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def epoch_cores(recipe: dict[str, Any]) -> pd.DataFrame:
-    """The epochs of :func:`epoch_seconds` that recorded their cores busy."""
-    epochs = epoch_seconds(recipe)
-    return epochs[epochs["cores_busy"].notna()].reset_index(drop=True)
+def epoch_rows(recipes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every timed epoch of each recipe (by label) in the benchmark's row shape (``name``, ``epoch_seconds``,
+    ``epoch_cpu_seconds``), for :func:`fmnist_utils.plots.epoch_seconds_strip`."""
+    rows = []
+    for name, recipe in recipes.items():
+        epochs = epoch_seconds(recipe)
+        rows.append(
+            {
+                "name": name,
+                "epoch_seconds": list(epochs["seconds"]),
+                "epoch_cpu_seconds": list(epochs["seconds"] * epochs["cores_busy"]),
+            }
+        )
+    return rows
+
+
+#: When tf.data's autotuner wakes (TensorFlow 2.21, ``Model::OptimizeLoop``): 10 ms after a pipeline's iterator
+#: starts, then after intervals that double, up to 60 s: at 10 ms x (2^k - 1) until 81.91 s, then every 60 s.
+AUTOTUNER_FIRST_PERIOD_SECONDS = 0.01
+AUTOTUNER_LONGEST_PERIOD_SECONDS = 60.0
+
+
+def autotuner_wakeups(up_to: float, from_seconds: float = 0.0) -> list[float]:
+    """The autotuner's wake-up times (seconds after an iterator starts) from ``from_seconds`` to ``up_to``."""
+    times, at, period = [], 0.0, AUTOTUNER_FIRST_PERIOD_SECONDS
+    while at + period <= up_to:
+        at += period
+        period = min(2 * period, AUTOTUNER_LONGEST_PERIOD_SECONDS)
+        if at >= from_seconds:
+            times.append(round(at, 6))
+    return times
+
+
+def next_wakeup(seconds: float) -> float:
+    """The first autotuner wake-up at or after ``seconds``."""
+    return autotuner_wakeups(seconds + AUTOTUNER_LONGEST_PERIOD_SECONDS, from_seconds=seconds - 1e-9)[0]
+
+
+def autotune_probe_table(results: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Every pass of ``benchmark/autotune_probe.json`` (``tools.autotune_probe``): when its last step ended,
+    when ``fit`` returned, the autotuner's next wake-up after the steps (autotune on only), and the cores busy
+    over the call."""
+    probe = json.loads((results_dir(results) / "benchmark" / "autotune_probe.json").read_text())
+    return pd.DataFrame(
+        [
+            {
+                "autotune": setting,
+                "pass": number,
+                "steps_seconds": p["steps_seconds"],
+                "fit_seconds": p["fit_seconds"],
+                "next_wakeup_seconds": next_wakeup(p["steps_seconds"]) if setting == "on" else None,
+                "cores_busy": p["cpu_seconds"] / p["fit_seconds"],
+            }
+            for setting, passes in probe["passes"].items()
+            for number, p in enumerate(passes, start=1)
+        ]
+    )
+
+
+def autotune_table(recipes: dict[str, dict[str, Any]], autotuned: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Each recipe run both ways, autotune on (earlier) and off: median epoch seconds, training minutes, and the
+    mean validation and test accuracy."""
+    return pd.DataFrame(
+        [
+            {
+                "recipe": name,
+                "median_epoch_seconds_autotune_on": float(epoch_seconds(autotuned[name])["seconds"].median()),
+                "median_epoch_seconds_autotune_off": float(epoch_seconds(recipe)["seconds"].median()),
+                "training_minutes_autotune_on": autotuned[name]["training_minutes_median"],
+                "training_minutes_autotune_off": recipe["training_minutes_median"],
+                "val_accuracy_autotune_on": autotuned[name]["final_val_accuracy_mean"],
+                "val_accuracy_autotune_off": recipe["final_val_accuracy_mean"],
+                "test_accuracy_autotune_on": autotuned[name]["test_accuracy_mean"],
+                "test_accuracy_autotune_off": recipe["test_accuracy_mean"],
+            }
+            for name, recipe in recipes.items()
+            if name in autotuned
+        ]
+    )
 
 
 #: The bfloat16 matrix-product ceiling measured on this project's 2-core machine when the targets were set
@@ -470,20 +518,15 @@ def epoch_cores(recipe: dict[str, Any]) -> pd.DataFrame:
 TARGET_MACHINE_BF16_CEILING = 800.0
 
 
-def minutes_breakdown(recipe: dict[str, Any], bf16_ceiling: float) -> pd.DataFrame:
-    """Estimates, from a recipe's own epochs, of its training minutes (median over seeds) if every epoch had
-    kept both cores busy, and then on the machine the targets were set on (scaled by the ratio of bfloat16
-    ceilings): where the gap to a time target comes from. Estimates, labelled as such."""
-    epochs = epoch_cores(recipe)
-    fast = epochs[epochs["cores_busy"] >= FAST_PASS_CORES]["seconds"].median()
-    all_fast = fast * recipe["epochs"] / 60
-    scaled = all_fast * bf16_ceiling / TARGET_MACHINE_BF16_CEILING
+def minutes_on_targets_machine(recipe: dict[str, Any], bf16_ceiling: float) -> pd.DataFrame:
+    """A recipe's training minutes (median over seeds) as measured here, and an optimistic estimate of them on
+    the machine the targets were set on, if time shrank with the ratio of bfloat16 ceilings."""
+    measured = recipe["training_minutes_median"]
     return pd.DataFrame(
         [
-            {"minutes": recipe["training_minutes_median"], "how": "measured here (median over seeds)"},
-            {"minutes": all_fast, "how": "estimate: every epoch at the median time of its two-core epochs"},
+            {"minutes": measured, "how": "measured here (median over seeds)"},
             {
-                "minutes": scaled,
+                "minutes": measured * bf16_ceiling / TARGET_MACHINE_BF16_CEILING,
                 "how": "optimistic estimate: that, if time shrank with the bfloat16 ceiling of the targets' "
                 f"machine ({TARGET_MACHINE_BF16_CEILING:.0f} GFLOP/s)",
             },

@@ -36,6 +36,8 @@ def test_benchmark_compares_baseline_and_candidates(tmp_path, capsys):
     result = json.loads(out.read_text())
     names = [row["name"] for row in result["throughput"]]
     assert names[0] == benchmark.BASELINE.name and set(names[1:]) == {c.name for c in benchmark.CANDIDATES}
+    pipelines = {row["pipeline"] for row in result["throughput"]}
+    assert pipelines == {"numpy", "tf.data", "tf.data+autotune"}, "our pipeline, autotuned and not"
     assert all(
         row["images_per_second"] > 0 and len(row["epoch_seconds"]) == len(row["epoch_cpu_seconds"]) == 1
         for row in result["throughput"]
@@ -195,6 +197,7 @@ def test_time_to_accuracy_over_seeds_reports_every_run_and_the_mean(tmp_path, ca
     assert result["test_accuracy_mean"] == pytest.approx(np.mean(accuracies))
     assert result["test_accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1))
     assert result["reached_by_mean"] == (result["test_accuracy_mean"] >= 0.9323)
+    assert result["autotune"] is False, "the pipeline's autotuner is off unless --autotune asks for it"
     for run in result["runs"]:
         assert run["images_per_second"] == pytest.approx(1700 / (60 * run["training_minutes"]))
         assert run["seconds_per_epoch"] == pytest.approx(60 * run["training_minutes"])
@@ -221,4 +224,7 @@ def test_an_interrupted_series_of_seeds_resumes_and_another_recipe_is_refused(tm
     with pytest.raises(SystemExit):
         benchmark.main([*argv, "--seeds", "2", "--target", "0.94"])
     assert "holds runs of another recipe (different target)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        benchmark.main([*argv, "--seeds", "2", "--autotune"])
+    assert "holds runs of another recipe (different autotune)" in capsys.readouterr().err
     assert out.read_text() == before

@@ -497,3 +497,12 @@ def test_tf_dataset_pipeline_shapes_and_types():
     assert float(images.numpy().max()) > 1.0  # raw 0-255 pixels: the seed's BN layer does the scaling
     seen = np.concatenate([b[1].numpy() for b in batches])
     assert sorted(seen.tolist()) == sorted(y[:600].tolist())  # every example exactly once per epoch
+
+
+def test_tf_dataset_autotune_is_off_unless_asked():
+    (x, y), _ = data.load_sample("mnist")
+    assert data.make_tf_dataset(x[:10], y[:10]).options().autotune.enabled is False
+    tuned = data.make_tf_dataset(x[:10], y[:10], autotune=True)
+    assert tuned.options().autotune.enabled is True
+    plain = data.make_tf_dataset(x[:10], y[:10])
+    assert [b[1].numpy().tolist() for b in tuned] == [b[1].numpy().tolist() for b in plain]  # same batches

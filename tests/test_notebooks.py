@@ -720,9 +720,10 @@ def test_notebook_06_draws_the_committed_measurements(tmp_path):
     assert "nothing timed here" in _stdout(nb) and "SAMPLE" not in _stdout(nb)
     assert sorted(p.name for p in (tmp_path / "run" / "figures").glob("*.png")) == [
         "accuracy_against_minutes.png",
-        "epoch_cores.png",
         "epoch_seconds.png",
         "layer_flops.png",
+        "pass_timeline.png",
+        "recipe_epochs.png",
         "throughput_by_batch.png",
         "validation_curves.png",
     ]
@@ -743,7 +744,7 @@ def test_notebook_06_times_this_machine_and_trains_the_recipe_on_the_sample(tmp_
     assert "*** SAMPLE DATA" in stdout and "1 epochs (" in stdout and "test " in stdout
     mine = json.loads((tmp_path / "run" / "throughput.json").read_text())
     assert mine["is_sample"] and [row["batch_size"] for row in mine["batch_sizes"]] == [64, 128]
-    assert len(mine["throughput"]) == 4 and mine["parity"] == []
+    assert len(mine["throughput"]) == 5 and mine["parity"] == []
 
 
 @pytest.mark.parametrize(

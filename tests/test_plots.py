@@ -170,3 +170,26 @@ def test_throughput_by_batch_colours_each_median_by_its_cores_busy():
     assert list(medians.get_array()) == [1.9, 1.0] and fastest.get_offsets()[:, 1].tolist() == [950.0, 940.0]
     assert not fig.axes[0].lines, "no line through a slow point"
     plt.close(fig)
+
+
+def test_epoch_seconds_strip_draws_every_pass_and_the_wakeups():
+    rows = [{"name": "a", "epoch_seconds": [5.6, 10.23, 5.5], "epoch_cpu_seconds": [10.6, 10.7, 10.4]}]
+    fig = plots.epoch_seconds_strip(rows, wakeups=[5.11, 10.23])
+    ax = fig.axes[0]
+    assert ax.collections[0].get_offsets()[:, 0].tolist() == [5.6, 10.23, 5.5]
+    assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--"] == [5.11, 10.23]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["autotuner wake-up"]
+    assert [t.get_text() for t in ax.texts] == ["5.11 s", "10.23 s"]
+    plt.close(fig)
+
+
+def test_pass_timeline_splits_each_pass_into_steps_and_waiting():
+    passes = pd.DataFrame(
+        {"autotune": ["on", "off"], "pass": [1, 1], "steps_seconds": [5.7, 5.6], "fit_seconds": [10.23, 5.62]}
+    )
+    fig = plots.pass_timeline(passes, wakeups=[10.23])
+    ax = fig.axes[0]
+    widths = [round(bar.get_width(), 2) for bar in ax.patches]
+    assert widths == [5.7, 4.53, 5.6, 0.02], "steps, then the wait, for each pass"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["autotune on, pass 1", "autotune off, pass 1"]
+    plt.close(fig)

@@ -143,3 +143,13 @@ def test_readme_stays_short():
 
     text = re.sub(r"```.*?```", "", (project_root() / "README.md").read_text(), flags=re.S)
     assert len(text.split()) <= 1500
+
+
+def test_a_recipes_minutes_say_when_one_seed_was_timed_or_the_pipeline_autotuned():
+    from tools.publish import _timing_note
+
+    assert _timing_note({"seeds": [0, 1, 2], "autotune": False}) == ""
+    assert (
+        _timing_note({"seeds": [0, 1, 2], "timed_seeds": [0], "autotune": True})
+        == " (seed 0 alone; autotuned)"
+    )

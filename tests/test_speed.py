@@ -47,12 +47,9 @@ def test_recipes_are_read_back_with_their_seeds_and_spread(results):
     stored = json.loads((results / "benchmark" / "recipes" / "fast.json").read_text())
     assert list(recipes) == ["fast"]
     [row] = speed.recipes_table(recipes).to_dict("records")
-    epochs = speed.epoch_cores(recipes["fast"])
-    assert len(epochs) == 4 and row["one_core_epochs"] == pytest.approx(
-        (epochs["cores_busy"] < speed.FAST_PASS_CORES).mean()
-    )
     [protocol] = speed.recipes_table({"seed protocol": speed.seed_protocol()}).to_dict("records")
-    assert protocol["one_core_epochs"] is None, "the seed protocol recorded no CPU time per epoch"
+    assert protocol["seeds"] == 3 and protocol["train_gflop_per_image"] is None and protocol["autotune"]
+    assert row["autotune"] is False
     accuracies = [run["test_accuracy"] for run in stored["runs"]]
     assert row["seeds"] == 2 and row["test_accuracy_mean"] == pytest.approx(statistics.mean(accuracies))
     assert row["test_accuracy_std"] == pytest.approx(statistics.stdev(accuracies))
@@ -225,29 +222,10 @@ def test_notebook_06_schedule_loss_and_flips_are_the_benchmarks(notebook_recipe)
     )
     model = build_seed_model()
     images = rng.integers(0, 256, size=(32, 28, 28)).astype("uint8")
+    assert notebook_recipe["batches"](images, labels[:32]).options().autotune.enabled is False
     np.testing.assert_allclose(
         notebook_recipe["predict_with_flips"](model, images), predict_with_flips(model, images)[1], rtol=1e-5
     )
-
-
-def test_the_threading_table_counts_fast_passes_per_setting(tmp_path):
-    (tmp_path / "benchmark").mkdir()
-    probe = {
-        "runs": [
-            {
-                "intra": 0,
-                "inter": 1,
-                "mode": "onefit",
-                "arch": "seed",
-                "passes": [[10.0, 1.9], [20.0, 1.0], [11.0, 1.6]],
-            }
-        ]
-    }
-    (tmp_path / "benchmark" / "threading_probe.json").write_text(json.dumps(probe))
-    [row] = speed.threading_table(tmp_path).to_dict("records")
-    assert row["intra_op_threads"] == "default" and row["inter_op_threads"] == 1
-    assert row["fit_calls"] == "one for all passes" and row["passes"] == 3 and row["fast_passes"] == 2
-    assert row["median_seconds"] == 11.0 and row["median_cores_busy"] == 1.6
 
 
 def test_a_recipes_epochs_give_seconds_and_cores_busy():
@@ -256,19 +234,64 @@ def test_a_recipes_epochs_give_seconds_and_cores_busy():
         {"epoch": 2, "training_seconds": 30.0, "cpu_seconds": 20.0},
     ]}  # fmt: skip
     older = {"seed": 5, "history": [{"epoch": 1, "training_seconds": 12.0}]}  # recorded no CPU time
-    table = speed.epoch_cores({"runs": [run, older]})
-    assert list(table["seconds"]) == [10.0, 20.0] and list(table["cores_busy"]) == [1.9, 1.0]
-    assert list(speed.epoch_seconds({"runs": [run, older]})["seconds"]) == [10.0, 20.0, 12.0]
+    table = speed.epoch_seconds({"runs": [run, older]})
+    assert list(table["seconds"]) == [10.0, 20.0, 12.0] and list(table["cores_busy"])[:2] == [1.9, 1.0]
+    [row] = speed.epoch_rows({"fast": {"runs": [run]}})
+    assert row["name"] == "fast" and row["epoch_seconds"] == [10.0, 20.0]
+    assert row["epoch_cpu_seconds"] == pytest.approx([19.0, 20.0])
 
 
-def test_the_minutes_breakdown_scales_the_fast_epochs_by_the_ceilings():
-    run = {"seed": 0, "history": [
-        {"epoch": 1, "training_seconds": 10.0, "cpu_seconds": 19.0},
-        {"epoch": 2, "training_seconds": 30.0, "cpu_seconds": 20.0},
-        {"epoch": 3, "training_seconds": 42.0, "cpu_seconds": 23.0},
-    ]}  # fmt: skip
-    recipe = {"runs": [run], "epochs": 3, "training_minutes_median": 0.7}
-    table = speed.minutes_breakdown(recipe, bf16_ceiling=400.0)
-    measured, all_fast, scaled = table["minutes"]
-    assert measured == 0.7 and all_fast == pytest.approx(3 * 11.0 / 60), "fast epochs: 10 s and 12 s"
-    assert scaled == pytest.approx(all_fast * 400.0 / speed.TARGET_MACHINE_BF16_CEILING)
+def test_the_autotuner_wakes_at_ten_milliseconds_times_powers_of_two_minus_one():
+    assert speed.autotuner_wakeups(0.1) == pytest.approx([0.01, 0.03, 0.07])
+    assert speed.autotuner_wakeups(30, from_seconds=5) == pytest.approx([5.11, 10.23, 20.47])
+    assert speed.next_wakeup(5.7) == pytest.approx(10.23) and speed.next_wakeup(10.23) == pytest.approx(10.23)
+    assert speed.next_wakeup(41.0) == pytest.approx(81.91)
+    assert speed.autotuner_wakeups(210, from_seconds=80) == pytest.approx([81.91, 141.91, 201.91]), (
+        "60 s at most"
+    )
+    assert speed.next_wakeup(92.0) == pytest.approx(141.91)
+
+
+def test_the_autotune_probe_and_the_recipes_run_both_ways_are_read_back(tmp_path):
+    (tmp_path / "benchmark" / "autotuned").mkdir(parents=True)
+    (tmp_path / "benchmark" / "recipes").mkdir()
+    probe = {"passes": {
+        "on": [{"steps_seconds": 5.7, "fit_seconds": 10.23, "cpu_seconds": 10.9}],
+        "off": [{"steps_seconds": 5.6, "fit_seconds": 5.62, "cpu_seconds": 10.7}],
+    }}  # fmt: skip
+    (tmp_path / "benchmark" / "autotune_probe.json").write_text(json.dumps(probe))
+    on, off = speed.autotune_probe_table(tmp_path).to_dict("records")
+    assert on["autotune"] == "on" and on["pass"] == 1 and on["next_wakeup_seconds"] == pytest.approx(10.23)
+    assert off["cores_busy"] == pytest.approx(10.7 / 5.62) and np.isnan(off["next_wakeup_seconds"])
+
+    def recipe(seconds: list[float], minutes: float) -> dict:
+        history = [{"epoch": i + 1, "training_seconds": sum(seconds[: i + 1])} for i in range(len(seconds))]
+        runs = [{"seed": 0, "history": history}]
+        accuracy = {"final_val_accuracy_mean": 0.935, "test_accuracy_mean": 0.932}
+        return {"name": "fast", "training_minutes_median": minutes, "runs": runs, **accuracy}
+
+    (tmp_path / "benchmark" / "autotuned" / "fast.json").write_text(
+        json.dumps(recipe([40.95, 81.91, 40.95], 2.7))
+    )
+    (tmp_path / "benchmark" / "recipes" / "fast.json").write_text(json.dumps(recipe([30.0, 31.0, 29.0], 1.5)))
+    [row] = speed.autotune_table(
+        speed.load_recipes(tmp_path), speed.load_recipes(tmp_path, "autotuned")
+    ).to_dict("records")
+    assert row["median_epoch_seconds_autotune_on"] == pytest.approx(40.95)
+    assert row["median_epoch_seconds_autotune_off"] == 30.0
+    assert row["training_minutes_autotune_on"] == 2.7 and row["training_minutes_autotune_off"] == 1.5
+    assert row["test_accuracy_autotune_on"] == row["test_accuracy_autotune_off"] == 0.932
+    assert row["val_accuracy_autotune_off"] == 0.935
+
+
+def test_the_committed_runs_of_the_same_recipes_differ_only_in_autotuning():
+    recipes, autotuned = speed.load_recipes(), speed.load_recipes(folder="autotuned")
+    for name, earlier in autotuned.items():
+        differing = [key for key in benchmark.RECIPE_KEYS if earlier.get(key) != recipes[name].get(key)]
+        assert differing == ["autotune"], f"{name}: {differing}"
+
+
+def test_the_minutes_on_the_targets_machine_scale_with_the_ceilings():
+    table = speed.minutes_on_targets_machine({"training_minutes_median": 12.0}, bf16_ceiling=400.0)
+    measured, scaled = table["minutes"]
+    assert measured == 12.0 and scaled == pytest.approx(12.0 * 400.0 / speed.TARGET_MACHINE_BF16_CEILING)

@@ -202,10 +202,13 @@ BEYOND_MARKERS = ("<!-- results-beyond -->", "<!-- /results-beyond -->")
 SPEED_MARKERS = ("<!-- results-speed -->", "<!-- /results-speed -->")
 
 
-def _untimed(recipe: dict) -> str:
-    """ " (seed 0 alone)" when only some of a recipe's seeds have a usable training time."""
+def _timing_note(recipe: dict) -> str:
+    """What a recipe's minutes need said: " (seed 0 alone)" when only some of its seeds have a usable training
+    time, "autotuned" when its tf.data pipeline was (its minutes then include waits: notebook 06)."""
     timed = recipe.get("timed_seeds", recipe["seeds"])
-    return "" if timed == recipe["seeds"] else f" (seed {', '.join(map(str, timed))} alone)"
+    notes = [] if timed == recipe["seeds"] else [f"seed {', '.join(map(str, timed))} alone"]
+    notes += ["autotuned"] if recipe.get("autotune") else []
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def speed_table(results: Path) -> str:
@@ -230,7 +233,7 @@ def speed_table(results: Path) -> str:
         lines.append(
             f"| {name} | {speed.network_name(r)}, {r['precision']}"
             f"{', test-time flips' if r['test_time_flips'] else ''} "
-            f"| {r['epochs']} | {r['training_minutes_median']:.1f}{_untimed(r)} | {r['test_accuracy_mean']:.4f} ± "
+            f"| {r['epochs']} | {r['training_minutes_median']:.1f}{_timing_note(r)} | {r['test_accuracy_mean']:.4f} ± "
             f"{r['test_accuracy_std']:.4f} | {target} | {met} |"
         )
     ceiling = throughput["machine"]["matmul_ceiling"]
