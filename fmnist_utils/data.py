@@ -608,8 +608,9 @@ def make_tf_dataset(
     Images stay uint8 in the cache (4x less memory) and are cast per batch; the pipeline shuffles
     every epoch, batches, and prefetches two batches so the next is ready while the model trains.
     ``autotune`` is off by default: with TensorFlow 2.21 the autotuner's background thread, which wakes
-    after 10 ms and then at doubling intervals, makes each epoch's iterator wait for its next wake-up, so
-    an epoch of 5.7 s of steps took 10.23 s, one of 41 s took 81.9 (measured in notebook 06). With
+    after 10 ms and then at doubling intervals (up to 60 s), made ``fit`` wait after an epoch's last step
+    for its next wake-up, so a pass of about 10.5 s of steps took 20.47 s and epochs of about 41 s took
+    81.91 s (``results/benchmark/``, notebook 06). With
     ``autotune=True`` the casting runs in parallel and the prefetch buffer is tuned, as ``tf.data.AUTOTUNE``
     asks.
     """

@@ -420,15 +420,25 @@ def conv_matmul_table(results: str | os.PathLike | None = None) -> pd.DataFrame:
 
 
 def epoch_seconds(recipe: dict[str, Any]) -> pd.DataFrame:
-    """Every timed epoch of a recipe's runs: its seconds, and its cores busy where the run recorded CPU time."""
+    """Every timed epoch of a recipe's runs: its seconds, and its CPU seconds and cores busy where the run
+    recorded CPU time."""
     rows = []
     for run in recipe["runs"]:
         before = 0.0
         for h in run["history"]:
             seconds = h["training_seconds"] - before
             before = h["training_seconds"]
-            cores = h["cpu_seconds"] / seconds if "cpu_seconds" in h else None
-            rows.append({"seed": run["seed"], "epoch": h["epoch"], "seconds": seconds, "cores_busy": cores})
+            cpu = h.get("cpu_seconds")
+            cores = cpu / seconds if cpu is not None else None
+            rows.append(
+                {
+                    "seed": run["seed"],
+                    "epoch": h["epoch"],
+                    "seconds": seconds,
+                    "cpu_seconds": cpu,
+                    "cores_busy": cores,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -442,7 +452,7 @@ def epoch_rows(recipes: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "name": name,
                 "epoch_seconds": list(epochs["seconds"]),
-                "epoch_cpu_seconds": list(epochs["seconds"] * epochs["cores_busy"]),
+                "epoch_cpu_seconds": list(epochs["cpu_seconds"]),
             }
         )
     return rows
