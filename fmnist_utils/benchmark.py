@@ -35,6 +35,7 @@ from fmnist_utils.ablation import SEED_RECIPE, Recipe, build_recipe_model
 from fmnist_utils.data import load_dataset, make_tf_dataset, train_val_split
 from fmnist_utils.evaluation import predict_with_flips
 from fmnist_utils.models import (
+    ARCH_NAMES,
     build_seed_model,
     compile_seed_model,
     forward_flops,
@@ -331,8 +332,7 @@ def time_to_accuracy(
         "schedule": f"Adam, linear warm-up 1 epoch to {peak_lr}, cosine decay to 0 over {epochs} epochs",
         "peak_lr": peak_lr,
         "recipe": recipe.describe(),
-        "model": ("seed model" if recipe.arch == "seed" else "VGG-style model (notebook 05)")
-        + ("" if recipe == SEED_RECIPE else f", {recipe.describe()}"),
+        "model": ARCH_NAMES[recipe.arch] + ("" if recipe == SEED_RECIPE else f", {recipe.describe()}"),
         "parameters": model.count_params(),
         "test_time_flips": test_time_flips,
         "members": members,

@@ -737,7 +737,13 @@ def accuracy_against_minutes(
     for recipe, group in runs.groupby("recipe", sort=False):
         color = palette[recipe]
         timed = group["timed"].astype(bool)
-        ax.scatter(group["training_minutes"][timed], group["test_accuracy"][timed], color=color, label=recipe)
+        ax.scatter(  # above the cross, which can sit on a seed's dot
+            group["training_minutes"][timed],
+            group["test_accuracy"][timed],
+            color=color,
+            label=recipe,
+            zorder=4,
+        )
         if (~timed).any():
             ax.scatter(
                 group["training_minutes"][~timed],
@@ -745,6 +751,7 @@ def accuracy_against_minutes(
                 facecolor="none",
                 edgecolor=color,
                 label=f"{recipe}: seed without its own time",
+                zorder=4,
             )
         ax.scatter(
             group["training_minutes"].median(),
@@ -777,4 +784,15 @@ def accuracy_against_minutes(
     )
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return _finish(fig, save_to)
+
+
+def layer_times(layers, title: str = "Each layer timed alone: forward and backward, one batch", save_to=None):
+    """Milliseconds per training batch of every layer (``speed.layer_times_table``), one bar per network,
+    layers in the first network's order."""
+    order = list(dict.fromkeys(layers["layer"]))
+    fig, ax = plt.subplots(figsize=(8.5, 0.28 * len(order) + 1.2))
+    sns.barplot(data=layers, y="layer", x="ms_per_batch", hue="network", order=order, ax=ax)
+    ax.set(title=title, xlabel="milliseconds per batch (median over rounds)", ylabel="")
+    ax.grid(axis="x", alpha=0.3)
     return _finish(fig, save_to)

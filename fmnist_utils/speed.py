@@ -41,6 +41,14 @@ LABELS = {
     "fit_seconds": "seconds until fit returned",
     "next_wakeup_seconds": "next autotuner wake-up (s)",
     "flips_gain_pp": "gain from flips (pp)",
+    "ms_per_batch": "ms per batch",
+    "vgg_ms_per_batch": "VGG-style: ms per batch",
+    "vgg_share": "VGG-style: share",
+    "vgg_lite_ms_per_batch": "VGG-lite: ms per batch",
+    "vgg_lite_share": "VGG-lite: share",
+    "layers_alone_ms": "layers alone, summed (ms per batch)",
+    "training_step_ms": "training step (ms, median epoch)",
+    "layers_share_of_step": "share of the step",
 }
 
 
@@ -152,9 +160,18 @@ def recipes_table(recipes: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+NETWORK_NAMES = {"seed": "seed network", "vgg": "VGG-style", "vgg_lite": "VGG-lite"}
+
+
+def _arch(recipe: dict[str, Any]) -> str:
+    """The network body a recipe trains (its ``arch=`` setting; the seed's by default)."""
+    settings = dict(item.strip().split("=", 1) for item in recipe["recipe"].split(",") if "=" in item)
+    return settings.get("arch", "seed")
+
+
 def network_name(recipe: dict[str, Any]) -> str:
-    """A recipe's network in two words: "seed network" or "VGG-style"."""
-    return recipe.get("network") or ("VGG-style" if "arch=vgg" in recipe["recipe"] else "seed network")
+    """A recipe's network in a word or two: "seed network", "VGG-style" or "VGG-lite"."""
+    return recipe.get("network") or NETWORK_NAMES[_arch(recipe)]
 
 
 def recipe_runs(recipes: dict[str, dict[str, Any]]) -> pd.DataFrame:
@@ -312,7 +329,7 @@ def gpu_table(results: str | os.PathLike | None = None) -> pd.DataFrame:
 
 
 #: The issue's targets for each named recipe: (test accuracy, as a mean over seeds; training minutes).
-TARGETS = {"fast": (0.9323, 5.0), "accurate": (0.940, 15.0)}
+TARGETS = {"fast": (0.9323, 5.0), "fast_lite": (0.9323, 5.0), "accurate": (0.940, 15.0)}
 
 
 def targets_table(recipes: dict[str, dict[str, Any]], targets=TARGETS) -> pd.DataFrame:
@@ -351,15 +368,18 @@ def network_table(throughput: dict[str, Any], recipes: dict[str, dict[str, Any]]
             "median_images_per_second": fastest["median_images_per_second"],
         }
     ]
+    networks: dict[str, list[str]] = {}  # each network once, with the recipes that trained it
     for name, r in recipes.items():
-        if r.get("train_gflops_per_image") is None:
-            continue
+        if r.get("train_gflops_per_image") is not None:
+            networks.setdefault(r["model"], []).append(name)
+    for model, names in networks.items():
+        first = recipes[names[0]]
         rows.append(
             {
-                "network": f"{r['model']} (recipe {name})",
-                "precision": r["precision"],
-                "train_gflop_per_image": r["train_gflops_per_image"],
-                "median_images_per_second": _median_epoch_images_per_second(r),
+                "network": f"{model} (recipe {', '.join(names)})",
+                "precision": first["precision"],
+                "train_gflop_per_image": first["train_gflops_per_image"],
+                "median_images_per_second": _median_epoch_images_per_second([recipes[n] for n in names]),
             }
         )
     table = pd.DataFrame(rows)
@@ -369,10 +389,12 @@ def network_table(throughput: dict[str, Any], recipes: dict[str, dict[str, Any]]
     return table
 
 
-def _median_epoch_images_per_second(recipe: dict[str, Any]) -> float:
-    """Training images per second of a recipe's median epoch, over all its runs."""
-    images = recipe["runs"][0]["images_per_second"] * recipe["runs"][0]["seconds_per_epoch"]  # one epoch's
-    return images / float(epoch_seconds(recipe)["seconds"].median())
+def _median_epoch_images_per_second(recipes: list[dict[str, Any]]) -> float:
+    """Training images per second of the median epoch over all runs of recipes that train the same network
+    on the same data."""
+    run = recipes[0]["runs"][0]
+    images = run["images_per_second"] * run["seconds_per_epoch"]  # one epoch's
+    return images / float(pd.concat([epoch_seconds(r)["seconds"] for r in recipes]).median())
 
 
 def screening_table(results: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -417,6 +439,74 @@ def conv_matmul_table(results: str | os.PathLike | None = None) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+#: What each kind of layer is, in layer_groups' rows.
+LAYER_GROUPS = {
+    "Conv2D": "convolutions",
+    "Dense": "dense layers",
+    "BatchNormalization": "BatchNormalization",
+    "Activation": "relu",
+    "MaxPooling2D": "pooling",
+    "Dropout": "dropout",
+    "RandomFlip": "random flips",
+    "Flatten": "flatten",
+}
+
+
+def layer_times_table(results: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Every layer of the recipes' networks timed alone (``benchmark/layer_times.json``, from
+    ``tools.layer_probe``): milliseconds per training batch (forward and backward), training GFLOP/s for the
+    convolutions and dense layers, and each layer's share of its network's sum."""
+    probe = json.loads((results_dir(results) / "benchmark" / "layer_times.json").read_text())
+    batch = probe["batch_size"]
+    rows = []
+    for network, entry in probe["networks"].items():
+        total = sum(layer["seconds"] for layer in entry["layers"])
+        for layer in entry["layers"]:
+            passes = 3 if layer["input_gradient"] else 2  # forward, weight gradient, input gradient
+            train_gflop = passes * layer["forward_mflop_per_image"] * batch / 1e3
+            rows.append(
+                {
+                    "network": network,
+                    "layer": layer["layer"],
+                    "group": LAYER_GROUPS.get(layer["kind"], layer["kind"]),
+                    "output_shape": "×".join(map(str, layer["output_shape"])),
+                    "ms_per_batch": 1e3 * layer["seconds"],
+                    "gflops_per_second": train_gflop / layer["seconds"] if train_gflop else None,
+                    "share_of_network": layer["seconds"] / total,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def layer_groups(layers: pd.DataFrame) -> pd.DataFrame:
+    """:func:`layer_times_table` summed by kind of layer: milliseconds per batch and share, one column pair
+    per network, kinds in order of the first network's time."""
+    sums = layers.groupby(["group", "network"], sort=False)["ms_per_batch"].sum().unstack("network")
+    shares = sums / sums.sum()
+    table = pd.concat({"ms_per_batch": sums, "share": shares}, axis=1).swaplevel(axis=1)
+    table = table[[(net, col) for net in sums.columns for col in ("ms_per_batch", "share")]]
+    table.columns = [f"{net}_{col}" for net, col in table.columns]
+    return table.sort_values(table.columns[0], ascending=False).fillna(0.0).reset_index()
+
+
+def layers_against_steps(layers: pd.DataFrame, recipes: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    """Per network of :func:`layer_times_table`: its layers' milliseconds summed, against a real training
+    step of the recipes that train it (their median epoch over its batches, optimizer update included)."""
+    rows = []
+    for network, group in layers.groupby("network", sort=False):
+        trained = [r for r in recipes.values() if r.get("train_gflops_per_image") and _arch(r) == network]
+        rows.append(
+            {
+                "network": network,
+                "layers_alone_ms": group["ms_per_batch"].sum(),
+                "training_step_ms": 1e3 * trained[0]["batch_size"] / _median_epoch_images_per_second(trained),
+            }
+        )
+    table = pd.DataFrame(rows)
+    table["layers_share_of_step"] = table["layers_alone_ms"] / table["training_step_ms"]
+    return table
 
 
 def epoch_seconds(recipe: dict[str, Any]) -> pd.DataFrame:
@@ -528,17 +618,22 @@ def autotune_table(recipes: dict[str, dict[str, Any]], autotuned: dict[str, dict
 TARGET_MACHINE_BF16_CEILING = 800.0
 
 
-def minutes_on_targets_machine(recipe: dict[str, Any], bf16_ceiling: float) -> pd.DataFrame:
-    """A recipe's training minutes (median over seeds) as measured here, and an optimistic estimate of them on
-    the machine the targets were set on, if time shrank with the ratio of bfloat16 ceilings."""
-    measured = recipe["training_minutes_median"]
+def minutes_on_targets_machine(
+    recipes: dict[str, dict[str, Any]], bf16_ceiling: float, targets=TARGETS
+) -> pd.DataFrame:
+    """Each targeted recipe's training minutes (median over seeds) as measured here, an optimistic estimate
+    of them on the machine the targets were set on (if time shrank with the ratio of bfloat16 ceilings),
+    and its target minutes."""
+    scale = bf16_ceiling / TARGET_MACHINE_BF16_CEILING
     return pd.DataFrame(
         [
-            {"minutes": measured, "how": "measured here (median over seeds)"},
             {
-                "minutes": measured * bf16_ceiling / TARGET_MACHINE_BF16_CEILING,
-                "how": "optimistic estimate: that, if time shrank with the bfloat16 ceiling of the targets' "
-                f"machine ({TARGET_MACHINE_BF16_CEILING:.0f} GFLOP/s)",
-            },
+                "recipe": name,
+                "minutes_here": recipes[name]["training_minutes_median"],
+                "minutes_on_targets_machine": recipes[name]["training_minutes_median"] * scale,
+                "target_minutes": minutes,
+            }
+            for name, (_, minutes) in targets.items()
+            if name in recipes
         ]
     )

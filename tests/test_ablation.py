@@ -122,7 +122,7 @@ def test_augmentation_is_off_at_inference():
         ),
         ({"schedule": "step"}, r"schedule must be one of 'seed', 'one_cycle'; got 'step'"),
         ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\); got 1.0"),
-        ({"arch": "resnet"}, r"arch must be one of 'seed', 'vgg'; got 'resnet'"),
+        ({"arch": "resnet"}, r"arch must be one of 'seed', 'vgg', 'vgg_lite'; got 'resnet'"),
     ],
 )
 def test_bad_recipes_are_rejected(kwargs, match):
@@ -144,7 +144,7 @@ def test_recipe_text_round_trips():
 def test_build_cnn_rejects_unknown_input_norm_and_arch():
     with pytest.raises(ValueError, match=r"Unknown input_norm 'none'.*'bn_width', 'bn_channel', 'rescale'"):
         build_cnn(input_norm="none")
-    with pytest.raises(ValueError, match=r"Unknown arch 'resnet'. Valid values: 'seed', 'vgg'"):
+    with pytest.raises(ValueError, match=r"Unknown arch 'resnet'. Valid values: 'seed', 'vgg', 'vgg_lite'"):
         build_cnn(arch="resnet")
 
 
@@ -168,6 +168,25 @@ def test_vgg_body_shapes_parameters_and_flops():
     seed = build_seed_model()
     assert 2.5 < forward_flops(seed) / forward_flops(model) < 3.5
     assert ablation.Recipe.parse(ablation.Recipe(arch="vgg", conv_bn=True).describe()).arch == "vgg"
+
+
+def test_vgg_lite_body_drops_the_second_full_size_convolution():
+    """One 3x3 convolution on the 28x28 maps, no dropout after the first pooling; the rest is the VGG body."""
+    recipe = ablation.Recipe(arch="vgg_lite", conv_bn=True, input_norm="rescale")
+    lite = ablation.build_recipe_model(recipe, "mnist")
+    vgg = ablation.build_recipe_model(
+        ablation.Recipe(arch="vgg", conv_bn=True, input_norm="rescale"), "mnist"
+    )
+    names = [layer.name for layer in lite.layers]
+    assert names == [
+        n for n in (layer.name for layer in vgg.layers) if not n.startswith(("conv1_2", "pool1_drop"))
+    ]
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in lite.layers}
+    assert shapes["conv1_1_relu"] == (28, 28, 32) and shapes["flatten"] == (7 * 7 * 64,)
+    assert vgg.count_params() - lite.count_params() == 9 * 32 * 32 + 4 * 32  # conv1_2's kernel and its BN
+    conv1_2 = 28 * 28 * 9 * 32 * 32 * 2  # multiply-adds x 2 on the 28x28 maps
+    assert forward_flops(vgg) - forward_flops(lite) == pytest.approx(conv1_2, rel=0.02)
+    assert ablation.Recipe.parse(recipe.describe()) == recipe
 
 
 def test_one_cycle_schedule_warms_up_then_decays_to_zero():

@@ -193,3 +193,20 @@ def test_pass_timeline_splits_each_pass_into_steps_and_waiting():
     assert widths == [5.7, 4.53, 5.6, 0.02], "steps, then the wait, for each pass"
     assert [t.get_text() for t in ax.get_yticklabels()] == ["autotune on, pass 1", "autotune off, pass 1"]
     plt.close(fig)
+
+
+def test_layer_times_draws_a_bar_per_layer_and_network_in_the_first_networks_order():
+    layers = pd.DataFrame(
+        {
+            "network": ["vgg", "vgg", "vgg", "vgg_lite", "vgg_lite"],
+            "layer": ["conv1_1", "conv1_2", "fc1", "conv1_1", "fc1"],
+            "ms_per_batch": [10.0, 30.0, 2.0, 11.0, 2.5],
+        }
+    )
+    fig = plots.layer_times(layers)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["conv1_1", "conv1_2", "fc1"]
+    widths = sorted(round(bar.get_width(), 1) for bar in ax.patches if bar.get_width() > 0)
+    assert widths == [2.0, 2.5, 10.0, 11.0, 30.0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["vgg", "vgg_lite"]
+    plt.close(fig)

@@ -24,6 +24,7 @@ from fmnist_utils.models import (
 from fmnist_utils.params import project_root
 
 FAST = "arch=vgg, conv_bn, flip, label_smoothing=0.1"
+FAST_LITE = "arch=vgg_lite, conv_bn, flip, label_smoothing=0.1"
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +99,13 @@ def test_throughput_and_network_tables_read_against_the_ceiling(results):
     assert vgg_row["achieved_gflops_per_second"] == pytest.approx(
         vgg_row["train_gflop_per_image"] * vgg_row["median_images_per_second"]
     )
+    same_network = {
+        "fast": speed.load_recipes(results)["fast"],
+        "accurate": speed.load_recipes(results)["fast"],
+    }
+    [_, shared] = speed.network_table(throughput, same_network).to_dict("records")
+    assert shared["network"].endswith("(recipe fast, accurate)"), "a network trained by two recipes, once"
+    assert shared["median_images_per_second"] == pytest.approx(vgg_row["median_images_per_second"])
 
 
 def test_the_throughput_target_reads_both_measurements_of_the_fastest_configuration():
@@ -193,17 +201,20 @@ def notebook_recipe() -> dict:
     return namespace
 
 
-def test_notebook_06_network_is_the_benchmarks_fast_recipe(notebook_recipe):
-    package = build_recipe_model(Recipe.parse(FAST), "fashion_mnist", precision="mixed_bfloat16", seed=3)
-    mine = notebook_recipe["build_fast_model"](seed=3, precision="mixed_bfloat16")
+@pytest.mark.parametrize("name, recipe, lite", [("fast", FAST, False), ("fast_lite", FAST_LITE, True)])
+def test_notebook_06_network_is_the_benchmarks_fast_recipe(notebook_recipe, name, recipe, lite):
+    package = build_recipe_model(Recipe.parse(recipe), "fashion_mnist", precision="mixed_bfloat16", seed=3)
+    mine = notebook_recipe["build_fast_model"](seed=3, precision="mixed_bfloat16", lite=lite)
     assert layer_spec(mine).equals(layer_spec(package))
     assert [layer.name for layer in mine.layers] == [layer.name for layer in package.layers]
     assert [layer.dtype_policy.name for layer in mine.layers] == [
         layer.dtype_policy.name for layer in package.layers
     ]
     assert mine.dtype_policy.name == package.dtype_policy.name == "mixed_bfloat16"
-    committed = json.loads((project_root() / "results" / "benchmark" / "recipes" / "fast.json").read_text())
-    assert committed["recipe"] == Recipe.parse(FAST).describe(), "the committed runs trained this network"
+    committed = json.loads(
+        (project_root() / "results" / "benchmark" / "recipes" / f"{name}.json").read_text()
+    )
+    assert committed["recipe"] == Recipe.parse(recipe).describe(), "the committed runs trained this network"
 
 
 def test_notebook_06_schedule_loss_and_flips_are_the_benchmarks(notebook_recipe):
@@ -292,6 +303,62 @@ def test_the_committed_runs_of_the_same_recipes_differ_only_in_autotuning():
 
 
 def test_the_minutes_on_the_targets_machine_scale_with_the_ceilings():
-    table = speed.minutes_on_targets_machine({"training_minutes_median": 12.0}, bf16_ceiling=400.0)
-    measured, scaled = table["minutes"]
-    assert measured == 12.0 and scaled == pytest.approx(12.0 * 400.0 / speed.TARGET_MACHINE_BF16_CEILING)
+    recipes = {"fast": {"training_minutes_median": 12.0}, "untargeted": {"training_minutes_median": 1.0}}
+    [row] = speed.minutes_on_targets_machine(recipes, bf16_ceiling=400.0).to_dict("records")
+    assert row["recipe"] == "fast" and row["minutes_here"] == 12.0 and row["target_minutes"] == 5.0
+    assert row["minutes_on_targets_machine"] == pytest.approx(
+        12.0 * 400.0 / speed.TARGET_MACHINE_BF16_CEILING
+    )
+
+
+def test_layer_times_are_read_per_layer_and_summed_by_kind(tmp_path):
+    def layer(name, kind, mflop, seconds, input_gradient=True):
+        return {"layer": name, "kind": kind, "output_shape": [28, 28, 32], "forward_mflop_per_image": mflop,
+                "input_gradient": input_gradient, "seconds": seconds}  # fmt: skip
+
+    conv1 = layer("conv1_1", "Conv2D", 1.0, 0.002, False)
+    vgg = [
+        conv1,
+        layer("conv1_1_bn", "BatchNormalization", 0, 0.006),
+        layer("conv1_2", "Conv2D", 10.0, 0.010),
+    ]
+    vgg.append(layer("conv1_2_bn", "BatchNormalization", 0, 0.002))
+    lite = [conv1, layer("conv1_1_bn", "BatchNormalization", 0, 0.008)]
+    probe = {"batch_size": 100, "networks": {"vgg": {"layers": vgg}, "vgg_lite": {"layers": lite}}}
+    (tmp_path / "benchmark").mkdir()
+    (tmp_path / "benchmark" / "layer_times.json").write_text(json.dumps(probe))
+    layers = speed.layer_times_table(tmp_path)
+    first, bn, second = layers.iloc[:3].to_dict("records")
+    assert first["gflops_per_second"] == pytest.approx(2 * 1.0 * 100 / 1e3 / 0.002), (
+        "no input gradient: 2 passes"
+    )
+    assert second["gflops_per_second"] == pytest.approx(3 * 10.0 * 100 / 1e3 / 0.010)
+    assert (
+        bn["gflops_per_second"] is None and bn["group"] == "BatchNormalization" and bn["ms_per_batch"] == 6.0
+    )
+    assert first["share_of_network"] == pytest.approx(0.1) and first["output_shape"] == "28×28×32"
+    groups = speed.layer_groups(layers).set_index("group")
+    assert list(groups.index) == ["convolutions", "BatchNormalization"], (
+        "in order of the first network's time"
+    )
+    assert groups.loc["convolutions", "vgg_ms_per_batch"] == pytest.approx(12.0)
+    assert groups.loc["BatchNormalization", "vgg_lite_share"] == pytest.approx(0.8)
+    assert speed.label("vgg_lite_share") == "VGG-lite: share"
+    run = {"seed": 0, "images_per_second": 1000.0, "seconds_per_epoch": 5.0}
+    run["history"] = [{"epoch": 1, "training_seconds": 5.0}]
+    fast = {"recipe": FAST, "train_gflops_per_image": 0.1, "batch_size": 100, "runs": [run]}
+    [row] = speed.layers_against_steps(layers[layers["network"] == "vgg"], {"fast": fast}).to_dict("records")
+    assert row["layers_alone_ms"] == pytest.approx(20.0) and row["training_step_ms"] == pytest.approx(100.0)
+    assert row["layers_share_of_step"] == pytest.approx(0.2)
+
+
+def test_the_layer_probe_times_every_layer_forward_and_backward():
+    from tools.layer_probe import time_layers
+
+    model = build_recipe_model(Recipe.parse(FAST_LITE), "fashion_mnist", precision="mixed_bfloat16")
+    timed = time_layers(model, batch_size=8, rounds=2, calls=1)
+    assert [t["layer"] for t in timed] == [layer.name for layer in model.layers]
+    assert all(t["seconds"] > 0 for t in timed)
+    flags = {t["layer"]: t["input_gradient"] for t in timed}
+    assert not flags["random_flip"] and not flags["input_bn"] and flags["conv1_1"], "no gradient for the data"
+    assert sum(t["forward_mflop_per_image"] for t in timed) == pytest.approx(forward_flops(model) / 1e6)
