@@ -722,6 +722,7 @@ def test_notebook_06_draws_the_committed_measurements(tmp_path):
         "accuracy_against_minutes.png",
         "epoch_seconds.png",
         "layer_flops.png",
+        "layer_times.png",
         "pass_timeline.png",
         "recipe_epochs.png",
         "throughput_by_batch.png",

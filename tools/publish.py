@@ -241,7 +241,7 @@ def speed_table(results: Path) -> str:
     first, *again = measured["speedup_of_medians"]
     lines.append(
         f"\nSeed network, {throughput['fastest']} vs the plain port, ratio of median passes: {first:.2f}×"
-        + "".join(f", {ratio:.2f}× measured again in the batch sweep" for ratio in again)
+        + "".join(f", {ratio:.2f}× again in the batch sweep" for ratio in again)
         + f" (target ≥ {speed.THROUGHPUT_TARGET}×: "
         + ("met" if measured["met"].all() else "**not reliably met**")
         + f"). Ceiling {ceiling['float32_gflops_per_second']:.0f} / {ceiling['bfloat16_gflops_per_second']:.0f}"
