@@ -372,11 +372,11 @@ def network_table(throughput: dict[str, Any], recipes: dict[str, dict[str, Any]]
     for name, r in recipes.items():
         if r.get("train_gflops_per_image") is not None:
             networks.setdefault(r["model"], []).append(name)
-    for model, names in networks.items():
+    for names in networks.values():
         first = recipes[names[0]]
         rows.append(
             {
-                "network": f"{model} (recipe {', '.join(names)})",
+                "network": f"{network_name(first)} (recipe {', '.join(names)})",
                 "precision": first["precision"],
                 "train_gflop_per_image": first["train_gflops_per_image"],
                 "median_images_per_second": _median_epoch_images_per_second([recipes[n] for n in names]),
