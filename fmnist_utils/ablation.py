@@ -64,9 +64,9 @@ class Recipe:
     erase: bool = False  # random erasing: a rectangle of noise in half of the images, clothes only
     label_smoothing: float = 0.0
     schedule: str = "seed"  # "seed" (Adam, 1e-3 / (1 + 1e-3 t)) or "one_cycle" (warm-up, then cosine)
-    arch: str = (
-        "seed"  # the network body: "seed" (2 conv + 3 dense), "vgg" (2 x 2 3x3 conv + 1 dense), "vgg_lite"
-    )
+    #: the network body: "seed" (2 conv + 3 dense), "vgg" (2 x 2 3x3 conv + 1 dense) or "vgg_lite" (vgg with
+    #: one convolution on the 28x28 maps)
+    arch: str = "seed"
 
     def __post_init__(self):
         from fmnist_utils.models import ARCHS, INPUT_NORMS

@@ -221,7 +221,7 @@ def run_benchmark(
             100 * (checks[1]["test_accuracy"] - checks[0]["test_accuracy"]) if checks else None
         ),
         "auto_precision_here": resolve_precision("auto"),
-        "machine": {**machine_info(), "matmul_ceiling": matmul_ceiling()},
+        "machine": measured_machine(),
     }
 
 
@@ -245,6 +245,12 @@ def matmul_ceiling(size: int = 2048, chain: int = 10, repeats: int = 3) -> dict[
             seconds.append(time.perf_counter() - start)
         ceiling[f"{dtype}_gflops_per_second"] = chain * 2 * size**3 / min(seconds[1:]) / 1e9
     return ceiling
+
+
+def measured_machine() -> dict[str, Any]:
+    """This machine (:func:`fmnist_utils.training.machine_info`) with its matrix-product ceiling measured now:
+    what every timing result records."""
+    return {**machine_info(), "matmul_ceiling": matmul_ceiling()}
 
 
 def _accuracy(probabilities: list[np.ndarray], y: np.ndarray) -> float:
@@ -341,7 +347,7 @@ def time_to_accuracy(
         "batch_size": batch_size,
         "data_source": info.source,
         "is_sample": info.is_sample,
-        "machine": {**machine_info(), "matmul_ceiling": matmul_ceiling()},
+        "machine": measured_machine(),
     }
 
 

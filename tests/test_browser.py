@@ -251,8 +251,9 @@ def _wait_for_all_cells(page, lab: dict, notebook: str) -> None:
             _wait_for_kernel(page, lab, notebook)
             _run_all_cells(page)
         if time.monotonic() > deadline:
-            page.screenshot(path=str(lab["root"] / f"timeout_{notebook}.png"))
-            pytest.fail(f"cells still pending: {page.evaluate(PROMPTS)}\n{_log_tail(lab)}")
+            shot = lab["root"] / f"timeout_{notebook}.png"
+            page.screenshot(path=str(shot))
+            pytest.fail(f"cells still pending: {page.evaluate(PROMPTS)}; see {shot}\n{_log_tail(lab)}")
         page.wait_for_timeout(1000)
 
 

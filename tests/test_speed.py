@@ -99,10 +99,8 @@ def test_throughput_and_network_tables_read_against_the_ceiling(results):
     assert vgg_row["achieved_gflops_per_second"] == pytest.approx(
         vgg_row["train_gflop_per_image"] * vgg_row["median_images_per_second"]
     )
-    same_network = {
-        "fast": speed.load_recipes(results)["fast"],
-        "accurate": speed.load_recipes(results)["fast"],
-    }
+    fast = speed.load_recipes(results)["fast"]
+    same_network = {"fast": fast, "accurate": fast}
     [_, shared] = speed.network_table(throughput, same_network).to_dict("records")
     assert shared["network"].endswith("(recipe fast, accurate)"), "a network trained by two recipes, once"
     assert shared["median_images_per_second"] == pytest.approx(vgg_row["median_images_per_second"])

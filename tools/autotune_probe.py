@@ -44,10 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     import keras
 
-    from fmnist_utils.benchmark import matmul_ceiling
+    from fmnist_utils.benchmark import measured_machine
     from fmnist_utils.data import load_dataset, make_tf_dataset
     from fmnist_utils.models import build_seed_model, compile_seed_model
-    from fmnist_utils.training import machine_info, set_seed, write_json
+    from fmnist_utils.training import set_seed, write_json
 
     ((x, y), _), _ = load_dataset("fashion_mnist", return_info=True, verbose=False)
     x, y = x[:10240], y[:10240]
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": 256,
         "precision": "mixed_bfloat16",
         "passes": {("on" if autotune else "off"): passes for autotune, (_, _, passes) in runs.items()},
-        "machine": {**machine_info(), "matmul_ceiling": matmul_ceiling()},
+        "machine": measured_machine(),
     }
     if args.output:
         write_json(args.output, result)

@@ -68,7 +68,7 @@ def main(argv: list[str]) -> None:
     steps = int(os.environ.get("STEPS", 10))
     import tensorflow as tf
 
-    from fmnist_utils.benchmark import machine_info, matmul_ceiling
+    from fmnist_utils.benchmark import measured_machine
 
     rng = np.random.default_rng(0)
     x32 = tf.constant(rng.normal(size=SHAPE), tf.float32)
@@ -79,7 +79,7 @@ def main(argv: list[str]) -> None:
     reference = _step(forms["conv2d"], upstream)(x32, w)
     x = tf.cast(x32, tf.bfloat16)
     result = {"shape": SHAPE, "kernel": KERNEL, "filters": FILTERS, "steps_per_burst": steps, "forms": {}}
-    result["machine"] = {**machine_info(), "matmul_ceiling": matmul_ceiling()}
+    result["machine"] = measured_machine()
     steppers = {name: _step(form, upstream) for name, form in forms.items()}
     for name, step in steppers.items():
         got = step(x, w)

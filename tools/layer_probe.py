@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     from fmnist_utils.ablation import Recipe, build_recipe_model
-    from fmnist_utils.benchmark import matmul_ceiling
-    from fmnist_utils.training import machine_info, write_json
+    from fmnist_utils.benchmark import measured_machine
+    from fmnist_utils.training import write_json
 
     networks = {}
     for name, recipe in NETWORKS.items():
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "precision": "mixed_bfloat16",
         "rounds": args.rounds,
         "networks": networks,
-        "machine": {**machine_info(), "matmul_ceiling": matmul_ceiling()},
+        "machine": measured_machine(),
     }
     if args.output:
         write_json(args.output, result)
