@@ -67,6 +67,7 @@ class Recipe:
     #: the network body: "seed" (2 conv + 3 dense), "vgg" (2 x 2 3x3 conv + 1 dense) or "vgg_lite" (vgg with
     #: one convolution on the 28x28 maps)
     arch: str = "seed"
+    pool_first: bool = False  # max pooling straight after each convolution, before its BN and relu (conv_bn)
 
     def __post_init__(self):
         from fmnist_utils.models import ARCHS, INPUT_NORMS
@@ -182,6 +183,7 @@ def build_recipe_model(recipe: Recipe, dataset: str, precision: str = "float32",
         precision=precision,
         name=f"cnn_{dataset}",
         arch=recipe.arch,
+        pool_first=recipe.pool_first,
     )
 
 

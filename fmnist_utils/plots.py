@@ -689,11 +689,19 @@ def throughput_by_batch(table, title: str = "Images per second against batch siz
     return _finish(fig, save_to)
 
 
+def recipe_palette(names) -> dict:
+    """A colour per recipe name, the same in every figure that shows it: the seed protocol gray, the
+    recipes tab10's other colours in name order."""
+    colours = [c for i, c in enumerate(sns.color_palette("tab10")) if i != 7]  # 7: tab10's gray
+    palette = dict(zip(sorted(set(names) - {"seed protocol"}), colours))
+    return palette | {"seed protocol": sns.color_palette("tab10")[7]}
+
+
 def validation_against_minutes(curves, title: str = "Validation accuracy during training", save_to=None):
     """Each recipe's validation accuracy after every epoch against training minutes, one line per seed:
     solid with test-time flips, dashed without (``speed.validation_curves``)."""
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    palette = dict(zip(curves["recipe"].unique(), sns.color_palette("tab10")))
+    palette = recipe_palette(curves["recipe"])
     for (recipe, seed), run in curves.groupby(["recipe", "seed"], sort=False):
         first = seed == curves.loc[curves["recipe"] == recipe, "seed"].min()
         color = palette[recipe]
@@ -733,7 +741,7 @@ def accuracy_against_minutes(
     ones."""
     minutes = minutes or {}
     fig, ax = plt.subplots(figsize=(8.5, 4.8))
-    palette = dict(zip(runs["recipe"].unique(), sns.color_palette("tab10")))
+    palette = recipe_palette(runs["recipe"])
     for recipe, group in runs.groupby("recipe", sort=False):
         color = palette[recipe]
         timed = group["timed"].astype(bool)
@@ -765,9 +773,11 @@ def accuracy_against_minutes(
     ax.set_xscale("log")
     left = min([*minutes.values(), runs["training_minutes"].min()]) / 1.5
     ax.set_xlim(left, runs["training_minutes"].max() * 1.5)
-    for label, value in targets.items():
+    for label, value in targets.items():  # labelled at the right, where the slowest runs sit lowest
         ax.axhline(value, color="gray", linestyle=":", linewidth=1)
-        ax.text(left * 1.05, value, f"{label} ", va="bottom", fontsize=8, color="dimgray")
+        ax.text(
+            ax.get_xlim()[1] / 1.03, value, f"{label} ", ha="right", va="bottom", fontsize=8, color="dimgray"
+        )
     for label, value in minutes.items():
         ax.axvline(value, color="firebrick", linestyle=":", linewidth=1)
         ax.text(

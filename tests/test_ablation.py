@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -187,6 +188,47 @@ def test_vgg_lite_body_drops_the_second_full_size_convolution():
     conv1_2 = 28 * 28 * 9 * 32 * 32 * 2  # multiply-adds x 2 on the 28x28 maps
     assert forward_flops(vgg) - forward_flops(lite) == pytest.approx(conv1_2, rel=0.02)
     assert ablation.Recipe.parse(recipe.describe()) == recipe
+
+
+def test_pool_first_pools_before_batchnorm_and_matches_the_network_in_inference():
+    """Same weights, pooling moved before each BatchNormalization and relu: at inference (BN an increasing
+    function of each value while its scales are positive) the two networks compute the same outputs."""
+    recipe = ablation.Recipe(arch="vgg_lite", conv_bn=True, input_norm="rescale")
+    lite = ablation.build_recipe_model(recipe, "mnist")
+    pooled = ablation.build_recipe_model(replace(recipe, pool_first=True), "mnist")
+    names = [layer.name for layer in pooled.layers]
+    assert names[:4] == ["input_scale", "conv1_1", "pool1", "conv1_1_bn"]
+    assert names[names.index("conv2_2") + 1] == "pool2" and sorted(names) == sorted(
+        x.name for x in lite.layers
+    )
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in pooled.layers}
+    assert shapes["conv1_1_bn"] == (14, 14, 32) and shapes["conv2_2_relu"] == (7, 7, 64)
+    assert pooled.count_params() == lite.count_params() and forward_flops(pooled) == forward_flops(lite)
+    rng = np.random.default_rng(0)
+    for layer in lite.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):  # statistics as if trained, scales positive
+            shape = layer.get_weights()[0].shape
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 2, shape),
+                    rng.normal(size=shape),
+                    rng.normal(size=shape),
+                    rng.uniform(0.5, 2, shape),
+                ]
+            )
+        pooled.get_layer(layer.name).set_weights(layer.get_weights())
+    images = rng.integers(0, 256, size=(8, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(
+        pooled(images, training=False), lite(images, training=False), rtol=1e-5, atol=1e-6
+    )
+    assert ablation.Recipe.parse(replace(recipe, pool_first=True).describe()).pool_first
+
+
+def test_pool_first_needs_batchnorm_after_the_convolutions():
+    with pytest.raises(
+        ValueError, match="pool_first moves pooling before each BatchNormalization: it needs conv_bn"
+    ):
+        ablation.build_recipe_model(ablation.Recipe(arch="vgg", pool_first=True), "mnist")
 
 
 def test_one_cycle_schedule_warms_up_then_decays_to_zero():
@@ -608,6 +650,7 @@ def test_summarize_never_claims_a_target_on_sample_data(stand_in, tmp_path):
         "label_smoothing": 0.0,
         "schedule": "seed",
         "arch": "seed",
+        "pool_first": False,
     }
     assert table.loc["Fashion-MNIST", "test accuracy: best recipe (measured once)"] == 0.99
     assert row["test_accuracy_best_recipe"] == 0.99 and row["seed_2017_test_accuracy"] == 0.9323

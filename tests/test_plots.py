@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -210,3 +211,28 @@ def test_layer_times_draws_a_bar_per_layer_and_network_in_the_first_networks_ord
     assert widths == [2.0, 2.5, 10.0, 11.0, 30.0]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["vgg", "vgg_lite"]
     plt.close(fig)
+
+
+def test_a_recipe_keeps_its_colour_across_notebook_06s_figures():
+    curves = pd.DataFrame(
+        {
+            "recipe": ["fast", "accurate"],
+            "seed": [0, 0],
+            "epoch": [1, 1],
+            "training_minutes": [1.0, 2.0],
+            "val_accuracy_plain": [0.90, 0.91],
+            "val_accuracy_flips": [0.91, 0.92],
+        }
+    )
+    runs = RUNS.assign(recipe=["seed protocol", "seed protocol", "accurate", "fast"])
+    lines = plots.validation_against_minutes(curves).axes[0].lines
+    dots = plots.accuracy_against_minutes(runs, {}).axes[0].collections
+    for recipe in ("fast", "accurate"):
+        [line] = [line for line in lines if line.get_label() == f"{recipe}, with flips"]
+        [dot] = [dot for dot in dots if dot.get_label() == recipe]
+        assert matplotlib.colors.to_rgb(line.get_color()) == pytest.approx(tuple(dot.get_facecolor()[0][:3]))
+    assert (
+        plots.recipe_palette(["fast", "seed protocol"])["seed protocol"]
+        == plots.recipe_palette(["x"])["seed protocol"]
+    )
+    plt.close("all")

@@ -25,6 +25,7 @@ from fmnist_utils.params import project_root
 
 FAST = "arch=vgg, conv_bn, flip, label_smoothing=0.1"
 FAST_LITE = "arch=vgg_lite, conv_bn, flip, label_smoothing=0.1"
+FAST_POOL_FIRST = "arch=vgg_lite, conv_bn, flip, label_smoothing=0.1, pool_first"
 
 
 @pytest.fixture(scope="module")
@@ -199,10 +200,19 @@ def notebook_recipe() -> dict:
     return namespace
 
 
-@pytest.mark.parametrize("name, recipe, lite", [("fast", FAST, False), ("fast_lite", FAST_LITE, True)])
-def test_notebook_06_network_is_the_benchmarks_fast_recipe(notebook_recipe, name, recipe, lite):
+@pytest.mark.parametrize(
+    "name, recipe, lite, pool_first",
+    [
+        ("fast", FAST, False, False),
+        ("fast_lite", FAST_LITE, True, False),
+        ("fast_pool_first", FAST_POOL_FIRST, True, True),
+    ],
+)
+def test_notebook_06_network_is_the_benchmarks_fast_recipe(notebook_recipe, name, recipe, lite, pool_first):
     package = build_recipe_model(Recipe.parse(recipe), "fashion_mnist", precision="mixed_bfloat16", seed=3)
-    mine = notebook_recipe["build_fast_model"](seed=3, precision="mixed_bfloat16", lite=lite)
+    mine = notebook_recipe["build_fast_model"](
+        seed=3, precision="mixed_bfloat16", lite=lite, pool_first=pool_first
+    )
     assert layer_spec(mine).equals(layer_spec(package))
     assert [layer.name for layer in mine.layers] == [layer.name for layer in package.layers]
     assert [layer.dtype_policy.name for layer in mine.layers] == [
@@ -362,3 +372,38 @@ def test_the_layer_probe_times_every_layer_forward_and_backward():
     flags = {t["layer"]: t["input_gradient"] for t in timed}
     assert not flags["random_flip"] and not flags["input_bn"] and flags["conv1_1"], "no gradient for the data"
     assert sum(t["forward_mflop_per_image"] for t in timed) == pytest.approx(forward_flops(model) / 1e6)
+
+
+def test_a_recipes_network_is_its_arch_and_whether_it_pools_first():
+    assert [speed.network_key({"recipe": r}) for r in ("seed", FAST, FAST_POOL_FIRST)] == [
+        "seed",
+        "vgg",
+        "vgg_lite_pool_first",
+    ]
+    assert speed.network_name({"recipe": FAST_POOL_FIRST}) == "VGG-lite, pool first"
+    assert speed.label("vgg_lite_pool_first_share") == "VGG-lite, pool first: share"
+
+
+def test_screening_runs_are_listed_in_the_order_they_ran_with_their_notes(tmp_path):
+    folder = tmp_path / "benchmark" / "screening"
+    folder.mkdir(parents=True)
+    for file, finished, epochs in (
+        ("a_later.json", "2026-11-27T10:00:00", 16),
+        ("b_first.json", "2026-11-27T09:00:00", 20),
+    ):
+        run = {
+            "seed": 0,
+            "final_val_accuracy": 0.93,
+            "training_minutes": 0.25 * epochs,
+            "finished_at": finished,
+        }
+        screened = {
+            "name": f"{epochs} epochs",
+            "epochs": epochs,
+            "runs": [run],
+            "screening_note": f"note {epochs}",
+        }
+        (folder / file).write_text(json.dumps(screened))
+    table = speed.screening_table(tmp_path)
+    assert list(table["epochs"]) == [20, 16] and list(table["note"]) == ["note 20", "note 16"]
+    assert list(table["training_minutes"]) == [5.0, 4.0]

@@ -2,11 +2,12 @@
 
     python -m tools.layer_probe [--rounds 10] [--output results/benchmark/layer_times.json]
 
-For the VGG-style and VGG-lite networks of notebook 06's recipes (mixed_bfloat16, batch 256), every layer
-runs alone on a random batch of its input's shape: its forward pass in training mode and its backward pass
-(gradients for its weights, and for its input wherever an earlier layer has weights). Each round times a
-few calls of every layer of both networks in turn; a layer's time is its median over the rounds. Notebook
-06 reads the committed result and sets the sum of the layers against a real training step.
+For the VGG-style, VGG-lite and pool-first VGG-lite networks of notebook 06's recipes (mixed_bfloat16,
+batch 256), every layer runs alone on a random batch of its input's shape: its forward pass in training
+mode and its backward pass (gradients for its weights, and for its input wherever an earlier layer has
+weights). Each round times a few calls of every layer of a network in turn; a layer's time is its median
+over the rounds. Notebook 06 reads the committed result and sets the sum of the layers against a real
+training step.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 NETWORKS = {
     "vgg": "arch=vgg, conv_bn, flip, label_smoothing=0.1",
     "vgg_lite": "arch=vgg_lite, conv_bn, flip, label_smoothing=0.1",
+    "vgg_lite_pool_first": "arch=vgg_lite, conv_bn, flip, label_smoothing=0.1, pool_first",
 }
 
 
