@@ -394,6 +394,7 @@ def test_screening_runs_are_listed_in_the_order_they_ran_with_their_notes(tmp_pa
         run = {
             "seed": 0,
             "final_val_accuracy": 0.93,
+            "test_accuracy": 0.92,
             "training_minutes": 0.25 * epochs,
             "finished_at": finished,
         }
@@ -407,3 +408,5 @@ def test_screening_runs_are_listed_in_the_order_they_ran_with_their_notes(tmp_pa
     table = speed.screening_table(tmp_path)
     assert list(table["epochs"]) == [20, 16] and list(table["note"]) == ["note 20", "note 16"]
     assert list(table["training_minutes"]) == [5.0, 4.0]
+    assert list(table["screening_test_accuracy"]) == [0.92, 0.92], "shown, labelled as not used"
+    assert speed.label("screening_test_accuracy") == "test accuracy (measured, not used)"
