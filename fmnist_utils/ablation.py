@@ -67,7 +67,8 @@ class Recipe:
     #: the network body: "seed" (2 conv + 3 dense), "vgg" (2 x 2 3x3 conv + 1 dense) or "vgg_lite" (vgg with
     #: one convolution on the 28x28 maps)
     arch: str = "seed"
-    pool_first: bool = False  # max pooling straight after each convolution, before its BN and relu (conv_bn)
+    #: each max pooling straight after the convolution before it, ahead of its BatchNormalization and relu
+    pool_first: bool = False
 
     def __post_init__(self):
         from fmnist_utils.models import ARCHS, INPUT_NORMS

@@ -156,7 +156,7 @@ def build_cnn(
     ``augmentation`` layers, if any, come first. ``arch="vgg"`` swaps the body for :func:`vgg_body`'s,
     ``arch="vgg_lite"`` for :func:`vgg_lite_body`'s. ``pool_first`` (needs ``conv_bn``) moves each max pooling
     from after a convolution's relu to straight after the convolution, so its BatchNormalization and relu work
-    on a quarter of the values (airbench's order). With the defaults this is exactly :func:`build_seed_model`.
+    on a quarter of the values (:func:`pooled_first`). With the defaults this is exactly :func:`build_seed_model`.
     """
     if pool_first and not conv_bn:
         raise ValueError("pool_first moves pooling before each BatchNormalization: it needs conv_bn=True.")
@@ -211,15 +211,19 @@ def _conv(
 
 
 def pooled_first(body: list[layers.Layer]) -> list[layers.Layer]:
-    """``body`` with each max pooling moved back to straight after its convolution (before the convolution's
-    BatchNormalization and relu). Max pooling commutes with any increasing function of each value, so this
-    changes the network only through the BatchNormalization statistics, now taken over the pooled maps."""
-    body = list(body)
-    for at, layer in enumerate(body):
+    """``body`` with each max pooling moved back to straight after the convolution before it (ahead of that
+    convolution's BatchNormalization and relu). Max pooling commutes with any function of each value that
+    never decreases, as relu and an inference-mode BatchNormalization with positive scales are: the same
+    weights give the same outputs at inference. Training differs (BatchNormalization's statistics come from
+    the pooled maps)."""
+    moved: list[layers.Layer] = []
+    for layer in body:
         if isinstance(layer, layers.MaxPooling2D):
-            conv = max(i for i in range(at) if isinstance(body[i], layers.Conv2D))
-            body.insert(conv + 1, body.pop(at))
-    return body
+            conv = max(i for i, earlier in enumerate(moved) if isinstance(earlier, layers.Conv2D))
+            moved.insert(conv + 1, layer)
+        else:
+            moved.append(layer)
+    return moved
 
 
 def seed_body(conv_bn: bool, dtype: str) -> list[layers.Layer]:

@@ -17,6 +17,7 @@ import seaborn as sns
 
 from fmnist_utils.evaluation import Evaluation, misclassified_indices
 from fmnist_utils.files import atomic_path
+from fmnist_utils.speed import SEED_PROTOCOL
 
 
 def save_figure(fig: plt.Figure, path: str | os.PathLike, dpi: int = 110) -> Path:
@@ -693,8 +694,8 @@ def recipe_palette(names) -> dict:
     """A colour per recipe name, the same in every figure that shows it: the seed protocol gray, the
     recipes tab10's other colours in name order."""
     colours = [c for i, c in enumerate(sns.color_palette("tab10")) if i != 7]  # 7: tab10's gray
-    palette = dict(zip(sorted(set(names) - {"seed protocol"}), colours))
-    return palette | {"seed protocol": sns.color_palette("tab10")[7]}
+    palette = dict(zip(sorted(set(names) - {SEED_PROTOCOL}), colours))
+    return palette | {SEED_PROTOCOL: sns.color_palette("tab10")[7]}
 
 
 def validation_against_minutes(curves, title: str = "Validation accuracy during training", save_to=None):
