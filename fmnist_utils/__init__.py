@@ -1,8 +1,21 @@
-"""fmnist_utils: the shared library of the MNIST vs Fashion-MNIST notebook series.
+"""fmnist_utils: the plumbing behind the MNIST vs Fashion-MNIST course (notebooks 01-04).
 
-Modules: ``data`` (find, verify, load, split), ``models`` (the seed CNN and its optimizer),
-``training`` (fit with timing, logs, checkpoints), ``evaluation`` (metrics), ``plots`` (figures),
-``run_notebooks`` (execute the series with papermill).
+The lesson is in the notebooks; this package keeps what they share:
+
+* ``protocol``: the seed's numbers (results, epochs, batch size, learning rate, split) and the targets;
+* ``params``: checks of notebook parameters, the runs folder;
+* ``files``: files written whole or not at all;
+* ``data``: find, verify and load the datasets, the bundled sample, the seed's split, the batches ``fit`` reads;
+* ``models``: the seed network, its optimizer and loss, layer tables;
+* ``runs``: run folders (fingerprint; resume, reuse or refuse an earlier run), histories, metrics;
+* ``training``: ``start_run`` / ``finish_run`` around ``fit``, the callbacks, ``train`` for scripts;
+* ``evaluation``: predictions, metrics, confusions, embeddings;
+* ``plots``: the course's figures;
+* ``comparison``: our runs beside the seed's results, the seed spread;
+* ``run_notebooks``: run the series with papermill.
+
+``fmnist_utils.lab`` holds the research of notebooks 05-06 and the appendices (ablation ladder, speed
+benchmarks, shipped artifacts, dataset releases); nothing in the course part imports it.
 """
 
 import os as _os

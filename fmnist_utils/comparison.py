@@ -7,13 +7,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from fmnist_utils.data import DISPLAY_NAMES
-from fmnist_utils.training import SEED_BATCH_SIZE, SEED_EPOCHS, load_run
+import numpy as np
+import pandas as pd
 
-#: Test accuracy of the 2017 seed notebook.
-SEED_RESULTS = {"mnist": 0.9942, "fashion_mnist": 0.9323}
-#: How the Fashion-MNIST benchmark lists the seed (its README's benchmark table, rounded there).
-BENCHMARK_ROW = {"classifier": "2 Conv+3 FC ~1.8M parameters", "fashion_mnist": 0.932, "mnist": 0.994}
+from fmnist_utils.data import DISPLAY_NAMES
+from fmnist_utils.params import project_root
+from fmnist_utils.protocol import SEED_BATCH_SIZE, SEED_EPOCHS, SEED_RESULTS
+from fmnist_utils.runs import load_run
+
 DATASET_LABELS = DISPLAY_NAMES
 
 
@@ -61,40 +62,10 @@ def protocol_notes(metrics: dict[str, Any]) -> list[str]:
     return notes
 
 
-def results_table(runs: dict[str, tuple[dict, Any]]):
-    """One row per dataset: this project's test accuracy beside the seed's and the benchmark's."""
-    import pandas as pd
-
-    rows = []
-    for name, (m, _) in runs.items():
-        rows.append(
-            {
-                "dataset": DATASET_LABELS.get(name, name),
-                "this run: test accuracy": m.get("test_accuracy"),
-                "seed (2017)": SEED_RESULTS.get(name),
-                f"benchmark: {BENCHMARK_ROW['classifier']}": BENCHMARK_ROW.get(name),
-                "difference vs seed (pp)": (
-                    100 * (m["test_accuracy"] - SEED_RESULTS[name])
-                    if m.get("test_accuracy") is not None and name in SEED_RESULTS
-                    else None
-                ),
-                "epochs": m.get("epochs_completed"),
-                "seconds / epoch": m.get("mean_epoch_seconds"),
-                "hardware": m.get("machine", {}).get("cpu"),
-                "protocol notes": ", ".join(protocol_notes(m)) or "seed protocol",
-            }
-        )
-    return pd.DataFrame(rows).set_index("dataset")
-
-
 def published_seed_runs(results_dir: str | os.PathLike | None = None, also: list[dict[str, Any]] = ()):
     """Every published seed-protocol run (``results/seed/<dataset>-seed<N>.json``), one row each, plus the
     full-protocol runs among ``also`` (metrics dicts, e.g. the run a notebook just made) not yet published
     (a DataFrame)."""
-    import pandas as pd
-
-    from fmnist_utils.params import project_root
-
     folder = Path(results_dir) if results_dir else (project_root() or Path(".")) / "results" / "seed"
     published = [json.loads(path.read_text()) for path in sorted(folder.glob("*-seed*.json"))]
     seen = {(m["dataset"], m["seed"]) for m in published}
@@ -120,8 +91,6 @@ def seed_spread(runs, test_images: int = 10_000) -> Any:
     test set's own sampling error (the standard error of an accuracy measured on ``test_images`` images:
     how much another draw of test images would move it) and the seed notebook's number beside them
     (``runs`` from :func:`published_seed_runs`; a DataFrame)."""
-    import numpy as np
-
     table = runs.groupby("dataset")["test_accuracy"].agg(
         seeds="count", mean="mean", std="std", min="min", max="max"
     )
@@ -129,32 +98,3 @@ def seed_spread(runs, test_images: int = 10_000) -> Any:
     table["seed (2017)"] = [SEED_RESULTS[name] for name in table.index]
     table["2017 minus mean (pp)"] = 100 * (table["seed (2017)"] - table["mean"])
     return table.rename(index=DATASET_LABELS)
-
-
-#: The Keras 2 (2017) against Keras 3 numerics experiments (``tools.seed_protocol_any_backend`` on an H200,
-#: Keras on JAX): file -> what the two arms' losses start from.
-NUMERICS_RUNS = {
-    "numerics_from_logits_fashion_mnist_h200.json": "the scores (clipped in Keras 2 only)",
-    "numerics_fashion_mnist_h200.json": "the probabilities (clipped in both: Adam's ε differs)",
-}
-
-
-def numerics_spread(folder: str | os.PathLike | None = None) -> Any:
-    """Keras 3 against Keras 2 (2017) numerics, several seeds each: per experiment and numerics the seeds,
-    the test accuracy's mean, standard deviation, min and max (a DataFrame)."""
-    import pandas as pd
-
-    from fmnist_utils.params import project_root
-
-    folder = Path(folder) if folder else (project_root() or Path(".")) / "results" / "seed"
-    runs = pd.concat(
-        [
-            pd.DataFrame(json.loads((folder / name).read_text())["runs"]).assign(loss_from=loss_from)
-            for name, loss_from in NUMERICS_RUNS.items()
-        ]
-    )
-    runs["numerics"] = runs["numerics"].map({"keras3": "Keras 3", "keras2": "Keras 2 (2017)"})
-    table = runs.groupby(["loss_from", "numerics"], sort=False)["test_accuracy"].agg(
-        seeds="count", mean="mean", std="std", min="min", max="max"
-    )
-    return table.rename_axis(["loss computed from", "numerics"])

@@ -1,24 +1,14 @@
-"""Find, verify and load MNIST and Fashion-MNIST; split them the way the seed did.
+"""Find, verify and load MNIST and Fashion-MNIST; split them the way the seed did; batch them for ``fit``.
 
-Data is looked for where a user's machine offers it, in this order (``source="auto"``):
-
-1. the ``data_dir`` argument,
-2. the folder in the environment variable ``FMNIST_DATA_DIR``,
-3. the per-user cache (``FMNIST_CACHE_DIR``, else ``$XDG_CACHE_HOME/fmnist_utils``, else
-   ``~/.cache/fmnist_utils``) and Keras' own cache (``$KERAS_HOME/datasets``, else ``~/.keras/datasets``:
-   MNIST as ``mnist.npz``, Fashion-MNIST as IDX files in ``fashion-mnist/``),
-4. the Debian package folder ``/usr/share/datasets/fashion-mnist`` (``apt install dataset-fashion-mnist``),
-5. a download from the mirror Keras uses into the cache.
-
-A folder the user named (1 or 2) is authoritative: a bad file there raises, it is never skipped.
-Every file is verified: IDX header, item counts, and the SHA-256 of the *decompressed* bytes against
-the published values, so any faithful copy passes and an altered or truncated one fails; a file of
-the *other* dataset is named as such (a mix-up of folders, not damage). Keras' ``mnist.npz`` is checked
-against its published SHA-256. No pickle is ever loaded (``np.load(..., allow_pickle=False)``).
+:func:`load_dataset` looks, in order, in ``data_dir``, ``FMNIST_DATA_DIR``, the per-user cache, Keras' cache,
+Debian's ``/usr/share/datasets/fashion-mnist``, then downloads from Keras' mirror into the cache. A folder
+the user named is authoritative (a bad file there raises). Every file's IDX header, item counts and SHA-256
+of the decompressed bytes are checked, so any faithful copy passes; no pickle is ever loaded.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
@@ -35,6 +25,10 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from sklearn.model_selection import train_test_split
+
+from fmnist_utils.params import check_choice
+from fmnist_utils.protocol import SEED_BATCH_SIZE, SEED_SPLIT_RANDOM_STATE, VAL_FRACTION
 
 # ----------------------------------------------------------------------------------------------------
 # What the datasets are
@@ -84,9 +78,6 @@ CLASS_NAMES = {
 FOLDERS = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
 #: How messages name each dataset.
 DISPLAY_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
-
-#: ``random_state`` the seed notebook passed to ``train_test_split``.
-SEED_SPLIT_RANDOM_STATE = {"fashion_mnist": 200, "mnist": 80}
 
 #: The mirror ``keras.datasets`` downloads from.
 DEFAULT_MIRROR = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -401,7 +392,7 @@ def load_sample(name: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndar
     if actual != manifest[name]["sha256"]:
         raise DataIntegrityError(
             f"{path}: SHA-256 {actual} does not match the manifest ({manifest[name]['sha256']}); "
-            "regenerate it with `python -m fmnist_utils.sample`."
+            "regenerate it with `python -m tools.make_sample`."
         )
     with np.load(path, allow_pickle=False) as npz:
         return (npz["x_train"], npz["y_train"]), (npz["x_test"], npz["y_test"])
@@ -447,8 +438,7 @@ def load_dataset(
     ``return_info=True`` the result is ``((x_train, y_train), (x_test, y_test)), DataInfo``.
     """
     name = canonical_name(name)
-    if source not in SOURCES:
-        raise ValueError(f"Unknown source {source!r}. Valid sources: {', '.join(map(repr, SOURCES))}.")
+    check_choice("source", source, SOURCES)
 
     if source == "sample":
         data = load_sample(name)
@@ -529,14 +519,13 @@ def train_val_split(
     y: np.ndarray,
     seed: int | None = None,
     dataset: str | None = None,
-    val_fraction: float = 0.15,
+    val_fraction: float = VAL_FRACTION,
 ):
     """The seed's hold-out split: ``train_test_split(test_size=0.15, random_state=...)``, unstratified.
 
     ``seed`` defaults to the seed notebook's ``random_state`` for ``dataset`` (200 for Fashion-MNIST,
     80 for MNIST). Returns ``(x_train, y_train), (x_val, y_val)``.
     """
-    from sklearn.model_selection import train_test_split
 
     if seed is None:
         if dataset is None:
@@ -552,7 +541,6 @@ def limit_examples(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int = 
     """A class-stratified random subset of ``limit`` examples (all of them when ``limit`` is None)."""
     if limit is None or limit >= len(x):
         return x, y
-    from sklearn.model_selection import train_test_split
 
     n_classes = len(np.unique(y))
     if limit < n_classes:
@@ -561,29 +549,58 @@ def limit_examples(x: np.ndarray, y: np.ndarray, limit: int | None, seed: int = 
     return x_sub, y_sub
 
 
+def steps_per_epoch(images: int, batch_size: int) -> int:
+    """Batches in one pass over ``images`` (the last one may be smaller)."""
+    return -(-images // batch_size)
+
+
+def epoch_order(images: int, seed: int, epoch: int) -> np.ndarray:
+    """The training order of ``epoch``: a permutation drawn from ``(seed, epoch)`` alone, so an epoch has the
+    same order whether the run started at epoch 0 or resumed there."""
+    return np.random.default_rng([seed, epoch]).permutation(images)
+
+
 def make_dataset(
-    x: np.ndarray, y: np.ndarray, batch_size: int = 256, shuffle: bool = True, seed: int | None = 0
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int = SEED_BATCH_SIZE,
+    shuffle: bool = True,
+    seed: int = 0,
+    first_epoch: int = 0,
+    epochs: int = 1,
 ):
-    """Batches for ``fit``/``evaluate`` on Keras' current backend: :func:`make_tf_dataset` on TensorFlow,
-    :class:`ArrayBatches` on the others (JAX, PyTorch), where ``tf.data`` may not be installed."""
-    if keras.backend.backend() == "tensorflow":
-        return make_tf_dataset(x, y, batch_size, shuffle=shuffle, seed=seed, cache=shuffle)
-    return ArrayBatches(x, y, batch_size, shuffle=shuffle, seed=seed)
+    """Float32 batches (B, 28, 28, 1) of uint8 images (N, 28, 28) with int labels, for ``fit``/``evaluate``.
+
+    With ``shuffle``, the batches of epochs ``first_epoch`` .. ``epochs - 1`` one after another, each epoch
+    in :func:`epoch_order` (give ``fit`` ``steps_per_epoch``); without, one pass in the stored order. A
+    ``tf.data`` pipeline on TensorFlow, :class:`ArrayBatches` on other Keras backends.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return ArrayBatches(x, y, batch_size, shuffle=shuffle, seed=seed, first_epoch=first_epoch)
+    import tensorflow as tf
+
+    orders = [epoch_order(len(x), seed, e) for e in range(first_epoch, epochs)] if shuffle else []
+    passes = [tf.data.Dataset.from_tensor_slices(o).batch(batch_size) for o in orders or [np.arange(len(x))]]
+    ds = functools.reduce(tf.data.Dataset.concatenate, passes)  # one batch of image indices per element
+    images, labels = tf.constant(x[..., np.newaxis]), tf.constant(np.asarray(y, dtype=np.int32))
+    ds = ds.map(lambda idx: (tf.cast(tf.gather(images, idx), tf.float32), tf.gather(labels, idx)))
+    options = tf.data.Options()
+    options.autotune.enabled = False  # its wake-ups can make fit wait (notebook 06)
+    return ds.prefetch(2).with_options(options)
 
 
 class ArrayBatches(keras.utils.PyDataset):
-    """Float32 batches (B, 28, 28, 1) of uint8 images (N, 28, 28) with int labels, for any Keras backend;
-    with ``shuffle``, a new seeded order every epoch (the order :func:`make_tf_dataset` would not give:
-    the two pipelines shuffle alike, not identically)."""
+    """:func:`make_dataset`'s batches on any Keras backend: with ``shuffle``, epoch ``first_epoch`` first and
+    each epoch in :func:`epoch_order` (TensorFlow's pipeline uses the same orders)."""
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int = 256, shuffle: bool = True, seed=0):
+    def __init__(self, x, y, batch_size: int = SEED_BATCH_SIZE, shuffle: bool = True, seed=0, first_epoch=0):
         super().__init__()
-        self.x, self.y, self.batch_size, self.shuffle = x, np.asarray(y, dtype=np.int32), batch_size, shuffle
-        self._rng = np.random.default_rng(seed)
-        self._order = self._rng.permutation(len(x)) if shuffle else np.arange(len(x))
+        self.x, self.y, self.batch_size = x, np.asarray(y, dtype=np.int32), batch_size
+        self.shuffle, self.seed, self.epoch = shuffle, seed, first_epoch
+        self._order = epoch_order(len(x), seed, first_epoch) if shuffle else np.arange(len(x))
 
     def __len__(self) -> int:
-        return int(np.ceil(len(self.x) / self.batch_size))
+        return steps_per_epoch(len(self.x), self.batch_size)
 
     def __getitem__(self, index: int):
         pick = self._order[index * self.batch_size : (index + 1) * self.batch_size]
@@ -591,39 +608,5 @@ class ArrayBatches(keras.utils.PyDataset):
 
     def on_epoch_end(self) -> None:
         if self.shuffle:
-            self._order = self._rng.permutation(len(self.x))
-
-
-def make_tf_dataset(
-    x: np.ndarray,
-    y: np.ndarray,
-    batch_size: int = 256,
-    shuffle: bool = True,
-    seed: int | None = 0,
-    cache: bool = True,
-    autotune: bool = False,
-):
-    """A ``tf.data`` pipeline: uint8 images (N, 28, 28) -> float32 batches (B, 28, 28, 1), labels int.
-
-    Images stay uint8 in the cache (4x less memory) and are cast per batch; the pipeline shuffles
-    every epoch, batches, and prefetches two batches so the next is ready while the model trains.
-    ``autotune`` is off by default: with TensorFlow 2.21 the autotuner's background thread, which wakes
-    after 10 ms and then at doubling intervals (up to 60 s), made ``fit`` wait after an epoch's last step
-    for its next wake-up, so a pass of about 10.5 s of steps took 20.47 s and epochs of about 41 s took
-    81.91 s (``results/benchmark/``, notebook 06). With
-    ``autotune=True`` the casting runs in parallel and the prefetch buffer is tuned, as ``tf.data.AUTOTUNE``
-    asks.
-    """
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices((x[..., np.newaxis], y.astype(np.int32)))
-    if cache:
-        ds = ds.cache()
-    if shuffle:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    parallel = tf.data.AUTOTUNE if autotune else None
-    ds = ds.batch(batch_size).map(lambda xb, yb: (tf.cast(xb, tf.float32), yb), num_parallel_calls=parallel)
-    ds = ds.prefetch(tf.data.AUTOTUNE if autotune else 2)
-    options = tf.data.Options()
-    options.autotune.enabled = autotune
-    return ds.with_options(options)
+            self.epoch += 1
+            self._order = epoch_order(len(self.x), self.seed, self.epoch)

@@ -6,6 +6,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.manifold import TSNE
+from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, silhouette_score
+from sklearn.model_selection import cross_val_score
+from sklearn.neighbors import KNeighborsClassifier
+
+from fmnist_utils.params import check_choice
 
 
 @dataclass
@@ -32,32 +40,18 @@ class Evaluation:
         }
 
 
-def _as_images(x: np.ndarray) -> np.ndarray:
+def as_images(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     return (x[..., np.newaxis] if x.ndim == 3 else x).astype("float32")
 
 
-def predict_proba(model, x: np.ndarray, batch_size: int = 1024, flip_average: bool = False) -> np.ndarray:
-    """Class probabilities for uint8 images (N, 28, 28) as float32 (N, 10); with ``flip_average``, the
-    mean of the probabilities for each image and its mirror image (test-time augmentation)."""
-    if flip_average:
-        return predict_with_flips(model, x, batch_size)[1]
-    return np.asarray(model.predict(_as_images(x), batch_size=batch_size, verbose=0), dtype="float32")
-
-
-def predict_with_flips(model, x: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
-    """Both predictions test-time flips are chosen between, each image predicted once: the plain
-    probabilities and their mean with the mirror image's."""
-    x = _as_images(x)
-    plain = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float32")
-    mirrored = np.asarray(model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0), dtype="float32")
-    return plain, (plain + mirrored) / 2
+def predict_proba(model, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Class probabilities for uint8 images (N, 28, 28) as float32 (N, 10)."""
+    return np.asarray(model.predict(as_images(x), batch_size=batch_size, verbose=0), dtype="float32")
 
 
 def evaluate_predictions(y_true: np.ndarray, probabilities: np.ndarray, class_names: list[str]) -> Evaluation:
     """Accuracy, per-class accuracy (= recall), confusion matrix and classification report."""
-    import pandas as pd
-    from sklearn.metrics import accuracy_score, classification_report, confusion_matrix
 
     y_true = np.asarray(y_true)
     probabilities = np.asarray(probabilities)
@@ -90,8 +84,6 @@ def evaluate_predictions(y_true: np.ndarray, probabilities: np.ndarray, class_na
 
 def most_confused_pairs(confusion: np.ndarray, class_names: list[str], top: int = 5):
     """The ``top`` off-diagonal cells: true class, predicted class, count, share of the true class."""
-    import pandas as pd
-
     cm = np.asarray(confusion)
     rows = [
         {
@@ -122,18 +114,14 @@ def misclassified_indices(evaluation: Evaluation, limit: int | None = None, clas
 
 def embed_2d(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
     """Project features (N, ...) to 2-D with scikit-learn's PCA or t-SNE (t-SNE after a 50-D PCA)."""
-    from sklearn.decomposition import PCA
-    from sklearn.manifold import TSNE
-
+    check_choice("method", method, ("pca", "tsne"))
     flat = np.asarray(features, dtype="float32").reshape(len(features), -1)
     if method == "pca":
         return PCA(n_components=2, random_state=seed).fit_transform(flat)
-    if method == "tsne":
-        reduced = PCA(n_components=min(50, flat.shape[1], len(flat)), random_state=seed).fit_transform(flat)
-        return TSNE(
-            n_components=2, init="pca", perplexity=min(30.0, (len(flat) - 1) / 3), random_state=seed
-        ).fit_transform(reduced)
-    raise ValueError(f"Unknown method {method!r}. Valid methods: 'pca', 'tsne'.")
+    reduced = PCA(n_components=min(50, flat.shape[1], len(flat)), random_state=seed).fit_transform(flat)
+    return TSNE(
+        n_components=2, init="pca", perplexity=min(30.0, (len(flat) - 1) / 3), random_state=seed
+    ).fit_transform(reduced)
 
 
 def separability(
@@ -142,9 +130,6 @@ def separability(
     """How well classes separate in a feature space: the accuracy of a k-nearest-neighbour classifier
     (k-fold cross-validated), and, given a 2-D map of the same points, the silhouette score of the classes
     in it (-1 to 1; higher means tighter, better separated classes)."""
-    from sklearn.metrics import silhouette_score
-    from sklearn.model_selection import cross_val_score
-    from sklearn.neighbors import KNeighborsClassifier
 
     flat = np.asarray(features, dtype="float32").reshape(len(features), -1)
     scores = {

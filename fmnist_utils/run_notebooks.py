@@ -1,20 +1,9 @@
 """Execute the notebook series headlessly with papermill: ``python -m fmnist_utils.run_notebooks``.
 
-Runs, in order: 01 data exploration, 02 model build, 03 training once per dataset, 04 comparison
-(and, with ``--beyond``, 05 beyond the seed), then 06 train fast (from the committed measurements), into
-one run folder::
-
-    <output-dir>/
-        01_data_exploration.ipynb ...          executed notebooks, with their outputs
-        03_training_fashion_mnist.ipynb
-        fashion_mnist/ mnist/                  metrics.json, history.csv, model.keras, figures/
-        exploration/ model_build/ comparison/  figures
-        beyond/                                with --beyond: the ablation trials, summary.json, figures
-        train_fast/figures/                    notebook 06's figures
-
-``--quick`` is a few-minute smoke run (1 epoch on 2,000 images per dataset, small embeddings).
-A failing notebook stops the series; the exit status is 1 and the message names the notebook and cell.
-Works from any current directory.
+Runs 01, 02, 03 once per dataset, 04 (and with ``--beyond`` 05), then 06 into one run folder: the executed
+notebooks beside ``fashion_mnist/`` and ``mnist/`` (metrics.json, history.csv, model.keras, figures/) and
+each other notebook's figures. ``--quick`` is a few-minute smoke run. A failing notebook stops the series
+with exit status 1 and a message naming the notebook and cell. Works from any current directory.
 """
 
 from __future__ import annotations

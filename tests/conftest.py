@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated data environment, the full data when present, a local HTTP mirror."""
+"""Shared fixtures: the sample split, a simulated kill, an isolated data environment, the full data when present,
+a local HTTP mirror."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import keras  # noqa: E402
 import pytest  # noqa: E402
 
 from fmnist_utils import data  # noqa: E402
@@ -86,3 +88,38 @@ def mirror(monkeypatch):
     yield Mirror
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def fashion_sample():
+    """The bundled Fashion-MNIST sample split the seed's way: ``(train, val, test, info)``."""
+    ((x, y), test), info = data.load_dataset(
+        "fashion_mnist", source="sample", verbose=False, return_info=True
+    )
+    train, val = data.train_val_split(x, y, dataset="fashion_mnist")
+    return train, val, test, info
+
+
+@pytest.fixture(scope="session")
+def small_split(fashion_sample):
+    """256 training and 128 validation images of the sample: a run of a few epochs takes seconds."""
+    (x, y), (x_val, y_val), _, _ = fashion_sample
+    return (x[:256], y[:256]), (x_val[:128], y_val[:128])
+
+
+class Kill(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt as epoch ``at`` begins, as if the kernel died after epoch ``at - 1``."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt(f"simulated kill before epoch {epoch}")
+
+
+@pytest.fixture
+def kill():
+    """``kill(at)``: a callback that kills a run as epoch ``at`` begins."""
+    return Kill

@@ -1,4 +1,4 @@
-"""fmnist_utils.ablation and the model pieces it adds: recipes, one-cycle schedule, smoothed loss, the ladder."""
+"""fmnist_utils.lab.ablation and the model pieces it adds: recipes, one-cycle schedule, smoothed loss, the ladder."""
 
 from __future__ import annotations
 
@@ -11,17 +11,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmnist_utils import ablation, data
-from fmnist_utils.evaluation import evaluate_predictions, misclassified_indices, predict_proba, separability
-from fmnist_utils.models import (
-    SEED_TOTAL_PARAMS,
+from fmnist_utils import data
+from fmnist_utils.evaluation import evaluate_predictions, misclassified_indices, separability
+from fmnist_utils.lab import ablation
+from fmnist_utils.lab.networks import (
     SparseCrossentropyWithSmoothing,
     build_cnn,
-    build_seed_model,
-    compile_seed_model,
     forward_flops,
     one_cycle_schedule,
+    recipe_loss,
 )
+from fmnist_utils.models import build_seed_model, compile_seed_model
+from fmnist_utils.protocol import SEED_TOTAL_PARAMS
+from fmnist_utils.runs import RunConflictError
 
 
 @pytest.fixture(scope="module")
@@ -138,14 +140,16 @@ def test_recipe_text_round_trips():
     assert ablation.Recipe.parse("augment=false, conv_bn=true") == ablation.Recipe(conv_bn=True)
     with pytest.raises(ValueError, match="Unknown recipe field 'dropout'"):
         ablation.Recipe.parse("dropout=0.5")
-    with pytest.raises(ValueError, match="input_norm must be one of"):
+    with pytest.raises(ValueError, match="'input_norm' must be one of"):
         ablation.Recipe.parse("input_norm=none")
 
 
 def test_build_cnn_rejects_unknown_input_norm_and_arch():
-    with pytest.raises(ValueError, match=r"Unknown input_norm 'none'.*'bn_width', 'bn_channel', 'rescale'"):
+    with pytest.raises(
+        ValueError, match=r"'input_norm' must be one of 'bn_width', 'bn_channel', 'rescale'; got 'none'"
+    ):
         build_cnn(input_norm="none")
-    with pytest.raises(ValueError, match=r"Unknown arch 'resnet'. Valid values: 'seed', 'vgg', 'vgg_lite'"):
+    with pytest.raises(ValueError, match=r"'arch' must be one of 'seed', 'vgg', 'vgg_lite'; got 'resnet'"):
         build_cnn(arch="resnet")
 
 
@@ -260,7 +264,7 @@ def test_smoothed_loss_matches_keras_categorical_smoothing():
 
 
 def test_model_with_smoothed_loss_saves_and_loads(tmp_path):
-    model = compile_seed_model(build_seed_model(), label_smoothing=0.1)
+    model = compile_seed_model(build_seed_model(), loss=recipe_loss(0.1))
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert isinstance(loaded.loss, SparseCrossentropyWithSmoothing) and loaded.loss.label_smoothing == 0.1
@@ -459,7 +463,9 @@ def test_ladder_on_the_sample_trains_each_trial_once_in_its_folder_without_the_t
     table = result.table
     assert list(table["stage"]) == ["screening"] * 2 + ["seeds"] and list(table["seed"]) == [3, 3, 4]
     assert list(table["recipe"]) == ["seed", "erase", result.best_recipe.describe()]
-    assert result.chosen_step in (0, 1) and result.best_dir == result.trial_dirs[result.chosen_step]
+    screening = table.loc[[0, 1], "val_accuracy"]
+    assert result.chosen_step == screening.idxmax(), "the better of the two on validation"
+    assert result.best_dir == result.trial_dirs[result.chosen_step]
     assert result.trial_dirs == [tmp_path / f"step{step}" for step in range(3)]
     assert list(pd.read_csv(tmp_path / "ablation.csv", index_col="step")["recipe"]) == list(table["recipe"])
     for step, folder in enumerate(result.trial_dirs):
@@ -491,24 +497,25 @@ def test_ladder_on_the_sample_trains_each_trial_once_in_its_folder_without_the_t
     averaged = ablation.ensemble_proba(result, choice["members"], "fashion_mnist", val[0])
     assert np.mean(averaged.argmax(1) == val[1]) == pytest.approx(choice["val_accuracy"])
 
-    # a second call reuses every finished trial, untouched; another seed is trained, not reused
+    # a second call reuses every finished trial, untouched; another seed in a finished folder is refused
     stamps = [(folder / "metrics.json").stat().st_mtime_ns for folder in result.trial_dirs]
     capsys.readouterr()
     assert ablation.run_ladder("fashion_mnist", train, val, **run).table.equals(table)
-    assert capsys.readouterr().out.count("Reusing the finished trial") == 3
+    assert capsys.readouterr().out.count("Reusing the finished run") == 3
     assert stamps == [(folder / "metrics.json").stat().st_mtime_ns for folder in result.trial_dirs]
-    metrics, _ = ablation.run_trial(
-        result.best_recipe,
-        "fashion_mnist",
-        train,
-        val,
-        epochs=1,
-        seed=9,
-        output_dir=tmp_path / "step2",
-        progress="none",
-        data_info=info,
-    )
-    assert metrics["seed"] == 9 and "Reusing" not in capsys.readouterr().out
+    with pytest.raises(RunConflictError, match="seed: 4 -> 9"):  # another seed into a finished trial's folder
+        ablation.run_trial(
+            result.best_recipe,
+            "fashion_mnist",
+            train,
+            val,
+            epochs=1,
+            seed=9,
+            output_dir=tmp_path / "step2",
+            progress="none",
+            data_info=info,
+        )
+    assert stamps[2] == (tmp_path / "step2" / "metrics.json").stat().st_mtime_ns, "the finished trial is kept"
 
 
 def test_test_time_flips_average_the_mirror_and_are_chosen_on_validation(sample_split):
@@ -518,7 +525,7 @@ def test_test_time_flips_average_the_mirror_and_are_chosen_on_validation(sample_
         model.predict(x[..., None].astype("float32"), verbose=0) for x in (x_val, x_val[:, :, ::-1])
     )
     np.testing.assert_allclose(
-        predict_proba(model, x_val, flip_average=True), (plain + mirrored) / 2, rtol=1e-5
+        ablation.predict_with_flips(model, x_val)[1], (plain + mirrored) / 2, rtol=1e-5, atol=1e-7
     )
     choice = ablation.choose_test_time_flips(model, "fashion_mnist", x_val, y_val)
     assert choice["val_accuracy"] == pytest.approx(np.mean(plain.argmax(1) == y_val))
@@ -773,3 +780,22 @@ def test_a_ladder_is_rebuilt_from_its_summary_and_its_gains_set_against_the_seed
     gains = ablation.gains_against_spread(ladder.table)
     assert gains.index.tolist() == [1, 2] and gains["larger_than_spread"].tolist() == [True, False]
     assert ablation.seed_spread_pp(ladder.table[ladder.table["stage"] != "seeds"]) is None
+
+
+def test_ensemble_selection_adds_only_what_raises_validation_accuracy(monkeypatch, tmp_path):
+    """Crafted predictions: step 1 fixes the winner's two mistakes, step 2 only adds new ones."""
+    probabilities = {
+        "step0": [[0.9, 0.1]] * 4 + [[0.6, 0.4]] * 2,  # the winner: right on the four 0s, wrong on the 1s
+        "step1": [[0.4, 0.6]] * 2 + [[0.9, 0.1]] * 2 + [[0.1, 0.9]] * 2,  # sure of the 1s, unsure where wrong
+        "step2": [[0.05, 0.95]] * 4 + [[0.9, 0.1]] * 2,  # wrong everywhere
+    }
+    y_val = np.array([0, 0, 0, 0, 1, 1])
+    monkeypatch.setattr(
+        ablation, "_trial_probabilities", lambda folder, x, flips: np.array(probabilities[folder.name])
+    )
+    table = pd.DataFrame({"recipe": ["seed"] * 3, "chosen": [True, False, False]})
+    dirs = [tmp_path / f"step{i}" for i in range(3)]
+    result = ablation.LadderResult(table, ablation.SEED_RECIPE, None, {}, dirs[0], dirs)
+    choice = ablation.choose_ensemble(result, "fashion_mnist", np.zeros((6, 28, 28)), y_val)
+    assert choice["members"] == [0, 1] and choice["used"] is True
+    assert choice["path"] == pytest.approx([4 / 6, 1.0]) and choice["val_accuracy"] == 1.0

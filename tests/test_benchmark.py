@@ -1,4 +1,4 @@
-"""fmnist_utils.benchmark runs end to end (structure and sanity only: timings are never asserted)."""
+"""fmnist_utils.lab.benchmark runs end to end (structure and sanity only: timings are never asserted)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from fmnist_utils import benchmark, data
-from fmnist_utils.ablation import Recipe, build_recipe_model
+from fmnist_utils import data
+from fmnist_utils.lab import benchmark
+from fmnist_utils.lab.ablation import Recipe, build_recipe_model
 
 
 def test_benchmark_compares_baseline_and_candidates(tmp_path, capsys):
@@ -59,14 +60,19 @@ def test_benchmark_compares_baseline_and_candidates(tmp_path, capsys):
 
 
 def _recorded_predictions(monkeypatch) -> list[tuple[str, np.ndarray]]:
-    """Patch the benchmark's predictor to record (which split, (plain, flipped) probabilities) of each call."""
-    _, (_, y_test) = data.load_dataset("fashion_mnist", source="sample")
+    """Patch the benchmark's predictor to record (which split it saw, (plain, flipped) probabilities) of each
+    call: a split is named only when the images are exactly that split's."""
+    (x, y), (x_test, _) = data.load_dataset("fashion_mnist", source="sample")
+    _, (x_val, _) = data.train_val_split(x, y, dataset="fashion_mnist")
     calls = []
 
     def recording(real):
-        def predict(model, x, *args, **kwargs):
-            out = real(model, x, *args, **kwargs)
-            calls.append(("test" if len(x) == len(y_test) else "val", out))
+        def predict(model, images, *args, **kwargs):
+            out = real(model, images, *args, **kwargs)
+            split = next(
+                (name for name, xs in (("test", x_test), ("val", x_val)) if np.array_equal(images, xs)), "?"
+            )
+            calls.append((split, out))
             return out
 
         return predict
@@ -83,7 +89,7 @@ def test_time_to_accuracy_trains_the_whole_budget_then_tests_once(tmp_path, caps
     result = json.loads(out.read_text())
     assert result["target"] == 0.001 and result["reached"]
     assert [h["epoch"] for h in result["history"]] == [1, 2] and result["epochs"] == 2
-    assert result["history"][1]["training_seconds"] > result["history"][0]["training_seconds"] > 0
+    assert result["training_minutes"] * 60 == pytest.approx(result["history"][-1]["training_seconds"])
     assert [split for split, _ in calls] == ["val", "val", "test"], (
         "validation every epoch, the test set once, last"
     )

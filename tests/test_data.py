@@ -85,7 +85,9 @@ def test_unknown_dataset_lists_valid_names():
 
 
 def test_unknown_source_lists_valid_sources():
-    with pytest.raises(ValueError, match=r"'internet'.*'auto', 'download', 'sample'"):
+    with pytest.raises(
+        ValueError, match=r"'source' must be one of 'auto', 'download', 'sample'; got 'internet'"
+    ):
         load_dataset("mnist", source="internet")
 
 
@@ -487,22 +489,31 @@ def test_make_dataset_uses_array_batches_off_tensorflow(monkeypatch):
     assert isinstance(data.make_dataset(x[:10], y[:10]), data.ArrayBatches)
 
 
-def test_tf_dataset_pipeline_shapes_and_types():
+def test_tf_pipeline_gives_each_epoch_its_seeded_order_whatever_epoch_it_starts_at():
+    """Epoch k's batches depend on (seed, k) alone: a run resumed at epoch 2 sees what an uninterrupted one sees."""
     (x, y), _ = data.load_sample("mnist")
-    ds = data.make_tf_dataset(x[:600], y[:600], batch_size=256, seed=3)
-    batches = list(ds)
-    assert [int(b[0].shape[0]) for b in batches] == [256, 256, 88]
-    images, labels = batches[0]
+    x, y = x[:600], y[:600]
+    whole = [b for b in data.make_dataset(x, y, batch_size=256, seed=3, epochs=3)]
+    assert [int(b[0].shape[0]) for b in whole] == [256, 256, 88] * 3, "epochs never share a batch"
+    images, labels = whole[0]
     assert images.shape[1:] == (28, 28, 1) and images.dtype.name == "float32" and labels.dtype.name == "int32"
     assert float(images.numpy().max()) > 1.0  # raw 0-255 pixels: the seed's BN layer does the scaling
-    seen = np.concatenate([b[1].numpy() for b in batches])
-    assert sorted(seen.tolist()) == sorted(y[:600].tolist())  # every example exactly once per epoch
+    epochs = [np.concatenate([b[1].numpy() for b in whole[i : i + 3]]) for i in (0, 3, 6)]
+    for epoch, seen in enumerate(epochs):
+        np.testing.assert_array_equal(seen, y[data.epoch_order(600, 3, epoch)])  # every image once, in order
+    assert not np.array_equal(epochs[1], epochs[2]), "a new order each epoch"
+    resumed = [b[1].numpy() for b in data.make_dataset(x, y, batch_size=256, seed=3, first_epoch=2, epochs=3)]
+    np.testing.assert_array_equal(np.concatenate(resumed), epochs[2])
+    jax_like = data.ArrayBatches(x, y, batch_size=256, seed=3, first_epoch=1)
+    np.testing.assert_array_equal(np.concatenate([jax_like[i][1] for i in range(3)]), epochs[1])
 
 
-def test_tf_dataset_autotune_is_off_unless_asked():
+def test_lab_tf_dataset_autotune_is_off_unless_asked():
+    from fmnist_utils.lab.pipelines import make_tf_dataset
+
     (x, y), _ = data.load_sample("mnist")
-    assert data.make_tf_dataset(x[:10], y[:10]).options().autotune.enabled is False
-    tuned = data.make_tf_dataset(x[:10], y[:10], autotune=True)
+    assert make_tf_dataset(x[:10], y[:10]).options().autotune.enabled is False
+    tuned = make_tf_dataset(x[:10], y[:10], autotune=True)
     assert tuned.options().autotune.enabled is True
-    plain = data.make_tf_dataset(x[:10], y[:10])
+    plain = make_tf_dataset(x[:10], y[:10])
     assert [b[1].numpy().tolist() for b in tuned] == [b[1].numpy().tolist() for b in plain]  # same batches

@@ -58,5 +58,5 @@ def test_embed_2d_separates_two_clusters(method):
 
 
 def test_embed_2d_bad_method():
-    with pytest.raises(ValueError, match="'umap'.*'pca', 'tsne'"):
+    with pytest.raises(ValueError, match="'method' must be one of 'pca', 'tsne'; got 'umap'"):
         embed_2d(np.zeros((5, 3)), "umap")

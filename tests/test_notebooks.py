@@ -15,7 +15,8 @@ import nbformat
 import papermill as pm
 import pytest
 
-from fmnist_utils import ablation, run_notebooks
+from fmnist_utils import run_notebooks
+from fmnist_utils.lab import ablation
 from fmnist_utils.params import project_root
 from tools.publish import PublishError, publish, publish_beyond, publish_metrics
 
@@ -612,7 +613,8 @@ def test_notebook_05_explores_the_committed_ladder_from_the_shipped_artifacts(tm
 
 def test_replicate_exports_the_winner_for_notebook_05(quick_series, tmp_path):
     """``--winner-only --export``: the ladder's winner retrained, its artifacts written and loadable."""
-    from fmnist_utils import data, published
+    from fmnist_utils import data
+    from fmnist_utils.lab import published
     from tools import replicate
 
     run = quick_series / "beyond"
@@ -650,7 +652,8 @@ def test_replicate_retrains_the_reported_predictor_with_another_seed(quick_serie
     import keras
     import numpy as np
 
-    from fmnist_utils import ablation, data
+    from fmnist_utils import data
+    from fmnist_utils.lab import ablation
     from tools import replicate
 
     run = tmp_path / "beyond"
@@ -709,7 +712,7 @@ def test_replicate_retrains_the_reported_predictor_with_another_seed(quick_serie
 def test_notebook_06_draws_the_committed_measurements(tmp_path):
     """The default, source="published": the committed throughput and recipe runs as tables and figures, in a
     minute, timing and training nothing."""
-    from fmnist_utils import speed
+    from fmnist_utils.lab import speed
 
     nb = _executed("06_train_fast.ipynb", tmp_path, {"output_dir": str(tmp_path / "run")})
     assert not _errors(nb)

@@ -11,6 +11,7 @@ import pytest
 from fmnist_utils import plots
 from fmnist_utils.data import class_names, load_sample
 from fmnist_utils.evaluation import evaluate_predictions
+from fmnist_utils.lab import figures
 
 (X, Y), _ = load_sample("fashion_mnist")
 NAMES = class_names("fashion_mnist")
@@ -43,11 +44,11 @@ CASES = {
     "misclassified_gallery_by_class": lambda: plots.misclassified_gallery(
         X[:100], _evaluation(), n=8, classes=[6]
     ),
-    "embedding_panels": lambda: plots.embedding_panels(
+    "embedding_panels": lambda: figures.embedding_panels(
         {f"panel {i}": (np.random.default_rng(i).normal(size=(len(Y), 2)), Y, NAMES) for i in range(3)},
         ncols=2,
     ),
-    "ablation_chart": lambda: plots.ablation_chart({"Fashion": ABLATION, "MNIST": ABLATION}),
+    "ablation_chart": lambda: figures.ablation_chart({"Fashion": ABLATION, "MNIST": ABLATION}),
 }
 ABLATION = pd.DataFrame(
     {
@@ -97,7 +98,7 @@ def test_save_to_writes_a_png_and_no_temporary_file(tmp_path):
 
 
 def test_ablation_chart_colours_kept_and_dropped_steps():
-    fig = plots.ablation_chart({"Fashion": ABLATION})
+    fig = figures.ablation_chart({"Fashion": ABLATION})
     bars = fig.axes[0].patches
     assert [b.get_width() for b in bars] == list(ABLATION["val_accuracy"])
     assert bars[0].get_facecolor() == bars[1].get_facecolor() != bars[2].get_facecolor()
@@ -125,7 +126,7 @@ def test_ablation_chart_colours_kept_and_dropped_steps():
         ],
         ignore_index=True,
     )
-    fig = plots.ablation_chart({"Fashion": with_seeds})
+    fig = figures.ablation_chart({"Fashion": with_seeds})
     bars, ax = fig.axes[0].patches, fig.axes[0]
     assert len({bars[0].get_facecolor(), bars[2].get_facecolor(), bars[3].get_facecolor()}) == 3, (
         "kept, dropped, seeds"
@@ -147,7 +148,7 @@ RUNS = pd.DataFrame(
 
 
 def test_accuracy_against_minutes_marks_untimed_seeds_and_both_kinds_of_target():
-    fig = plots.accuracy_against_minutes(RUNS, {"0.9323": 0.9323}, {"5 min": 5.0})
+    fig = figures.accuracy_against_minutes(RUNS, {"0.9323": 0.9323}, {"5 min": 5.0})
     ax = fig.axes[0]
     hollow = [c for c in ax.collections if len(c.get_facecolor()) == 0]
     assert len(hollow) == 1 and hollow[0].get_offsets().tolist() == [[38.0, 0.923]], "seed 1 has no own time"
@@ -166,7 +167,7 @@ def test_throughput_by_batch_colours_each_median_by_its_cores_busy():
             "cores_busy": [1.9, 1.0],
         }
     )
-    fig = plots.throughput_by_batch(table)
+    fig = figures.throughput_by_batch(table)
     medians, fastest = fig.axes[0].collections
     assert list(medians.get_array()) == [1.9, 1.0] and fastest.get_offsets()[:, 1].tolist() == [950.0, 940.0]
     assert not fig.axes[0].lines, "no line through a slow point"
@@ -175,7 +176,7 @@ def test_throughput_by_batch_colours_each_median_by_its_cores_busy():
 
 def test_epoch_seconds_strip_draws_every_pass_and_the_wakeups():
     rows = [{"name": "a", "epoch_seconds": [5.6, 10.23, 5.5], "epoch_cpu_seconds": [10.6, 10.7, 10.4]}]
-    fig = plots.epoch_seconds_strip(rows, wakeups=[5.11, 10.23])
+    fig = figures.epoch_seconds_strip(rows, wakeups=[5.11, 10.23])
     ax = fig.axes[0]
     assert ax.collections[0].get_offsets()[:, 0].tolist() == [5.6, 10.23, 5.5]
     assert [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() == "--"] == [5.11, 10.23]
@@ -188,7 +189,7 @@ def test_pass_timeline_splits_each_pass_into_steps_and_waiting():
     passes = pd.DataFrame(
         {"autotune": ["on", "off"], "pass": [1, 1], "steps_seconds": [5.7, 5.6], "fit_seconds": [10.23, 5.62]}
     )
-    fig = plots.pass_timeline(passes, wakeups=[10.23])
+    fig = figures.pass_timeline(passes, wakeups=[10.23])
     ax = fig.axes[0]
     widths = [round(bar.get_width(), 2) for bar in ax.patches]
     assert widths == [5.7, 4.53, 5.6, 0.02], "steps, then the wait, for each pass"
@@ -204,7 +205,7 @@ def test_layer_times_draws_a_bar_per_layer_and_network_in_the_first_networks_ord
             "ms_per_batch": [10.0, 30.0, 2.0, 11.0, 2.5],
         }
     )
-    fig = plots.layer_times(layers)
+    fig = figures.layer_times(layers)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["conv1_1", "conv1_2", "fc1"]
     widths = sorted(round(bar.get_width(), 1) for bar in ax.patches if bar.get_width() > 0)
@@ -225,14 +226,14 @@ def test_a_recipe_keeps_its_colour_across_notebook_06s_figures():
         }
     )
     runs = RUNS.assign(recipe=["seed protocol", "seed protocol", "accurate", "fast"])
-    lines = plots.validation_against_minutes(curves).axes[0].lines
-    dots = plots.accuracy_against_minutes(runs, {}).axes[0].collections
+    lines = figures.validation_against_minutes(curves).axes[0].lines
+    dots = figures.accuracy_against_minutes(runs, {}).axes[0].collections
     for recipe in ("fast", "accurate"):
         [line] = [line for line in lines if line.get_label() == f"{recipe}, with flips"]
         [dot] = [dot for dot in dots if dot.get_label() == recipe]
         assert matplotlib.colors.to_rgb(line.get_color()) == pytest.approx(tuple(dot.get_facecolor()[0][:3]))
     assert (
-        plots.recipe_palette(["fast", "seed protocol"])["seed protocol"]
-        == plots.recipe_palette(["x"])["seed protocol"]
+        figures.recipe_palette(["fast", "seed protocol"])["seed protocol"]
+        == figures.recipe_palette(["x"])["seed protocol"]
     )
     plt.close("all")

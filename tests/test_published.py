@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmnist_utils import published
+from fmnist_utils.lab import published
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""fmnist_utils.releases: the first release's committed labels, the label comparison, the seed's printed log."""
+"""fmnist_utils.lab.releases: the first release's committed labels, the label comparison, the seed's printed log."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmnist_utils import plots, releases
 from fmnist_utils.data import SHA256, DataIntegrityError, read_idx
+from fmnist_utils.lab import figures, releases
 
 FIRST_TEST_HEAD, FIRST_TEST_TAIL = [0, 1, 2, 2, 3], [0, 6, 8, 8, 1]
 TODAY_TEST_HEAD, TODAY_TEST_TAIL = [9, 2, 1, 1, 6], [9, 1, 8, 1, 5]
@@ -96,7 +96,7 @@ def test_seed_log_comparison_draws_two_lines_per_source():
     ours = pd.DataFrame(
         {"epoch": [0, 1, 2], "accuracy": [0.74, 0.85, 0.88], "val_accuracy": [0.86, 0.88, 0.89]}
     )
-    fig = plots.seed_log_comparison(seed, ours)
+    fig = figures.seed_log_comparison(seed, ours)
     ax = fig.axes[0]
     labels = [line.get_label() for line in ax.lines]
     assert sum(label.startswith("seed") for label in labels) == 2

@@ -1,4 +1,4 @@
-"""Resuming and reusing runs: only a run with the same configuration fingerprint continues or is reused."""
+"""What a run folder does with an earlier run: resume it exactly, reuse it, or refuse and keep it."""
 
 from __future__ import annotations
 
@@ -9,39 +9,51 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fmnist_utils import ablation
-from fmnist_utils.data import load_dataset, train_val_split
+from fmnist_utils.lab import ablation
 from fmnist_utils.models import build_seed_model, compile_seed_model
-from fmnist_utils.training import ResumeMismatchError, fingerprint, load_run, set_seed, train
+from fmnist_utils.runs import RunConflictError, fingerprint, load_run
+from fmnist_utils.training import set_seed, train
 
 
-@pytest.fixture(scope="module")
-def small_split():
-    (x, y), _ = load_dataset("fashion_mnist", source="sample", verbose=False)
-    (x_tr, y_tr), val = train_val_split(x, y, dataset="fashion_mnist")
-    return (x_tr[:256], y_tr[:256]), (val[0][:128], val[1][:128])
-
-
-class _Crash(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == 1:
-            raise KeyboardInterrupt("simulated kill")
-
-
-def _killed_run(folder, train_data, val_data, seed=1, epochs=3):
+def _train(folder, data, seed=1, epochs=3, callbacks=(), **settings):
+    """The seed model, seeded and compiled afresh, trained into ``folder``."""
     set_seed(seed)
+    model = compile_seed_model(build_seed_model())
+    return train(
+        model,
+        *data,
+        output_dir=folder,
+        epochs=epochs,
+        seed=seed,
+        callbacks=list(callbacks),
+        progress="none",
+        **settings,
+    )
+
+
+def _killed(folder, data, kill, at=2, **settings):
     with pytest.raises(KeyboardInterrupt):
-        train(
-            build_seed_model(),
-            train_data,
-            val_data,
-            output_dir=folder,
-            epochs=epochs,
-            seed=seed,
-            callbacks=[_Crash()],
-            progress="none",
-        )
-    assert (folder / "backup" / "latest.weights.h5").is_file()
+        _train(folder, data, callbacks=[kill(at)], **settings)
+    assert (folder / "backup" / "latest.weights.h5").is_file() and not (folder / "metrics.json").exists()
+
+
+def _snapshot(folder) -> dict[str, bytes]:
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_a_killed_and_resumed_run_equals_the_uninterrupted_run(small_split, tmp_path, kill):
+    whole = _train(tmp_path / "whole", small_split, epochs=4)
+    _killed(tmp_path / "killed", small_split, kill, at=2, epochs=4)
+    resumed = _train(tmp_path / "killed", small_split, epochs=4)
+    assert resumed.metrics["resumed"] is True and whole.metrics["resumed"] is False
+    columns = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
+    pd.testing.assert_frame_equal(resumed.history[columns], whole.history[columns], check_exact=True)
+    for a, b in zip(whole.model.get_weights(), resumed.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert int(resumed.model.optimizer.iterations) == int(whole.model.optimizer.iterations) == 4 * 1
+    assert not (tmp_path / "killed" / "backup").exists(), "the backup goes once the run is finished"
 
 
 @pytest.mark.parametrize(
@@ -52,49 +64,65 @@ def _killed_run(folder, train_data, val_data, seed=1, epochs=3):
         ({"batch_size": 128}, "batch_size: 256 -> 128"),
     ],
 )
-def test_a_backup_of_another_configuration_is_not_resumed(small_split, tmp_path, change, difference):
-    _killed_run(tmp_path, *small_split)
-    before = sorted(p.name for p in (tmp_path / "backup").iterdir())
-    settings = {"seed": 1, "epochs": 3, "batch_size": 256, **change}
-    set_seed(settings["seed"])
-    with pytest.raises(ResumeMismatchError, match=difference) as error:
-        train(build_seed_model(), *small_split, output_dir=tmp_path, progress="none", **settings)
-    assert "delete" in str(error.value) and "resume=False" in str(error.value)
-    assert sorted(p.name for p in (tmp_path / "backup").iterdir()) == before, "nothing deleted"
+def test_a_killed_run_of_another_configuration_is_refused_and_kept(
+    small_split, tmp_path, kill, change, difference
+):
+    _killed(tmp_path, small_split, kill, at=1)
+    before = _snapshot(tmp_path)
+    with pytest.raises(RunConflictError, match=difference) as error:
+        _train(tmp_path, small_split, **{"seed": 1, "epochs": 3, **change})
+    assert "killed run" in str(error.value) and "overwrite=True" in str(error.value)
+    assert _snapshot(tmp_path) == before, "nothing deleted or rewritten"
 
 
-def test_a_backup_on_other_data_or_another_model_is_not_resumed(small_split, tmp_path):
+def test_a_finished_run_of_another_configuration_is_refused_and_kept(small_split, tmp_path):
+    _train(tmp_path, small_split, epochs=1)
+    before = _snapshot(tmp_path)
+    with pytest.raises(RunConflictError, match="seed: 1 -> 2") as error:
+        _train(tmp_path, small_split, epochs=1, seed=2)
+    assert "finished run" in str(error.value) and "another folder" in str(error.value)
+    assert _snapshot(tmp_path) == before, "the finished run's files are untouched"
+
+
+def test_overwrite_replaces_an_earlier_run_of_another_configuration(small_split, tmp_path, kill):
+    _train(tmp_path, small_split, epochs=1)
+    replaced = _train(tmp_path, small_split, epochs=2, seed=2, overwrite=True)
+    assert load_run(tmp_path)[0]["seed"] == 2 and list(replaced.history["epoch"]) == [0, 1]
+    _killed(tmp_path / "other", small_split, kill, at=1)
+    fresh = _train(tmp_path / "other", small_split, epochs=1, overwrite=True)
+    assert fresh.metrics["resumed"] is False and list(fresh.history["epoch"]) == [0]
+
+
+def test_a_run_of_other_data_other_initial_weights_or_another_model_is_refused(small_split, tmp_path, kill):
     (x, y), val = small_split
-    _killed_run(tmp_path, (x, y), val)
+    _killed(tmp_path, small_split, kill, at=1)
+    with pytest.raises(RunConflictError, match="train_data_sha256"):
+        _train(tmp_path, ((x[::-1], y[::-1]), val))
+    keras.utils.set_random_seed(7)  # other initial weights, same shuffling seed
+    unseeded = compile_seed_model(build_seed_model())
+    with pytest.raises(RunConflictError, match="initial_weights_sha256"):
+        train(unseeded, (x, y), val, output_dir=tmp_path, epochs=3, seed=1, progress="none")
     set_seed(1)
-    with pytest.raises(ResumeMismatchError, match="train_data_sha256"):
-        train(
-            build_seed_model(),
-            (x[::-1], y[::-1]),
-            val,
-            output_dir=tmp_path,
-            epochs=3,
-            seed=1,
-            progress="none",
-        )
-    with pytest.raises(ResumeMismatchError, match="architecture_sha256"):
-        train(
-            build_seed_model("channel_bn"),
-            (x, y),
-            val,
-            output_dir=tmp_path,
-            epochs=3,
-            seed=1,
-            progress="none",
-        )
+    with pytest.raises(RunConflictError, match="architecture_sha256"):
+        model = compile_seed_model(build_seed_model("channel_bn"))
+        train(model, (x, y), val, output_dir=tmp_path, epochs=3, seed=1, progress="none")
 
 
-def test_the_same_configuration_resumes(small_split, tmp_path):
-    _killed_run(tmp_path, *small_split)
-    set_seed(1)
-    result = train(build_seed_model(), *small_split, output_dir=tmp_path, epochs=3, seed=1, progress="none")
-    assert result.metrics["resumed"] is True and list(result.history["epoch"]) == [0, 1, 2]
-    assert result.metrics["fingerprint"]["seed"] == 1 and not (tmp_path / "backup").exists()
+def test_the_same_finished_run_is_reused_and_evaluates_a_requested_test(
+    fashion_sample, small_split, tmp_path, capsys
+):
+    _, _, (x_test, y_test), _ = fashion_sample
+    first = _train(tmp_path, small_split, epochs=1)
+    assert "test_accuracy" not in first.metrics
+    again = _train(tmp_path, small_split, epochs=1, test_data=(x_test[:200], y_test[:200]))
+    assert "Reusing the finished run" in capsys.readouterr().out
+    for a, b in zip(first.model.get_weights(), again.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # loaded, not trained again
+    predicted = again.model.predict(x_test[:200, ..., None].astype("float32"), verbose=0).argmax(1)
+    assert again.metrics["test_accuracy"] == pytest.approx(np.mean(predicted == y_test[:200]), abs=1e-6)
+    assert again.metrics["test_size"] == 200 and load_run(tmp_path)[0] == again.metrics, (
+        "written to metrics.json"
+    )
 
 
 def test_fingerprint_ignores_layer_names_and_sees_the_optimizer(small_split):
@@ -106,10 +134,8 @@ def test_fingerprint_ignores_layer_names_and_sees_the_optimizer(small_split):
         )
 
     args = dict(epochs=3, batch_size=256, seed=0)
-    keras.backend.clear_session()
     first = fingerprint(compiled(), *small_split, **args)
-    again = fingerprint(compiled(), *small_split, **args)  # layer names and model name differ
-    assert first == again
+    assert fingerprint(compiled(), *small_split, **args) == first  # layer and model names differ
     assert fingerprint(compiled(learning_rate=0.01), *small_split, **args)["optimizer"] != first["optimizer"]
 
 
@@ -136,34 +162,18 @@ def test_bfloat16_recorded_for_an_augmented_recipe(small_split, tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text())["dtype_policy"] == "mixed_bfloat16"
 
 
-def test_a_finished_trial_is_reused_only_with_the_same_configuration(small_split, tmp_path, capsys):
+def test_a_trial_folder_follows_the_same_rules_as_a_run(small_split, tmp_path, capsys):
     trial = dict(
         recipe=ablation.SEED_RECIPE, dataset="fashion_mnist", output_dir=tmp_path, epochs=1, progress="none"
     )
     first, _ = ablation.run_trial(train_data=small_split[0], val_data=small_split[1], **trial)
     again, _ = ablation.run_trial(train_data=small_split[0], val_data=small_split[1], **trial)
-    assert again == first and "Reusing the finished trial" in capsys.readouterr().out
-    other_batch, _ = ablation.run_trial(
-        train_data=small_split[0], val_data=small_split[1], batch_size=128, **trial
-    )
-    assert other_batch["batch_size"] == 128 and "Reusing" not in capsys.readouterr().out
+    assert again == first and "Reusing the finished run" in capsys.readouterr().out
+    before = _snapshot(tmp_path)
     (x, y), val = small_split
-    other_data, _ = ablation.run_trial(train_data=(x[:200], y[:200]), val_data=val, **trial)
-    assert other_data["train_size"] == 200 and "Reusing" not in capsys.readouterr().out
-    flipped = np.ascontiguousarray(x[:, :, ::-1])  # same size, other images: the old key could not tell
-    ablation.run_trial(train_data=(flipped, y), val_data=val, **trial)
-    assert "Reusing" not in capsys.readouterr().out
-
-
-def test_a_finished_run_is_loaded_not_trained_again(small_split, tmp_path, capsys):
-    set_seed(3)
-    first = train(build_seed_model(), *small_split, output_dir=tmp_path, epochs=1, seed=3, progress="none")
-    set_seed(3)
-    again = train(build_seed_model(), *small_split, output_dir=tmp_path, epochs=1, seed=3, progress="none")
-    assert "finished earlier" in capsys.readouterr().out
-    assert again.metrics == first.metrics and not (tmp_path / "backup").exists()
-    for a, b in zip(first.model.get_weights(), again.model.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    set_seed(3)
-    other = train(build_seed_model(), *small_split, output_dir=tmp_path, epochs=2, seed=3, progress="none")
-    assert other.metrics["epochs_completed"] == 2 and "finished earlier" not in capsys.readouterr().out
+    flipped = np.ascontiguousarray(x[:, :, ::-1])  # same size, other images
+    with pytest.raises(RunConflictError, match="train_data_sha256"):
+        ablation.run_trial(train_data=(flipped, y), val_data=val, **trial)
+    with pytest.raises(RunConflictError, match="batch_size: 256 -> 128"):
+        ablation.run_trial(train_data=(x, y), val_data=val, batch_size=128, **trial)
+    assert _snapshot(tmp_path) == before

@@ -130,8 +130,12 @@ def test_solutions_are_hidden_code_cells_after_their_exercise(path):
     cells = nbformat.read(path, as_version=4).cells
     for i, solution in _tagged(path, "solution"):
         assert solution.cell_type == "code", f"{path.name} cell {i}: a solution is a code cell"
-        assert solution.metadata.get("jupyter", {}).get("source_hidden") is True, (
-            f"{path.name} cell {i}: a solution's source is hidden"
+        hidden = solution.metadata.get("jupyter", {})
+        assert hidden.get("source_hidden") is True and hidden.get("outputs_hidden") is True, (
+            f"{path.name} cell {i}: a solution's source and outputs stay collapsed until opened (JupyterLab)"
+        )
+        assert "hide-cell" in solution.metadata.get("tags", []), (
+            f"{path.name} cell {i}: hidden in Jupyter Book too"
         )
         above = [c for c in cells[:i] if c.cell_type == "markdown"]
         assert above and "exercise" in above[-1].metadata.get("tags", []), (

@@ -1,4 +1,4 @@
-"""fmnist_utils.training: a short real run on the sample, its artefacts, and resume after a crash."""
+"""fmnist_utils.training: a short real run on the sample and its artefacts; progress styles."""
 
 from __future__ import annotations
 
@@ -8,23 +8,16 @@ import keras
 import numpy as np
 import pytest
 
-from fmnist_utils.data import load_dataset, train_val_split
-from fmnist_utils.models import build_seed_model
-from fmnist_utils.training import load_run, resolve_progress, set_seed, train
-
-
-@pytest.fixture(scope="module")
-def fashion_sample():
-    ((x, y), test), info = load_dataset("fashion_mnist", source="sample", verbose=False, return_info=True)
-    train_data, val_data = train_val_split(x, y, dataset="fashion_mnist")
-    return train_data, val_data, test, info
+from fmnist_utils.models import build_seed_model, compile_seed_model
+from fmnist_utils.runs import load_run
+from fmnist_utils.training import resolve_progress, set_seed, train
 
 
 def test_short_real_training_on_the_sample(fashion_sample, tmp_path, capsys):
     train_data, val_data, test_data, info = fashion_sample
     set_seed(0)
     result = train(
-        build_seed_model(),
+        compile_seed_model(build_seed_model()),
         train_data,
         val_data,
         test_data,
@@ -57,64 +50,6 @@ def test_short_real_training_on_the_sample(fashion_sample, tmp_path, capsys):
     assert acc == pytest.approx(m["test_accuracy"], abs=1e-6)
 
 
-class _Crash(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == 2:
-            raise KeyboardInterrupt("simulated kill")
-
-
-def test_killed_run_resumes_from_its_last_epoch(fashion_sample, tmp_path):
-    train_data, val_data, test_data, info = fashion_sample
-    small = (train_data[0][:512], train_data[1][:512])
-    set_seed(1)
-    with pytest.raises(KeyboardInterrupt):
-        train(
-            build_seed_model(),
-            small,
-            val_data,
-            output_dir=tmp_path,
-            epochs=4,
-            data_info=info,
-            callbacks=[_Crash()],
-            progress="none",
-        )
-    assert (tmp_path / "backup").is_dir() and not (tmp_path / "metrics.json").exists()
-    set_seed(1)
-    result = train(
-        build_seed_model(),
-        small,
-        val_data,
-        test_data,
-        output_dir=tmp_path,
-        epochs=4,
-        data_info=info,
-        progress="none",
-    )
-    assert result.metrics["resumed"] is True
-    assert list(result.history["epoch"]) == [0, 1, 2, 3]  # the 2 saved epochs + the 2 resumed ones
-    assert not (tmp_path / "backup").exists()  # removed once training completed
-    assert int(result.model.optimizer.iterations) == 4 * 2  # optimizer state (and its schedule) restored
-
-
-def test_resume_false_starts_over(fashion_sample, tmp_path):
-    train_data, val_data, _, info = fashion_sample
-    small = (train_data[0][:256], train_data[1][:256])
-    with pytest.raises(KeyboardInterrupt):
-        train(
-            build_seed_model(),
-            small,
-            val_data,
-            output_dir=tmp_path,
-            epochs=3,
-            callbacks=[_Crash()],
-            progress="none",
-        )
-    result = train(
-        build_seed_model(), small, val_data, output_dir=tmp_path, epochs=1, resume=False, progress="none"
-    )
-    assert result.metrics["resumed"] is False and list(result.history["epoch"]) == [0]
-
-
 def test_progress_styles(monkeypatch):
     assert resolve_progress("bar") == 1 and resolve_progress("epoch") == 2 and resolve_progress("none") == 0
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
@@ -123,7 +58,9 @@ def test_progress_styles(monkeypatch):
     monkeypatch.delenv("FMNIST_PROGRESS")
     monkeypatch.setenv("JPY_SESSION_NAME", "notebook.ipynb")  # a JupyterLab kernel: keep the live bar
     assert resolve_progress("auto") == 1
-    with pytest.raises(ValueError, match="'loud'.*'auto', 'bar', 'epoch', 'none'"):
+    with pytest.raises(
+        ValueError, match="'progress' must be one of 'auto', 'bar', 'epoch', 'none'; got 'loud'"
+    ):
         resolve_progress("loud")
     monkeypatch.setenv("FMNIST_PROGRESS", "verbose")
     with pytest.raises(ValueError, match="FMNIST_PROGRESS='verbose' is not one of"):

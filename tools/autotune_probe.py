@@ -44,10 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     import keras
 
-    from fmnist_utils.benchmark import measured_machine
-    from fmnist_utils.data import load_dataset, make_tf_dataset
+    from fmnist_utils.data import load_dataset
+    from fmnist_utils.files import write_json
+    from fmnist_utils.lab.benchmark import measured_machine
+    from fmnist_utils.lab.pipelines import make_tf_dataset
     from fmnist_utils.models import build_seed_model, compile_seed_model
-    from fmnist_utils.training import set_seed, write_json
+    from fmnist_utils.training import set_seed
 
     ((x, y), _), _ = load_dataset("fashion_mnist", return_info=True, verbose=False)
     x, y = x[:10240], y[:10240]

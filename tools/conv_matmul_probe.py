@@ -68,7 +68,7 @@ def main(argv: list[str]) -> None:
     steps = int(os.environ.get("STEPS", 10))
     import tensorflow as tf
 
-    from fmnist_utils.benchmark import measured_machine
+    from fmnist_utils.lab.benchmark import measured_machine
 
     rng = np.random.default_rng(0)
     x32 = tf.constant(rng.normal(size=SHAPE), tf.float32)

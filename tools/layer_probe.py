@@ -42,7 +42,7 @@ def layer_step(layer, batch_size: int, input_gradient: bool):
 
 def time_layers(model, batch_size: int = 256, rounds: int = 10, calls: int = 3) -> list[dict]:
     """Each layer's median seconds per call (forward and backward) over ``rounds`` rounds of ``calls``."""
-    from fmnist_utils.models import layer_forward_flops
+    from fmnist_utils.lab.networks import layer_forward_flops
 
     first_weighted = next(i for i, layer in enumerate(model.layers) if layer.trainable_weights)
     steps = [layer_step(layer, batch_size, i > first_weighted) for i, layer in enumerate(model.layers)]
@@ -75,9 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", type=Path)
     args = p.parse_args(argv)
 
-    from fmnist_utils.ablation import Recipe, build_recipe_model
-    from fmnist_utils.benchmark import measured_machine
-    from fmnist_utils.training import write_json
+    from fmnist_utils.files import write_json
+    from fmnist_utils.lab.ablation import Recipe, build_recipe_model
+    from fmnist_utils.lab.benchmark import measured_machine
 
     networks = {}
     for name, recipe in NETWORKS.items():

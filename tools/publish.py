@@ -42,10 +42,11 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from fmnist_utils.comparison import DATASET_LABELS, SEED_RESULTS, protocol_notes
+from fmnist_utils.comparison import DATASET_LABELS, protocol_notes
 from fmnist_utils.files import atomic_path, write_text
 from fmnist_utils.params import project_root
-from fmnist_utils.training import load_run
+from fmnist_utils.protocol import SEED_RESULTS, THROUGHPUT_TARGET
+from fmnist_utils.runs import load_run
 
 DATASETS = ("fashion_mnist", "mnist")
 ASSETS = {  # run-relative source -> assets/ name
@@ -214,7 +215,7 @@ def _timing_note(recipe: dict) -> str:
 def speed_table(results: Path) -> str:
     """Markdown table of notebook 06's results: every recipe's budget, training minutes and test accuracy over
     its seeds, against its target, then the seed network's throughput gain (ratio of median epochs)."""
-    from fmnist_utils import speed
+    from fmnist_utils.lab import speed
 
     throughput = speed.load_throughput(results)
     recipes = {speed.SEED_PROTOCOL: speed.seed_protocol(results), **speed.load_recipes(results)}
@@ -242,7 +243,7 @@ def speed_table(results: Path) -> str:
     lines.append(
         f"\nSeed network, {throughput['fastest']} vs the plain port, ratio of median passes: {first:.2f}×"
         + "".join(f", {ratio:.2f}× again in the batch sweep" for ratio in again)
-        + f" (target ≥ {speed.THROUGHPUT_TARGET}×: "
+        + f" (target ≥ {THROUGHPUT_TARGET}×: "
         + ("met" if measured["met"].all() else "**not reliably met**")
         + f"). Ceiling {ceiling['float32_gflops_per_second']:.0f} / {ceiling['bfloat16_gflops_per_second']:.0f}"
         " GFLOP/s (float32 / bfloat16)."

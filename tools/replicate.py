@@ -12,7 +12,7 @@ reported predictor stays in it). ``--work-dir`` puts both elsewhere (for a RUN_D
 ``results/beyond``).
 
 ``--export DIR`` (one seed) also writes, per dataset, what notebook 05 needs to explore the predictor
-without training (:mod:`fmnist_utils.published`): its test probabilities, the winner's penultimate features
+without training (:mod:`fmnist_utils.lab.published`): its test probabilities, the winner's penultimate features
 for ``--feature-points`` test images, each member's history, and a manifest with checksums.
 """
 
@@ -27,9 +27,11 @@ from typing import Any
 
 import numpy as np
 
-from fmnist_utils import ablation, data, published
+from fmnist_utils import data
 from fmnist_utils.files import write_json
-from fmnist_utils.training import machine_info, read_history
+from fmnist_utils.lab import ablation, published
+from fmnist_utils.runs import read_history
+from fmnist_utils.training import machine_info
 
 
 class ReplicateError(ValueError):
@@ -178,7 +180,7 @@ def _export(
     seed: int,
     feature_points: int,
 ) -> Path:
-    """Write the replicated predictor's artifacts for notebook 05 (:func:`fmnist_utils.published.export`)."""
+    """Write the replicated predictor's artifacts for notebook 05 (:func:`fmnist_utils.lab.published.export`)."""
     import keras
 
     (x_test, y_test), members = test_data, predictor["members"]

@@ -1,4 +1,4 @@
-"""Derive the bundled sample from the full datasets: ``python -m fmnist_utils.sample``.
+"""Derive the bundled sample from the full datasets: ``python -m tools.make_sample``.
 
 For each dataset it draws a class-balanced subset (default 200 train + 50 test images per class, so
 2,000 / 500) with a fixed seed, and writes ``fmnist_utils/sample/<name>.npz`` plus ``MANIFEST.json``

@@ -1,6 +1,6 @@
 """Training speed read back from the committed benchmark results, as tables (notebook 06 and the README).
 
-``results/benchmark/throughput.json`` holds ``python -m fmnist_utils.benchmark`` (the seed model's images/s
+``results/benchmark/throughput.json`` holds ``python -m fmnist_utils.lab.benchmark`` (the seed model's images/s
 by precision, input pipeline and batch size); ``results/benchmark/recipes/<name>.json`` hold
 ``--time-to-accuracy --seeds ...`` runs of fixed recipes (``benchmark/autotuned/`` the same recipes run
 earlier with ``tf.data`` autotuning on); ``results/seed/fashion_mnist-seed<N>.json`` the seed protocol's runs.
@@ -16,7 +16,9 @@ from typing import Any
 
 import pandas as pd
 
+from fmnist_utils.lab.networks import layer_forward_flops
 from fmnist_utils.params import project_root
+from fmnist_utils.protocol import SPEED_TARGETS, THROUGHPUT_TARGET
 
 SEED_PROTOCOL = "seed protocol"  # the name of the seed's own runs in the tables
 
@@ -96,7 +98,7 @@ def load_recipes(
     recipes = [json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))]
     if not recipes:
         raise FileNotFoundError(
-            f"No recipe results in {folder}: run `python -m fmnist_utils.benchmark --time-to-accuracy "
+            f"No recipe results in {folder}: run `python -m fmnist_utils.lab.benchmark --time-to-accuracy "
             "--seeds 0 1 2 --name NAME --output` into it."
         )
     return {r["name"]: r for r in sorted(recipes, key=lambda r: r["training_minutes_median"])}
@@ -256,7 +258,6 @@ def throughput_table(benchmark: dict[str, Any], key: str = "throughput") -> pd.D
 
 
 #: The issue's throughput target: the fastest configuration's median pass over the plain port's.
-THROUGHPUT_TARGET = 1.8
 
 
 def throughput_targets(benchmark: dict[str, Any], target: float = THROUGHPUT_TARGET) -> pd.DataFrame:
@@ -287,8 +288,6 @@ def _cores_busy(row: dict[str, Any]) -> float | None:
 
 def layer_flops(model) -> pd.DataFrame:
     """Forward MFLOP per image of each convolution and dense layer, and its share of the model's."""
-    from fmnist_utils.models import layer_forward_flops
-
     table = pd.DataFrame(
         [
             {"layer": layer.name, "forward_mflop": layer_forward_flops(layer) / 1e6}
@@ -335,16 +334,7 @@ def gpu_table(results: str | os.PathLike | None = None) -> pd.DataFrame:
     )
 
 
-#: The issue's targets for each named recipe: (test accuracy, as a mean over seeds; training minutes).
-TARGETS = {
-    "fast": (0.9323, 5.0),
-    "fast_lite": (0.9323, 5.0),
-    "fast_pool_first": (0.9323, 5.0),
-    "accurate": (0.940, 15.0),
-}
-
-
-def targets_table(recipes: dict[str, dict[str, Any]], targets=TARGETS) -> pd.DataFrame:
+def targets_table(recipes: dict[str, dict[str, Any]], targets=SPEED_TARGETS) -> pd.DataFrame:
     """Each targeted recipe against its targets: mean test accuracy and median minutes, and whether each is met."""
     rows = []
     for name, (accuracy, minutes) in targets.items():
@@ -638,7 +628,7 @@ TARGET_MACHINE_BF16_CEILING = 800.0
 
 
 def minutes_on_targets_machine(
-    recipes: dict[str, dict[str, Any]], bf16_ceiling: float, targets=TARGETS
+    recipes: dict[str, dict[str, Any]], bf16_ceiling: float, targets=SPEED_TARGETS
 ) -> pd.DataFrame:
     """Each targeted recipe's training minutes (median over seeds) as measured here, an optimistic estimate
     of them on the machine the targets were set on (if time shrank with the ratio of bfloat16 ceilings),

@@ -1,4 +1,4 @@
-"""Training-speed benchmark of the seed model: ``python -m fmnist_utils.benchmark``.
+"""Training-speed benchmark of the seed model: ``python -m fmnist_utils.lab.benchmark``.
 
 In one process, on the same data and batch size, it measures the plain port (float32, NumPy arrays
 into ``fit``) and the candidate configurations (tf.data input pipeline, mixed bfloat16), each after a
@@ -29,22 +29,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
+from keras import ops
 
-from fmnist_utils.ablation import SEED_RECIPE, Recipe, build_recipe_model
-from fmnist_utils.data import load_dataset, make_tf_dataset, train_val_split
-from fmnist_utils.evaluation import predict_with_flips
-from fmnist_utils.models import (
-    ARCH_NAMES,
-    build_seed_model,
-    compile_seed_model,
-    forward_flops,
-    one_cycle_schedule,
-    resolve_precision,
-)
-from fmnist_utils.training import machine_info, set_seed, train, write_json
+from fmnist_utils.data import load_dataset, train_val_split
+from fmnist_utils.files import write_json
+from fmnist_utils.lab.ablation import SEED_RECIPE, Recipe, build_recipe_model, predict_with_flips
+from fmnist_utils.lab.networks import ARCH_NAMES, forward_flops, one_cycle_schedule, recipe_loss
+from fmnist_utils.lab.pipelines import make_tf_dataset
+from fmnist_utils.models import build_seed_model, compile_seed_model, resolve_precision
+from fmnist_utils.protocol import ONE_CYCLE_PEAK_LR, SEED_BATCH_SIZE, SEED_RESULTS
+from fmnist_utils.training import machine_info, set_seed, train
 
-TARGET_ACCURACY = 0.9323  # the seed's Fashion-MNIST test accuracy
+#: The seed's Fashion-MNIST test accuracy: what a time-to-accuracy recipe aims at unless told.
+TARGET_ACCURACY = SEED_RESULTS["fashion_mnist"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +53,7 @@ class Config:
     name: str
     precision: str
     pipeline: str  # "numpy" (arrays into fit), "tf.data" (cache/shuffle/batch/prefetch) or "tf.data+autotune"
-    batch_size: int = 256
+    batch_size: int = SEED_BATCH_SIZE
 
 
 BASELINE = Config("plain port: float32 + NumPy arrays", "float32", "numpy")
@@ -122,7 +121,7 @@ def parity(config: Config, data, epochs: int, batch_size: int, seed: int) -> dic
     set_seed(seed)
     with tempfile.TemporaryDirectory() as tmp:
         result = train(
-            build_seed_model(precision=config.precision),
+            compile_seed_model(build_seed_model(precision=config.precision)),
             train_data,
             val_data,
             test_data,
@@ -165,7 +164,7 @@ def run_benchmark(
     data_source: str = "auto",
     images: int = 10240,
     repeats: int = 3,
-    batch_size: int = 256,
+    batch_size: int = SEED_BATCH_SIZE,
     parity_epochs: int = 3,
     seed: int = 0,
     batch_sizes: tuple[int, ...] = (),
@@ -229,9 +228,6 @@ def matmul_ceiling(size: int = 2048, chain: int = 10, repeats: int = 3) -> dict[
     """This machine's GFLOP/s on a chain of ``chain`` products of ``size`` x ``size`` matrices, in float32 and
     bfloat16 (best of ``repeats``): the ceiling a model's GFLOP/s is read against, and what makes timings
     taken on two machines comparable."""
-    import keras
-    from keras import ops
-
     ceiling = {}
     for dtype in ("float32", "bfloat16"):
         a = ops.cast(keras.random.normal((size, size), seed=0) / size**0.5, dtype)
@@ -261,9 +257,9 @@ def _accuracy(probabilities: list[np.ndarray], y: np.ndarray) -> float:
 def time_to_accuracy(
     target: float = TARGET_ACCURACY,
     epochs: int = 20,
-    peak_lr: float = 2e-3,
+    peak_lr: float = ONE_CYCLE_PEAK_LR,
     precision: str = "auto",
-    batch_size: int = 256,
+    batch_size: int = SEED_BATCH_SIZE,
     data_source: str = "auto",
     seed: int = 0,
     recipe: Recipe = SEED_RECIPE,
@@ -274,15 +270,13 @@ def time_to_accuracy(
     """Train on Fashion-MNIST for a budget fixed in advance (``epochs`` per member, a warm-up + cosine
     schedule over them), timing the training and recording the *validation* accuracy after every epoch
     (not timed; with and without test-time flips), then measure the test accuracy once, after all training.
-    The model is the seed's unless ``recipe`` (notebook 05's :class:`~fmnist_utils.ablation.Recipe`) changes
+    The model is the seed's unless ``recipe`` (notebook 05's :class:`~fmnist_utils.lab.ablation.Recipe`) changes
     it; its ``schedule`` is replaced by this one. With ``test_time_flips`` the counted predictions average
     each image with its mirror. With ``members`` > 1, that many models train one after the other (seeds
     ``seed``, ``seed + 1``, ...; the clock runs on) and their predictions are averaged (an ensemble). Nothing
     here looks at the test set before the budget is spent, so the result can be compared with the target
     without selecting on it. ``autotune`` lets ``tf.data`` tune the input pipeline (on TensorFlow 2.21 each
-    epoch then waits for the autotuner's next wake-up: see :func:`~fmnist_utils.data.make_tf_dataset`)."""
-    import keras
-
+    epoch then waits for the autotuner's next wake-up: see :func:`~fmnist_utils.lab.pipelines.make_tf_dataset`)."""
     (x_tr, y_tr), (x_val, y_val), (x_test, y_test), info = _data("fashion_mnist", data_source)
     elapsed, history = 0.0, []
     val = {"plain": [], "flips": []}  # each finished member's validation probabilities
@@ -295,7 +289,7 @@ def time_to_accuracy(
         model = compile_seed_model(
             build_recipe_model(recipe, "fashion_mnist", precision=precision, seed=member_seed),
             keras.optimizers.Adam(schedule),
-            label_smoothing=recipe.label_smoothing,
+            recipe_loss(recipe.label_smoothing),
         )
         train_ds = make_tf_dataset(x_tr, y_tr, batch_size, shuffle=True, seed=member_seed, autotune=autotune)
         for epoch in range(1, epochs + 1):
@@ -428,7 +422,7 @@ def run_seeds(seeds: list[int], output: Path | None, name: str | None, **setting
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m fmnist_utils.benchmark",
+        prog="python -m fmnist_utils.lab.benchmark",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -438,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--repeats", type=int, default=3, help="rounds of one timed epoch per configuration (default 3)"
     )
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=SEED_BATCH_SIZE)
     p.add_argument("--parity-epochs", type=int, default=3, help="epochs of the accuracy check (0 = skip)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -462,7 +456,9 @@ def main(argv: list[str] | None = None) -> int:
         default=TARGET_ACCURACY,
         help=f"test accuracy a --time-to-accuracy recipe aims at (default {TARGET_ACCURACY}, the seed's)",
     )
-    p.add_argument("--peak-lr", type=float, default=2e-3, help="peak learning rate for --time-to-accuracy")
+    p.add_argument(
+        "--peak-lr", type=float, default=ONE_CYCLE_PEAK_LR, help="peak learning rate for --time-to-accuracy"
+    )
     p.add_argument(
         "--recipe",
         default="seed",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from fmnist_utils.files import atomic_path, write_json
 from fmnist_utils.params import project_root
@@ -107,8 +108,6 @@ def export(
 
 def load(dataset: str, y_test: np.ndarray, folder: str | os.PathLike | None = None) -> Published:
     """The verified artifacts of ``dataset`` for the test labels ``y_test`` (module docstring)."""
-    import pandas as pd
-
     folder = Path(folder) if folder is not None else default_dir()
     path = folder / dataset / MANIFEST
     if not path.is_file():

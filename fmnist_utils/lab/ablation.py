@@ -25,16 +25,29 @@ ablation resumes mid-trial, and a finished trial with the same recipe is reused 
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import keras
 import numpy as np
+import pandas as pd
 
-from fmnist_utils.data import DataInfo
-from fmnist_utils.params import check_int
+from fmnist_utils.data import DISPLAY_NAMES, DataInfo, steps_per_epoch
+from fmnist_utils.evaluation import as_images, predict_proba
+from fmnist_utils.lab.networks import (
+    ARCHS,
+    INPUT_NORMS,
+    augmentation_layers,
+    build_cnn,
+    one_cycle_schedule,
+    recipe_loss,
+)
+from fmnist_utils.models import compile_seed_model, resolve_precision, seed_optimizer
+from fmnist_utils.params import check_choice, check_int
+from fmnist_utils.protocol import BEYOND_TARGETS, ONE_CYCLE_PEAK_LR, SEED_BATCH_SIZE, SEED_RESULTS
+from fmnist_utils.training import set_seed, train
 
 SCHEDULES = ("seed", "one_cycle")
 #: Horizontal flips keep a garment's class; they turn digits into non-digits.
@@ -47,7 +60,6 @@ CLASS_CHANGING = {
     "flip": (FLIP_SAFE, "a mirrored digit is no digit"),
     "erase": (ERASE_SAFE, "a digit missing a stroke can become another"),
 }
-ONE_CYCLE_PEAK_LR = 2e-3
 
 
 @dataclass(frozen=True)
@@ -71,18 +83,9 @@ class Recipe:
     pool_first: bool = False
 
     def __post_init__(self):
-        from fmnist_utils.models import ARCHS, INPUT_NORMS
-
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {', '.join(map(repr, ARCHS))}; got {self.arch!r}.")
-        if self.input_norm not in INPUT_NORMS:
-            raise ValueError(
-                f"input_norm must be one of {', '.join(map(repr, INPUT_NORMS))}; got {self.input_norm!r}."
-            )
-        if self.schedule not in SCHEDULES:
-            raise ValueError(
-                f"schedule must be one of {', '.join(map(repr, SCHEDULES))}; got {self.schedule!r}."
-            )
+        check_choice("arch", self.arch, ARCHS)
+        check_choice("input_norm", self.input_norm, INPUT_NORMS)
+        check_choice("schedule", self.schedule, SCHEDULES)
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1); got {self.label_smoothing!r}.")
 
@@ -162,8 +165,6 @@ def suits(changes: dict[str, Any], dataset: str) -> bool:
 def build_recipe_model(recipe: Recipe, dataset: str, precision: str = "float32", seed: int = 0):
     """The (uncompiled) model of ``recipe``; flips and erasing only for datasets in :data:`FLIP_SAFE` and
     :data:`ERASE_SAFE` (the seed-style ``augment`` then leaves flips out, a recipe that asks for them fails)."""
-    from fmnist_utils.models import augmentation_layers, build_cnn
-
     for field, (safe, why) in CLASS_CHANGING.items():
         if getattr(recipe, field) and not safe[dataset]:
             raise ValueError(
@@ -190,28 +191,9 @@ def build_recipe_model(recipe: Recipe, dataset: str, precision: str = "float32",
 
 def recipe_optimizer(recipe: Recipe, steps_per_epoch: int, epochs: int):
     """Adam on the recipe's learning-rate schedule."""
-    import keras
-
-    from fmnist_utils.models import one_cycle_schedule, seed_optimizer
-
     if recipe.schedule == "seed":
         return seed_optimizer()
     return keras.optimizers.Adam(one_cycle_schedule(steps_per_epoch, epochs, ONE_CYCLE_PEAK_LR))
-
-
-def _finished_trial(folder: Path, run_fingerprint: dict[str, Any]) -> dict | None:
-    """The metrics of a finished trial in ``folder`` whose configuration fingerprint (architecture, loss,
-    optimizer, precision, epochs, batch, seed, the exact training and validation data) is
-    ``run_fingerprint``, else None."""
-    path = folder / "metrics.json"
-    if not (path.is_file() and (folder / "model.keras").is_file()):
-        return None
-    metrics = json.loads(path.read_text())
-    same = (
-        metrics.get("fingerprint") == run_fingerprint
-        and metrics.get("epochs_completed") == run_fingerprint["epochs"]
-    )
-    return metrics if same else None
 
 
 def run_trial(
@@ -222,44 +204,30 @@ def run_trial(
     *,
     output_dir: str | os.PathLike,
     epochs: int,
-    batch_size: int = 256,
+    batch_size: int = SEED_BATCH_SIZE,
     seed: int = 0,
     precision: str = "float32",
     progress: str = "auto",
     data_info: DataInfo | None = None,
 ):
     """Train ``recipe`` (validation only, no test set) into ``output_dir``; returns ``(metrics, model)``.
-    A finished trial there with the same fingerprint (:func:`fmnist_utils.training.fingerprint`) is loaded,
-    not retrained."""
-    import keras
-
-    from fmnist_utils.models import compile_seed_model, resolve_precision
-    from fmnist_utils.training import fingerprint, set_seed, train
-
-    folder, precision = Path(output_dir), resolve_precision(precision)
+    The folder follows :func:`fmnist_utils.runs.open_run`: the same finished trial is reused, another
+    configuration refused."""
+    precision = resolve_precision(precision)
     set_seed(seed)
     model = build_recipe_model(recipe, dataset, precision=precision, seed=seed)
-    steps_per_epoch = int(np.ceil(len(train_data[0]) / batch_size))
-    compile_seed_model(model, recipe_optimizer(recipe, steps_per_epoch, epochs), recipe.label_smoothing)
-    finished = _finished_trial(
-        folder, fingerprint(model, train_data, val_data, epochs=epochs, batch_size=batch_size, seed=seed)
-    )
-    if finished is not None:
-        print(f"Reusing the finished trial in {folder} ({recipe.describe()})")
-        return finished, keras.saving.load_model(folder / "model.keras")
+    steps = steps_per_epoch(len(train_data[0]), batch_size)
+    compile_seed_model(model, recipe_optimizer(recipe, steps, epochs), recipe_loss(recipe.label_smoothing))
     result = train(
         model,
         train_data,
         val_data,
-        None,
-        output_dir=folder,
+        output_dir=output_dir,
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,
-        optimizer=model.optimizer,
         progress=progress,
         data_info=data_info,
-        label_smoothing=recipe.label_smoothing,
         extra={"recipe": asdict(recipe), "precision": precision},
     )
     return result.metrics, result.model
@@ -335,7 +303,7 @@ def run_ladder(
     epochs: int,
     long_epochs: int = 0,
     longer_epochs: int = 0,
-    batch_size: int = 256,
+    batch_size: int = SEED_BATCH_SIZE,
     seed: int = 0,
     precision: str = "float32",
     progress: str = "auto",
@@ -349,8 +317,6 @@ def run_ladder(
     ``long_ladder`` that suit ``dataset`` at ``long_epochs``, then (if ``longer_epochs`` and the long stage
     won) over those of ``longer_ladder`` at ``longer_epochs``, on the validation split, then the winner's
     recipe with ``winner_seeds`` other seeds (module docstring)."""
-    import pandas as pd
-
     winner_seeds = check_int("winner_seeds", winner_seeds, minimum=0)
     long_epochs, longer_epochs = check_stage_epochs(long_epochs, longer_epochs)
     out = Path(output_dir)
@@ -444,8 +410,6 @@ def run_ladder(
 def ladder_from_summary(row: dict[str, Any], folder: str | os.PathLike | None = None) -> LadderResult:
     """A finished ladder as ``summary.json`` recorded it (one dataset's ``row``): its table, winner and,
     given ``folder``, trial folders ``folder/step<K>`` (to predict with trials retrained there); no models."""
-    import pandas as pd
-
     table = pd.DataFrame(row["ablation"]).set_index("step")
     chosen = int(table.index[table["chosen"]][0])
     folder = Path(folder) if folder is not None else None
@@ -484,8 +448,6 @@ def choose_test_time_flips(model, dataset: str, x_val: np.ndarray, y_val: np.nda
     """Whether to average each prediction with the mirrored image's, decided on validation like every
     other step: ``{"used": bool, "val_accuracy": plain, "val_accuracy_with_flips": averaged or None}``.
     Digits are never mirrored (:data:`FLIP_SAFE`)."""
-    from fmnist_utils.evaluation import predict_proba, predict_with_flips
-
     y_val = np.asarray(y_val)
     if not FLIP_SAFE[dataset]:
         plain = float(np.mean(predict_proba(model, x_val).argmax(1) == y_val))
@@ -515,11 +477,8 @@ def _ensemble_inputs(
 
 
 def _trial_probabilities(folder: Path, x: np.ndarray, flips: bool) -> np.ndarray:
-    import keras
-
-    from fmnist_utils.evaluation import predict_proba
-
-    return predict_proba(keras.saving.load_model(folder / "model.keras"), x, flip_average=flips)
+    model = keras.saving.load_model(folder / "model.keras")
+    return predict_with_flips(model, x)[1] if flips else predict_proba(model, x)
 
 
 def choose_ensemble(
@@ -568,8 +527,6 @@ def ensemble_proba(
 def trial_test_accuracies(result: LadderResult, x_test: np.ndarray, y_test: np.ndarray) -> Any:
     """Each trial's test accuracy, in table order (a pandas Series), for the record once the choice is
     made: it shows each change's effect on unseen images, and must never feed back into the choice."""
-    import pandas as pd
-
     accuracy = [
         float(np.mean(_trial_probabilities(folder, x_test, flips=False).argmax(1) == np.asarray(y_test)))
         for folder in result.trial_dirs
@@ -581,8 +538,6 @@ def penultimate_features(model, x: np.ndarray, batch_size: int = 1024) -> np.nda
     """What the classifier sees for images (N, 28, 28): the input of the final ``probabilities`` layer (the
     last hidden layer's activations: 64 for the seed's network, 256 for the VGG-style one). Called eagerly,
     batch by batch: a new sub-model's ``predict`` would compile (and warn about retracing) for a few batches."""
-    import keras
-
     extractor = keras.Model(model.inputs, model.get_layer("probabilities").input)
     x = np.asarray(x, dtype="float32")[..., np.newaxis]
     return np.concatenate(
@@ -621,7 +576,6 @@ def for_display(table: Any) -> Any:
 
 
 #: What the best recipe should reach on the full test sets (issue targets; Fashion-MNIST moonshot 0.950).
-TARGETS = {"fashion_mnist": 0.940, "mnist": 0.9960}
 
 
 def summarize(
@@ -637,8 +591,6 @@ def summarize(
     ``test_time_flips`` and ``ensembles``: :func:`choose_test_time_flips`'s and :func:`choose_ensemble`'s
     answers per dataset, if they were asked; ``test_accuracy`` is that of what they chose."""
 
-    from fmnist_utils.comparison import DATASET_LABELS, SEED_RESULTS
-
     rows, summary = [], {}
     for name, result in results.items():
         table, flips = result.table, (test_time_flips or {}).get(name, {"used": False})
@@ -651,7 +603,7 @@ def summarize(
             else result.best_metrics["final_val_accuracy"]
         )
         row = {
-            "dataset": DATASET_LABELS[name],
+            "dataset": DISPLAY_NAMES[name],
             "best_recipe_text": result.best_recipe.describe()
             + (" + test-time flips" if flips["used"] else "")
             + (
@@ -661,8 +613,8 @@ def summarize(
             "val_accuracy_best_recipe": float(val),
             "test_accuracy_best_recipe": float(test_accuracy[name]),
             "seed_2017_test_accuracy": SEED_RESULTS[name],
-            "target": TARGETS[name],
-            "target_met": bool(test_accuracy[name] >= TARGETS[name]) and not is_sample[name],
+            "target": BEYOND_TARGETS[name],
+            "target_met": bool(test_accuracy[name] >= BEYOND_TARGETS[name]) and not is_sample[name],
             "epochs_per_trial": " then ".join(str(e) for e in dict.fromkeys(table["epochs"].astype(int))),
             "ladder_minutes": float(table["minutes"].sum()),
         }
@@ -695,7 +647,14 @@ SUMMARY_COLUMNS = (
 
 def summary_table(rows: Any) -> Any:
     """One row per dataset, labelled for readers: :func:`summarize`'s rows or ``summary.json``'s datasets."""
-    import pandas as pd
-
     table = pd.DataFrame([{key: row[key] for key in SUMMARY_COLUMNS} for row in rows]).set_index("dataset")
     return for_display(table)
+
+
+def predict_with_flips(model, x: np.ndarray, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Both predictions test-time flips are chosen between, each image predicted once: the plain
+    probabilities and their mean with the mirror image's."""
+    x = as_images(x)
+    plain = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), dtype="float32")
+    mirrored = np.asarray(model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0), dtype="float32")
+    return plain, (plain + mirrored) / 2
