@@ -70,7 +70,7 @@ def fingerprint(
     aside), its initial weights and random generators, dtype policy, loss, optimizer and schedule, epochs,
     batch, the shuffling seed and the exact training and validation images. Equal fingerprints: the same run."""
     architecture = json.dumps(_without_names(model.get_config()), sort_keys=True, default=str)
-    initial = [keras.ops.convert_to_numpy(v) for v in sorted(model.variables, key=lambda v: v.path)]
+    initial = [keras.ops.convert_to_numpy(v) for v in model.variables]  # layer order: names never matter
     return {
         "architecture_sha256": hashlib.sha256(architecture.encode()).hexdigest(),
         "initial_weights_sha256": data_sha256(*initial),

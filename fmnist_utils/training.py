@@ -120,7 +120,7 @@ class RandomStateBackup(keras.callbacks.Callback):
         self.path = Path(backup_dir) / "random_state.npz"
 
     def _states(self) -> list:
-        return sorted((v for v in self.model.variables if "seed_generator" in v.path), key=lambda v: v.path)
+        return [v for v in self.model.variables if "seed_generator" in v.path]  # in layer order
 
     def on_train_begin(self, logs=None):
         if self.path.is_file():
