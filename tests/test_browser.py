@@ -257,15 +257,17 @@ def _wait_for_all_cells(page, lab: dict, notebook: str) -> None:
         page.wait_for_timeout(1000)
 
 
-def _wait_for_save(page, path: Path) -> None:
-    """Wait until JupyterLab has written the notebook back with every code cell run (saving is asynchronous)."""
+def _wait_for_save(page, path: Path, unsaved: int) -> None:
+    """Wait until JupyterLab has written the notebook back (a newer file than ``unsaved``, its modification
+    time before saving) with every code cell run: saving is asynchronous."""
     deadline = time.monotonic() + 60
     while True:
         try:
-            cells = nbformat.read(path, as_version=4).cells
-            if all(c.execution_count for c in cells if c.cell_type == "code"):
-                return
-        except (OSError, ValueError):  # not written yet, or caught mid-write
+            if path.stat().st_mtime_ns != unsaved:
+                cells = nbformat.read(path, as_version=4).cells
+                if all(c.execution_count for c in cells if c.cell_type == "code"):
+                    return
+        except (OSError, ValueError):  # caught mid-write
             pass
         if time.monotonic() > deadline:
             pytest.fail(f"{path.name} was not saved with its outputs within 60 s")
@@ -302,8 +304,9 @@ def test_notebook_runs_in_jupyterlab(lab, notebook, tmp_path):
             first_code = page.locator(f"{PANEL} .jp-CodeCell").first
             assert first_code.is_visible() and "# Parameters" in first_code.inner_text()
 
+            unsaved = (lab["root"] / notebook).stat().st_mtime_ns
             page.keyboard.press("Control+s")
-            _wait_for_save(page, lab["root"] / notebook)
+            _wait_for_save(page, lab["root"] / notebook, unsaved)
             images.nth(min(1, images.count() - 1)).scroll_into_view_if_needed()  # show a rendered figure
             shot = tmp_path / f"jupyterlab_{notebook.removesuffix('.ipynb')}.png"
             page.screenshot(path=str(shot))
