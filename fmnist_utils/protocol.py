@@ -5,8 +5,6 @@ Every other module and notebook imports these instead of repeating them.
 
 #: Test accuracy the 2017 seed notebook reported.
 SEED_RESULTS = {"mnist": 0.9942, "fashion_mnist": 0.9323}
-#: How the Fashion-MNIST benchmark lists the seed (its README's benchmark table, rounded there).
-BENCHMARK_ROW = {"classifier": "2 Conv+3 FC ~1.8M parameters", "fashion_mnist": 0.932, "mnist": 0.994}
 #: The seed's parameter count.
 SEED_TOTAL_PARAMS = 1_879_098
 #: The seed's training protocol: epochs, batch size, Adam's learning rate and its legacy ``decay``.

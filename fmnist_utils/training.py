@@ -162,6 +162,8 @@ def start_run(
         fingerprint(model, train_data, val_data, epochs=epochs, batch_size=batch_size, seed=seed),
         overwrite,
     )
+    if run.finished:  # reused: nothing to fit, so no batches to make
+        return Run(**vars(run))
     first = run.initial_epoch
     return Run(
         **vars(run),

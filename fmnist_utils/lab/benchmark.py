@@ -33,7 +33,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from fmnist_utils.data import load_dataset, train_val_split
+from fmnist_utils.data import load_dataset, steps_per_epoch, train_val_split
 from fmnist_utils.files import write_json
 from fmnist_utils.lab.ablation import SEED_RECIPE, Recipe, build_recipe_model, predict_with_flips
 from fmnist_utils.lab.networks import ARCH_NAMES, forward_flops, one_cycle_schedule, recipe_loss
@@ -282,7 +282,8 @@ def time_to_accuracy(
     val = {"plain": [], "flips": []}  # each finished member's validation probabilities
     test = {"plain": [], "flips": []}
     counted = "flips" if test_time_flips else "plain"
-    schedule = one_cycle_schedule(int(np.ceil(len(x_tr) / batch_size)), epochs, peak_lr)  # the same for each
+    steps = steps_per_epoch(len(x_tr), batch_size)
+    schedule = one_cycle_schedule(steps, epochs, peak_lr)  # the same for each member
     for member in range(1, members + 1):
         member_seed = seed + member - 1
         set_seed(member_seed)
