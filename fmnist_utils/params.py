@@ -33,6 +33,21 @@ def check_int(name: str, value: Any, minimum: int = 1, allow_none: bool = False)
     return value
 
 
+def check_int_list(name: str, value: Any, minimum: int = 1) -> list[int]:
+    """``value`` as a non-empty list of integers >= ``minimum``; papermill's ``-p`` text "5,20" and a single
+    integer included."""
+    items = [v.strip() for v in value.split(",")] if isinstance(value, str) else value
+    items = [items] if isinstance(items, int) else items
+    if isinstance(items, (list, tuple)) and items:
+        numbers = [int(v) if isinstance(v, str) and v.isdigit() else v for v in items]
+        if all(isinstance(v, int) and not isinstance(v, bool) and v >= minimum for v in numbers):
+            return numbers
+    raise ValueError(
+        f'Parameter {name!r} must be a non-empty list of integers >= {minimum} (or text such as "5,20"); '
+        f"got {value!r}."
+    )
+
+
 def project_root() -> Path | None:
     """The repository root when the package runs from a checkout (editable install), else None."""
     root = Path(__file__).resolve().parent.parent

@@ -1,33 +1,51 @@
 """Execute the notebook series headlessly with papermill: ``python -m fmnist_utils.run_notebooks``.
 
-Runs 01, 02, 03 once per dataset, 04 (and with ``--beyond`` 05), then 06 into one run folder: the executed
+Runs 01, 02, 03 once per dataset, 04 (and with ``--beyond`` 05), 06 and 07 into one run folder: the executed
 notebooks beside ``fashion_mnist/`` and ``mnist/`` (metrics.json, history.csv, model.keras, figures/) and
-each other notebook's figures. ``--quick`` is a few-minute smoke run. A failing notebook stops the series
-with exit status 1 and a message naming the notebook and cell. Works from any current directory.
+each other notebook's figures. ``--quick`` is a few-minute smoke run. The console shows one line per
+notebook and each training epoch of 03 with the time left (``--verbose``: every cell's output); the kernels'
+own log lines go to ``logs/`` in the run folder. A failing notebook stops the series with exit status 1 and a
+message naming the notebook and cell. Works from any current directory.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import logging
+import os
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from fmnist_utils.params import default_runs_dir, project_root
+from fmnist_utils.protocol import SEED_EPOCHS
 
 DATASETS = ("fashion_mnist", "mnist")
+#: The kernels' environment: TensorFlow's C++ start-up lines silenced (they are not the notebook's output).
+KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+#: C-level writes of a kernel (TensorFlow, XLA) go to the kernel's stderr, a log file, not into cell outputs.
+KERNEL_ARGUMENTS = ["--IPKernelApp.capture_fd_output=False"]
 
 
 @dataclass
 class Step:
-    """One notebook execution."""
+    """One notebook execution; ``history`` is the CSV a training notebook appends one row per epoch to."""
 
     notebook: str
-    output_name: str
     parameters: dict[str, Any] = field(default_factory=dict)
+    output_name: str = ""
+    history: Path | None = None
+    epochs: int = SEED_EPOCHS
+
+    def __post_init__(self):
+        self.output_name = self.output_name or self.notebook
 
 
 def plan(
@@ -43,76 +61,34 @@ def plan(
     beyond: bool = False,
 ) -> list[Step]:
     """The ordered steps of a series run into ``out``."""
-
-    def optional(**kwargs):
-        return {k: v for k, v in kwargs.items() if v is not None}
-
+    data = {"data_source": data_source, "seed": seed}
+    trained = {**data, "progress": "epoch", "train_limit": train_limit}
+    points = {"embedding_points": embedding_points} if embedding_points else {}
+    given = {"epochs": epochs} if epochs else {}
     steps = [
-        Step(
-            "01_data_exploration.ipynb",
-            "01_data_exploration.ipynb",
-            {
-                "data_source": data_source,
-                "seed": seed,
-                "output_dir": str(out / "exploration"),
-                **optional(embedding_points=embedding_points),
-            },
-        ),
-        Step(
-            "02_model_build.ipynb",
-            "02_model_build.ipynb",
-            {"data_source": data_source, "seed": seed, "output_dir": str(out / "model_build")},
-        ),
+        Step("01_data_exploration.ipynb", {**data, "output_dir": str(out / "exploration"), **points}),
+        Step("02_model_build.ipynb", {**data, "output_dir": str(out / "model_build")}),
     ]
     for name in datasets:
-        steps.append(
-            Step(
-                "03_training.ipynb",
-                f"03_training_{name}.ipynb",
-                {
-                    "dataset": name,
-                    "data_source": data_source,
-                    "seed": seed,
-                    "progress": "epoch",
-                    "train_limit": train_limit,
-                    "output_dir": str(out / name),
-                    **optional(epochs=epochs),
-                },
-            )
-        )
+        parameters = {"dataset": name, **trained, "output_dir": str(out / name), **given}
+        history, total = out / name / "history.csv", epochs or SEED_EPOCHS
+        steps.append(Step("03_training.ipynb", parameters, f"03_training_{name}.ipynb", history, total))
     if set(datasets) == set(DATASETS):
         steps.append(
             Step(
-                "04_compare_mnist_fashion.ipynb",
                 "04_compare_mnist_fashion.ipynb",
                 {"runs_dir": str(out), "output_dir": str(out / "comparison")},
             )
         )
     if beyond:
-        steps.append(
-            Step(
-                "05_beyond_the_seed.ipynb",
-                "05_beyond_the_seed.ipynb",
-                {
-                    "source": "train",
-                    "datasets": list(datasets),
-                    "data_source": data_source,
-                    "seed": seed,
-                    "progress": "epoch",
-                    "train_limit": train_limit,
-                    "output_dir": str(out / "beyond"),
-                    **optional(
-                        epochs=epochs,
-                        long_epochs=epochs,
-                        longer_epochs=epochs and 2 * epochs,
-                        embedding_points=embedding_points,
-                    ),
-                },
-            )
-        )
-    steps.append(
-        Step("06_train_fast.ipynb", "06_train_fast.ipynb", {"output_dir": str(out / "train_fast")})
-    )  # reads the committed speed measurements: timing a machine is `source="measure"`, by hand
+        stages = {"long_epochs": epochs, "longer_epochs": 2 * epochs} if epochs else {}
+        parameters = {"source": "train", "datasets": list(datasets), **trained, **given, **stages, **points}
+        steps.append(Step("05_beyond_the_seed.ipynb", {**parameters, "output_dir": str(out / "beyond")}))
+    # 06 reads the committed speed measurements (timing a machine is `source="measure"`, by hand); 07 trains
+    # on scikit-learn's digit scans, starting from the models 03 saved in `out`
+    steps.append(Step("06_train_fast.ipynb", {"output_dir": str(out / "train_fast")}))
+    own = {"models_dir": str(out), "seed": seed, "output_dir": str(out / "your_own_images"), **given}
+    steps.append(Step("07_your_own_images.ipynb", own))
     missing = sorted({s.notebook for s in steps if not (notebooks_dir / s.notebook).is_file()})
     if missing:
         raise FileNotFoundError(
@@ -133,7 +109,84 @@ def execute(step: Step, notebooks_dir: Path, out: Path, log_output: bool) -> Non
         log_output=log_output,
         progress_bar=False,
         kernel_name="python3",
+        extra_arguments=KERNEL_ARGUMENTS,
     )
+
+
+@contextlib.contextmanager
+def quiet_kernels(log_file: Path) -> Iterator[None]:
+    """Kernels started inside get ``KERNEL_ENV`` and write their stderr to ``log_file``; the caller's
+    environment and stderr are restored on the way out."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(log_file, "ab") as log, mock.patch.dict(os.environ, KERNEL_ENV):
+            os.dup2(log.fileno(), 2)  # the kernel process inherits file descriptor 2
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` as "41 s" or "12.5 min"."""
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def epoch_line(row: dict[str, str], epochs: int, seconds: list[float]) -> str:
+    """One training epoch as the console shows it: accuracies, seconds, and the time left at this pace."""
+    done = int(row["epoch"]) + 1
+    left = (epochs - done) * sum(seconds) / len(seconds)
+    return (
+        f"      epoch {done:>2}/{epochs}  accuracy {float(row['accuracy']):.4f}  "
+        f"val_accuracy {float(row['val_accuracy']):.4f}  {seconds[-1]:.0f} s  about {format_duration(left)} left"
+    )
+
+
+class EpochWatcher(threading.Thread):
+    """Prints each row a training run adds to its history CSV while its notebook executes."""
+
+    def __init__(self, history: Path, epochs: int, interval: float = 1.0):
+        super().__init__(daemon=True)
+        self.history, self.epochs, self.interval = history, epochs, interval
+        self.seconds: list[float] = []
+        self.printed = len(self._rows())  # a resumed or reused run: only new epochs are news
+        self.done = threading.Event()
+
+    def _rows(self) -> list[dict[str, str]]:
+        if not self.history.is_file():
+            return []
+        with open(self.history, newline="") as f:
+            return [r for r in csv.DictReader(f) if r.get("val_accuracy")]  # a half-written row waits
+
+    def poll(self) -> None:
+        """Print the rows written since the last poll."""
+        rows = self._rows()
+        for row in rows[self.printed :]:
+            self.seconds.append(float(row.get("epoch_seconds") or "nan"))
+            print(epoch_line(row, self.epochs, self.seconds), flush=True)
+        self.printed = max(self.printed, len(rows))
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            self.poll()
+        self.poll()
+
+
+def run_step(step: Step, notebooks_dir: Path, out: Path, verbose: bool, quiet: bool) -> None:
+    """Execute ``step``, printing its epochs as they end unless ``quiet`` (or ``verbose``: every cell)."""
+    watcher = EpochWatcher(step.history, step.epochs) if step.history and not (quiet or verbose) else None
+    if watcher:
+        watcher.start()
+    try:
+        with quiet_kernels(out / "logs" / f"{Path(step.output_name).stem}.log"):
+            execute(step, notebooks_dir, out, log_output=verbose)
+    finally:
+        if watcher:
+            watcher.done.set()
+            watcher.join()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -142,70 +195,76 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--quick", action="store_true", help="smoke run: 1 epoch, 2,000 training images, small maps"
-    )
-    p.add_argument(
+    add = p.add_argument
+    add("--quick", action="store_true", help="smoke run: 1 epoch, 2,000 training images, small maps")
+    add(
         "--data-source",
         choices=("auto", "sample"),
         default="auto",
-        help="auto: your copy of the full data (FMNIST_DATA_DIR, cache, ...); sample: bundled sample",
+        help="auto: your copy of the full data; sample: the bundled sample",
     )
-    p.add_argument(
+    add(
         "--epochs",
         type=int,
-        help="override the epochs (default: 30, the seed's; 1 with --quick); "
-        "in 05, of its first two ladder stages (the third: twice as many)",
+        help="override the epochs (default: 30, the seed's; 1 with --quick); in 05, of its first two ladder "
+        "stages (the third: twice as many)",
     )
-    p.add_argument("--train-limit", type=int, help="train on a stratified subset of this many images")
-    p.add_argument("--seed", type=int, default=0, help="weight initialisation / shuffling seed (default 0)")
-    p.add_argument(
+    add("--train-limit", type=int, help="train on a stratified subset of this many images")
+    add("--seed", type=int, default=0, help="weight initialisation / shuffling seed (default 0)")
+    add(
         "--datasets",
         nargs="+",
         choices=DATASETS,
         default=list(DATASETS),
         help="which datasets notebook 03 trains (04 needs both)",
     )
-    p.add_argument("--output-dir", type=Path, help="run folder (default: <project>/runs/series[-quick])")
-    p.add_argument("--notebooks-dir", type=Path, help="folder of the source notebooks (default: the repo's)")
-    p.add_argument("--quiet", action="store_true", help="do not stream cell outputs to the console")
-    p.add_argument(
+    add("--output-dir", type=Path, help="run folder (default: <project>/runs/series[-quick])")
+    add("--notebooks-dir", type=Path, help="folder of the source notebooks (default: the repo's)")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument("--quiet", action="store_true", help="print only failures and the final summary")
+    shown.add_argument("--verbose", action="store_true", help="stream every cell's output to the console")
+    add(
         "--beyond",
         action="store_true",
-        help="also run 05_beyond_the_seed (the ablation ladder: 12-16 trainings per dataset; hours on a CPU "
-        "with the defaults, minutes with --quick)",
+        help="also run 05_beyond_the_seed (its ablation ladder: hours on a CPU, minutes with --quick)",
     )
     return p
+
+
+def _failure(step: Step, out: Path, exc: Exception) -> str:
+    """What failed where: papermill's PapermillExecutionError names the cell."""
+    cell = getattr(exc, "exec_count", None)
+    where = f"cell [{cell}]" if cell is not None else "before any cell ran"
+    reason = f"{getattr(exc, 'ename', type(exc).__name__)}: {getattr(exc, 'evalue', exc)}"
+    return (
+        f"FAILED: {step.notebook} ({step.output_name}) at {where}: {reason}\nThe executed notebook with the "
+        f"error is {out / step.output_name}; the kernel's log is {out / 'logs' / Path(step.output_name).stem}.log"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     root = project_root()
     notebooks_dir = (args.notebooks_dir or (root / "notebooks" if root else Path("notebooks"))).resolve()
-    if not (notebooks_dir / "03_training.ipynb").is_file():
-        print(f"error: no notebooks in {notebooks_dir}; pass --notebooks-dir", file=sys.stderr)
-        return 2
     for flag, value in (("--epochs", args.epochs), ("--train-limit", args.train_limit)):
         if value is not None and value < 1:
             print(f"error: {flag} must be a positive integer, got {value}", file=sys.stderr)
             return 2
-    epochs, train_limit, embedding_points = args.epochs, args.train_limit, None
+    epochs, train_limit, points = args.epochs, args.train_limit, None
     if args.quick:
-        epochs, train_limit, embedding_points = epochs or 1, train_limit or 2000, 300
+        epochs, train_limit, points = epochs or 1, train_limit or 2000, 300
     out = (args.output_dir or default_runs_dir() / ("series-quick" if args.quick else "series")).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-
-    if not args.quiet:
-        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
-
+    options = {
+        "data_source": args.data_source,
+        "epochs": epochs,
+        "train_limit": train_limit,
+        "seed": args.seed,
+    }
     try:
         steps = plan(
             out,
-            data_source=args.data_source,
-            epochs=epochs,
-            train_limit=train_limit,
-            seed=args.seed,
-            embedding_points=embedding_points,
+            **options,
+            embedding_points=points,
             datasets=tuple(args.datasets),
             notebooks_dir=notebooks_dir,
             beyond=args.beyond,
@@ -213,27 +272,25 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"Running {len(steps)} notebooks from {notebooks_dir} into {out}", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stdout)
+    say = (lambda *a, **k: None) if args.quiet else print
+    say(f"Running {len(steps)} notebooks into {out}", flush=True)
     started = time.perf_counter()
     for i, step in enumerate(steps, 1):
-        label = f"[{i}/{len(steps)}] {step.output_name}"
-        print(f"{label}: {step.parameters}", flush=True)
+        say(f"[{i}/{len(steps)}] {Path(step.output_name).stem}", flush=True)
         t0 = time.perf_counter()
         try:
-            execute(step, notebooks_dir, out, log_output=not args.quiet)
-        except Exception as exc:  # papermill's PapermillExecutionError names the cell
-            cell = getattr(exc, "exec_count", None)
-            where = f"cell [{cell}]" if cell is not None else "before any cell ran"
-            reason = f"{getattr(exc, 'ename', type(exc).__name__)}: {getattr(exc, 'evalue', exc)}"
-            print(
-                f"FAILED: {step.notebook} ({step.output_name}) at {where}: {reason}\n"
-                f"The executed notebook with the error is {out / step.output_name}",
-                file=sys.stderr,
-                flush=True,
-            )
+            run_step(step, notebooks_dir, out, verbose=args.verbose, quiet=args.quiet)
+        except Exception as exc:
+            print(_failure(step, out, exc), file=sys.stderr, flush=True)
             return 1
-        print(f"{label}: done in {time.perf_counter() - t0:.0f}s", flush=True)
-    print(f"All {len(steps)} notebooks ran in {(time.perf_counter() - started) / 60:.1f} min. Results: {out}")
+        say(f"      done in {format_duration(time.perf_counter() - t0)}", flush=True)
+    total = format_duration(time.perf_counter() - started)
+    print(
+        f"All {len(steps)} notebooks ran in {total}. Executed notebooks, models, figures: {out}", flush=True
+    )
     return 0
 
 

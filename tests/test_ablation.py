@@ -121,11 +121,11 @@ def test_augmentation_is_off_at_inference():
     [
         (
             {"input_norm": "layer_norm"},
-            r"input_norm must be one of 'bn_width', 'bn_channel', 'rescale'; got 'layer_norm'",
+            r"Parameter 'input_norm' must be one of 'bn_width', 'bn_channel', 'rescale'; got 'layer_norm'",
         ),
-        ({"schedule": "step"}, r"schedule must be one of 'seed', 'one_cycle'; got 'step'"),
+        ({"schedule": "step"}, r"Parameter 'schedule' must be one of 'seed', 'one_cycle'; got 'step'"),
         ({"label_smoothing": 1.0}, r"label_smoothing must be in \[0, 1\); got 1.0"),
-        ({"arch": "resnet"}, r"arch must be one of 'seed', 'vgg', 'vgg_lite'; got 'resnet'"),
+        ({"arch": "resnet"}, r"Parameter 'arch' must be one of 'seed', 'vgg', 'vgg_lite'; got 'resnet'"),
     ],
 )
 def test_bad_recipes_are_rejected(kwargs, match):

@@ -153,3 +153,26 @@ def test_a_recipes_minutes_say_when_one_seed_was_timed_or_the_pipeline_autotuned
         _timing_note({"seeds": [0, 1, 2], "timed_seeds": [0], "autotune": True})
         == " (seed 0 alone; autotuned)"
     )
+
+
+def test_a_notebook_with_stderr_an_error_or_a_reused_run_is_not_published(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from tools.publish import PublishError, _publish_notebook
+
+    clean = new_code_cell("print(1)", outputs=[new_output("stream", name="stdout", text="1\n")])
+    cases = {
+        "stderr": new_output("stream", name="stderr", text="E0000 failed call to cuInit\n"),
+        "error": new_output("error", ename="ValueError", evalue="bad", traceback=[]),
+        "reused": new_output("stream", name="stdout", text="loaded from runs/x, not trained again.\n"),
+    }
+    for name, output in cases.items():
+        src = tmp_path / f"{name}.ipynb"
+        nbformat.write(new_notebook(cells=[clean, new_code_cell("x", outputs=[output])]), src)
+        with pytest.raises(PublishError, match=f"{name}.ipynb cannot be published: cell 1 "):
+            _publish_notebook(src, tmp_path / "out" / src.name)
+    assert not (tmp_path / "out").exists(), "nothing is written for a refused notebook"
+    nbformat.write(new_notebook(cells=[clean]), tmp_path / "clean.ipynb")
+    _publish_notebook(tmp_path / "clean.ipynb", tmp_path / "out" / "clean.ipynb")
+    assert (tmp_path / "out" / "clean.ipynb").is_file()

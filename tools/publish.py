@@ -14,7 +14,8 @@ then publishes it (a maintainer's step: it writes into the repository). It copie
   the table between the ``<!-- results-seed -->`` markers of README.md.
 
 Only full-data seed-protocol runs are published: sample data, subsets, fewer epochs, another precision than
-float32 or other numerics are refused.
+float32 or other numerics are refused, and so is an executed notebook with an error, a stderr output (start-up
+lines, warnings) or a training cell that reused a finished run instead of training.
 
 With ``--beyond`` (or :func:`publish_beyond`) the run's ``05_beyond_the_seed`` results are published too:
 the executed notebook over ``notebooks/05_beyond_the_seed.ipynb``, ``summary.json`` and each dataset's
@@ -124,8 +125,30 @@ def fold_injected_parameters(nb: nbformat.NotebookNode) -> dict[str, str]:
     return written
 
 
+NOT_TRAINED = "not trained again"  # what 03 prints when it reuses a finished run instead of training it
+
+
+def output_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """What a learner must not see in an executed notebook's outputs: errors, stderr, a skipped training."""
+    problems = []
+    for i, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []):
+            if output.output_type == "error":
+                problems.append(f"cell {i} raised {output.ename}")
+            elif output.output_type == "stream" and output.name == "stderr":
+                problems.append(f"cell {i} wrote to stderr: {output.text.strip()[:80]!r}")
+            elif NOT_TRAINED in output.get("text", ""):
+                problems.append(
+                    f"cell {i} loaded a finished run instead of training it (rerun into a new folder)"
+                )
+    return problems
+
+
 def _publish_notebook(src: Path, dest: Path) -> None:
     nb = nbformat.read(src, as_version=4)
+    problems = output_problems(nb)
+    if problems:
+        raise PublishError(f"{src.name} cannot be published: " + "; ".join(problems))
     fold_injected_parameters(nb)
     with atomic_path(dest) as tmp:
         nbformat.write(nb, tmp)
@@ -160,6 +183,7 @@ def check_publishable(run_dir: Path) -> dict[str, dict]:
             "03_training_fashion_mnist",
             "03_training_mnist",
             "04_compare_mnist_fashion",
+            "07_your_own_images",
         )
         if not (run_dir / f"{n}.ipynb").is_file()
     ]
@@ -290,6 +314,7 @@ def publish(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -
         ("03_training_fashion_mnist.ipynb", notebooks / "03_training.ipynb"),
         ("03_training_mnist.ipynb", results / "03_training_mnist.ipynb"),
         ("04_compare_mnist_fashion.ipynb", notebooks / "04_compare_mnist_fashion.ipynb"),
+        ("07_your_own_images.ipynb", notebooks / "07_your_own_images.ipynb"),
     ):
         _publish_notebook(run_dir / executed, dest)
     return results
