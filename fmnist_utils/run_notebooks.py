@@ -47,6 +47,10 @@ class Step:
     def __post_init__(self):
         self.output_name = self.output_name or self.notebook
 
+    def log_file(self, out: Path) -> Path:
+        """Where the kernel that executes this step writes its stderr."""
+        return out / "logs" / f"{Path(self.output_name).stem}.log"
+
 
 def plan(
     out: Path,
@@ -181,7 +185,7 @@ def run_step(step: Step, notebooks_dir: Path, out: Path, verbose: bool, quiet: b
     if watcher:
         watcher.start()
     try:
-        with quiet_kernels(out / "logs" / f"{Path(step.output_name).stem}.log"):
+        with quiet_kernels(step.log_file(out)):
             execute(step, notebooks_dir, out, log_output=verbose)
     finally:
         if watcher:
@@ -238,7 +242,7 @@ def _failure(step: Step, out: Path, exc: Exception) -> str:
     reason = f"{getattr(exc, 'ename', type(exc).__name__)}: {getattr(exc, 'evalue', exc)}"
     return (
         f"FAILED: {step.notebook} ({step.output_name}) at {where}: {reason}\nThe executed notebook with the "
-        f"error is {out / step.output_name}; the kernel's log is {out / 'logs' / Path(step.output_name).stem}.log"
+        f"error is {out / step.output_name}; the kernel's log is {step.log_file(out)}"
     )
 
 
@@ -254,16 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         epochs, train_limit, points = epochs or 1, train_limit or 2000, 300
     out = (args.output_dir or default_runs_dir() / ("series-quick" if args.quick else "series")).resolve()
-    options = {
-        "data_source": args.data_source,
-        "epochs": epochs,
-        "train_limit": train_limit,
-        "seed": args.seed,
-    }
     try:
         steps = plan(
             out,
-            **options,
+            data_source=args.data_source,
+            epochs=epochs,
+            train_limit=train_limit,
+            seed=args.seed,
             embedding_points=points,
             datasets=tuple(args.datasets),
             notebooks_dir=notebooks_dir,
