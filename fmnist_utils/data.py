@@ -27,7 +27,7 @@ import keras
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from fmnist_utils.params import check_choice
+from fmnist_utils.params import check_choice, shown_path
 from fmnist_utils.protocol import SEED_BATCH_SIZE, SEED_SPLIT_RANDOM_STATE, VAL_FRACTION
 
 # ----------------------------------------------------------------------------------------------------
@@ -125,7 +125,7 @@ class DataInfo:
 
     def describe(self) -> str:
         check = "SHA-256 verified" if self.verified else "not verified"
-        return f"{self.name} from {self.source} ({self.location}), {check}"
+        return f"{self.name} from {self.source} ({shown_path(self.location)}), {check}"
 
 
 # ----------------------------------------------------------------------------------------------------

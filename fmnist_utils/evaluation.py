@@ -112,6 +112,27 @@ def misclassified_indices(evaluation: Evaluation, limit: int | None = None, clas
     return ordered if limit is None else ordered[:limit]
 
 
+def calibration_bins(
+    evaluation: Evaluation, edges=(0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+) -> pd.DataFrame:
+    """Predictions grouped by their top probability (``edges``): per bin, how many, the mean top probability
+    and the share that was right (a calibrated model has the two equal); empty bins are left out."""
+    confidence = evaluation.probabilities.max(axis=1)
+    right = evaluation.y_pred == evaluation.y_true
+    bins = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, len(edges) - 2)
+    rows = [
+        {
+            "top probability": f"{edges[b]:.2f}–{edges[b + 1]:.2f}",
+            "predictions": int((bins == b).sum()),
+            "mean top probability": float(confidence[bins == b].mean()),
+            "share right": float(right[bins == b].mean()),
+        }
+        for b in range(len(edges) - 1)
+        if (bins == b).any()
+    ]
+    return pd.DataFrame(rows)
+
+
 def embed_2d(features: np.ndarray, method: str = "pca", seed: int = 0) -> np.ndarray:
     """Project features (N, ...) to 2-D with scikit-learn's PCA or t-SNE (t-SNE after a 50-D PCA)."""
     check_choice("method", method, ("pca", "tsne"))

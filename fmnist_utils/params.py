@@ -54,6 +54,16 @@ def project_root() -> Path | None:
     return root if (root / "notebooks").is_dir() and (root / "pyproject.toml").is_file() else None
 
 
+def shown_path(path: str | os.PathLike) -> str:
+    """``path`` as a notebook prints it: relative to the project, else ``~/...``, else ``.../<parent>/<name>``
+    (an output shows no machine's absolute path)."""
+    path = Path(path).expanduser().resolve()
+    for base, prefix in ((project_root(), ""), (Path.home().resolve(), "~/")):
+        if base is not None and path.is_relative_to(base):
+            return prefix + path.relative_to(base).as_posix() if path != base else prefix or "."
+    return ".../" + "/".join(path.parts[-2:])
+
+
 def default_runs_dir() -> Path:
     """Where runs go unless told: ``FMNIST_RUNS_DIR``, else ``<repo>/runs``, else ``./runs``.
 

@@ -353,6 +353,21 @@ def image_panels(
     return finish(fig, save_to)
 
 
+def image_rows(rows: Mapping[str, np.ndarray], title: str, save_to=None) -> plt.Figure:
+    """One labelled row per entry (``label -> (N, H, W)`` images of raw 0-255 pixels), column by column the
+    same images: originals and their transformed copies side by side."""
+    n = max(len(images) for images in rows.values())
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.5 * n, 1.6 * len(rows)), squeeze=False)
+    for row, (label, images) in zip(axes, rows.items()):
+        for ax, image in zip(row, images):
+            ax.imshow(np.clip(image, 0, 255), cmap="gray_r", vmin=0, vmax=255)
+        for ax in row:
+            _hide_ticks(ax)
+        row[0].set_ylabel(label, fontsize=8, rotation=0, ha="right", va="center")
+    fig.suptitle(title)
+    return finish(fig, save_to)
+
+
 def value_bars(
     panels: Mapping[str, np.ndarray], title: str, xlabel: str = "unit", save_to=None
 ) -> plt.Figure:
@@ -369,21 +384,55 @@ def value_bars(
 def filter_grid(
     kernel: np.ndarray, title: str = "First-layer filters", cols: int = 16, save_to=None
 ) -> plt.Figure:
-    """A convolution's kernels ``(h, w, 1, filters)`` as small images, each on its own scale (dark = positive)."""
+    """A convolution's kernels ``(h, w, 1, filters)``, strongest (largest weight norm) first, each on its own
+    scale centred on 0 (red positive, blue negative, white zero), captioned with its index."""
     kernel = np.asarray(kernel, dtype="float32")[:, :, 0, :]
+    order = np.argsort(-np.linalg.norm(kernel.reshape(-1, kernel.shape[-1]), axis=0), kind="stable")
     rows = int(np.ceil(kernel.shape[-1] / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.8, rows * 0.85), squeeze=False)
-    for i, ax in enumerate(axes.flat):
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.8, rows * 0.95), squeeze=False)
+    for ax in axes.flat:
         _hide_ticks(ax)
-        if i < kernel.shape[-1]:
-            ax.imshow(
-                kernel[..., i],
-                cmap="RdBu_r",
-                vmin=-np.abs(kernel[..., i]).max(),
-                vmax=np.abs(kernel[..., i]).max(),
-            )
-        else:
-            ax.axis("off")
+        ax.axis("off")
+    for ax, i in zip(axes.flat, order):
+        limit = float(np.abs(kernel[..., i]).max()) or 1.0
+        ax.imshow(kernel[..., i], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        ax.set_title(f"#{i}", fontsize=7)
+    fig.suptitle(f"{title} (strongest first)")
+    return finish(fig, save_to)
+
+
+def heatmap_overlays(
+    image: np.ndarray, heatmaps: Mapping[str, np.ndarray], title: str, save_to=None
+) -> plt.Figure:
+    """The image, then each heatmap (the image's shape, 0 to 1) drawn translucently over it."""
+    fig, axes = plt.subplots(1, len(heatmaps) + 1, figsize=(3.2 * (len(heatmaps) + 1), 3.4), squeeze=False)
+    axes[0, 0].imshow(image, cmap="gray_r", vmin=0, vmax=255)
+    axes[0, 0].set_title("image", fontsize=10)
+    for ax, (label, heat) in zip(axes[0, 1:], heatmaps.items()):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
+        shown = ax.imshow(heat, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        ax.set_title(label, fontsize=10)
+    for ax in axes[0]:
+        _hide_ticks(ax)
+    fig.colorbar(shown, ax=axes[0, -1], fraction=0.046, pad=0.04)
+    fig.suptitle(title)
+    return finish(fig, save_to)
+
+
+def reliability_diagram(bins: pd.DataFrame, title: str = "Reliability diagram", save_to=None) -> plt.Figure:
+    """Share right against mean top probability per bin (:func:`~fmnist_utils.evaluation.calibration_bins`),
+    the diagonal being a perfectly calibrated model, beside how many predictions each bin holds."""
+    fig, (ax, ax_count) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [3, 2]})
+    ax.plot([0, 1], [0, 1], ls="--", color="gray", label="calibrated: share right = probability")
+    ax.plot(
+        bins["mean top probability"], bins["share right"], marker="o", color="tab:blue", label="this model"
+    )
+    ax.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="mean top probability in the bin", ylabel="share right")
+    ax.legend(loc="upper left", fontsize=8)
+    ax_count.barh(bins["top probability"], bins["predictions"], color="tab:blue")
+    for y, count in enumerate(bins["predictions"]):
+        ax_count.text(count, y, f" {count:,}", va="center", fontsize=8)
+    ax_count.set(xscale="log", xlabel="predictions (log scale)", ylabel="top probability")
     fig.suptitle(title)
     return finish(fig, save_to)
 

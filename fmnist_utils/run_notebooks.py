@@ -1,11 +1,11 @@
 """Execute the notebook series headlessly with papermill: ``python -m fmnist_utils.run_notebooks``.
 
-Runs 01, 02, 03 once per dataset, 04 (and with ``--beyond`` 05), 06 and 07 into one run folder: the executed
-notebooks beside ``fashion_mnist/`` and ``mnist/`` (metrics.json, history.csv, model.keras, figures/) and
-each other notebook's figures. ``--quick`` is a few-minute smoke run. The console shows one line per
-notebook and each training epoch of 03 with the time left (``--verbose``: every cell's output); the kernels'
-own log lines go to ``logs/`` in the run folder. A failing notebook stops the series with exit status 1 and a
-message naming the notebook and cell. Works from any current directory.
+Runs 01, 02, 03 once per dataset, 04 (and with ``--beyond`` 05), 06, 07 and the appendices into one
+run folder: the executed notebooks beside ``fashion_mnist/`` and ``mnist/`` (metrics.json, history.csv,
+model.keras, figures/) and each other notebook's figures. ``--quick`` is a few-minute smoke run. The
+console shows one line per notebook and each training epoch of 03 with the time left (``--verbose``: every
+cell's output); the kernels' own log lines go to ``logs/`` in the run folder. A failing notebook stops the
+series with exit status 1 and a message naming the notebook and cell. Works from any current directory.
 """
 
 from __future__ import annotations
@@ -28,6 +28,12 @@ from fmnist_utils.params import default_runs_dir, project_root
 from fmnist_utils.protocol import SEED_EPOCHS
 
 DATASETS = ("fashion_mnist", "mnist")
+APPENDICES = (
+    "appendix/A1_why_not_09323.ipynb",
+    "appendix/A2_precision_and_hardware.ipynb",
+    "appendix/A3_ablation_ladder.ipynb",
+    "appendix/A4_speed_investigations.ipynb",
+)
 #: The kernels' environment: TensorFlow's C++ start-up lines silenced (they are not the notebook's output).
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 #: C-level writes of a kernel (TensorFlow, XLA) go to the kernel's stderr, a log file, not into cell outputs.
@@ -93,6 +99,11 @@ def plan(
     steps.append(Step("06_train_fast.ipynb", {"output_dir": str(out / "train_fast")}))
     own = {"models_dir": str(out), "seed": seed, "output_dir": str(out / "your_own_images"), **given}
     steps.append(Step("07_your_own_images.ipynb", own))
+    # the appendices read committed results (A1 also your copy of Fashion-MNIST's test labels)
+    steps += [
+        Step(name, {"data_source": data_source} if name.startswith("appendix/A1") else {})
+        for name in APPENDICES
+    ]
     missing = sorted({s.notebook for s in steps if not (notebooks_dir / s.notebook).is_file()})
     if missing:
         raise FileNotFoundError(
@@ -105,6 +116,7 @@ def execute(step: Step, notebooks_dir: Path, out: Path, log_output: bool) -> Non
     """Run one notebook with papermill, with its working directory set to the notebooks folder."""
     import papermill as pm
 
+    (out / step.output_name).parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(
         str(notebooks_dir / step.notebook),
         str(out / step.output_name),

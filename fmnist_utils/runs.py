@@ -30,6 +30,7 @@ import pandas as pd
 
 from fmnist_utils.files import atomic_path, write_json
 from fmnist_utils.models import compute_policy
+from fmnist_utils.params import shown_path
 
 #: The files a finished run leaves, which ``overwrite=True`` removes along with the backup.
 RUN_FILES = ("metrics.json", "model.keras", "history.csv", "history.json")
@@ -173,7 +174,7 @@ def open_run(
         changed = differences(old, run_fingerprint)
         if changed:
             raise RunConflictError(
-                f"{out} holds a {kind} run of another configuration; it is kept:\n  "
+                f"{shown_path(out)} holds a {kind} run of another configuration; it is kept:\n  "
                 + "\n  ".join(changed)
                 + "\nTo keep both, give this run another folder; to replace the earlier run, pass "
                 "overwrite=True (in notebook 03 the parameter overwrite = True)."

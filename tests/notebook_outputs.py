@@ -12,7 +12,7 @@ import pytest
 from fmnist_utils.params import project_root
 
 NOTEBOOKS = project_root() / "notebooks"
-SOURCE_NOTEBOOKS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+SOURCE_NOTEBOOKS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) + sorted(NOTEBOOKS.glob("appendix/*.ipynb"))
 
 
 def digest(paths) -> dict[str, str]:

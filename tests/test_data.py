@@ -21,6 +21,7 @@ from fmnist_utils.data import (
     read_idx,
     to_idx,
 )
+from fmnist_utils.params import project_root, shown_path
 
 ALL_FILES = [(name, f) for name in data.FOLDERS for f in data.IDX_FILES.values()]
 
@@ -517,3 +518,12 @@ def test_lab_tf_dataset_autotune_is_off_unless_asked():
     assert tuned.options().autotune.enabled is True
     plain = make_tf_dataset(x[:10], y[:10])
     assert [b[1].numpy().tolist() for b in tuned] == [b[1].numpy().tolist() for b in plain]  # same batches
+
+
+def test_a_location_is_shown_without_the_absolute_path_of_the_machine(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert shown_path(tmp_path / ".cache" / "fmnist") == "~/.cache/fmnist"
+    assert shown_path(project_root() / "runs" / "mnist") == "runs/mnist"
+    assert shown_path("/srv/data/mnist") == ".../data/mnist"
+    info = data.DataInfo("mnist", "FMNIST_DATA_DIR", "/srv/data/mnist", verified=True)
+    assert info.describe() == "mnist from FMNIST_DATA_DIR (.../data/mnist), SHA-256 verified"

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fmnist_utils.evaluation import embed_2d, evaluate_predictions, misclassified_indices, most_confused_pairs
+from fmnist_utils.evaluation import (
+    calibration_bins,
+    embed_2d,
+    evaluate_predictions,
+    misclassified_indices,
+    most_confused_pairs,
+)
 
 NAMES = ["a", "b", "c"]
 
@@ -60,3 +66,15 @@ def test_embed_2d_separates_two_clusters(method):
 def test_embed_2d_bad_method():
     with pytest.raises(ValueError, match="'method' must be one of 'pca', 'tsne'; got 'umap'"):
         embed_2d(np.zeros((5, 3)), "umap")
+
+
+def test_calibration_bins_count_each_prediction_once_and_measure_its_share_right():
+    probabilities = np.array(
+        [[0.95, 0.05], [0.92, 0.08], [0.6, 0.4], [0.4, 0.6], [0.55, 0.45], [0.999, 0.001]]
+    )
+    y_true = np.array([0, 1, 0, 1, 1, 0])  # right, wrong, right, right, wrong, right
+    bins = calibration_bins(evaluate_predictions(y_true, probabilities, ["a", "b"]))
+    assert bins["top probability"].tolist() == ["0.50–0.70", "0.90–0.95", "0.99–1.00"]
+    assert bins["predictions"].tolist() == [3, 2, 1]
+    assert bins["share right"].tolist() == pytest.approx([2 / 3, 0.5, 1.0])
+    assert bins["mean top probability"].tolist() == pytest.approx([(0.6 + 0.6 + 0.55) / 3, 0.935, 0.999])

@@ -11,6 +11,7 @@ from fmnist_utils.models import (
     compile_seed_model,
     parameter_table,
     seed_learning_rate,
+    seed_loss,
     seed_optimizer,
 )
 from fmnist_utils.protocol import SEED_TOTAL_PARAMS
@@ -222,3 +223,48 @@ def test_notebook_02_optimizer_is_the_package_optimizer():
     assert unnamed[0] == unnamed[1]  # schedule, epsilon, betas...
     for step in (0, 1, 200, 1000, 6000):
         assert float(cell["schedule"](step)) == pytest.approx(float(seed_learning_rate()(step)), rel=1e-7)
+
+
+def _notebook_cell(notebook: str, needle: str, namespace: dict | None = None) -> dict:
+    """Run the code cell of ``notebook`` containing ``needle`` in ``namespace``; return the names it defines."""
+    import nbformat
+
+    from fmnist_utils.params import project_root
+
+    nb = nbformat.read(project_root() / "notebooks" / notebook, as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and needle in c.source)
+    namespace = {} if namespace is None else namespace
+    exec(compile(cell.source, notebook, "exec"), namespace)
+    return namespace
+
+
+def test_notebook_05_vgg_network_is_the_package_network_layer_by_layer():
+    from fmnist_utils.lab.networks import build_cnn
+    from fmnist_utils.models import layer_spec
+
+    notebook_model = _notebook_cell("05_beyond_the_seed.ipynb", "def build_vgg_cnn")["vgg"]
+    package_model = build_cnn(conv_bn=True, arch="vgg")
+    assert layer_spec(notebook_model).equals(layer_spec(package_model))
+    assert [layer.name for layer in notebook_model.layers] == [layer.name for layer in package_model.layers]
+
+
+def test_notebook_03_compiles_the_package_optimizer_and_loss():
+    import keras
+
+    names = _notebook_cell(
+        "03_training.ipynb",
+        "model.compile(",
+        {
+            "keras": keras,
+            "build_seed_model": build_seed_model,
+            "seed": 0,
+            "variant": "seed",
+            "precision": "float32",
+        },
+    )
+    unnamed = [
+        {k: v for k, v in o.get_config().items() if k != "name"}
+        for o in (names["model"].optimizer, seed_optimizer())
+    ]
+    assert unnamed[0] == unnamed[1]  # Adam on InverseTimeDecay(1e-3, 1, 1e-3), epsilon, betas...
+    assert names["model"].loss == seed_loss()

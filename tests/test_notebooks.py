@@ -60,9 +60,14 @@ def quick_series(tmp_path_factory):
     return out
 
 
+def _executed(run) -> list[Path]:
+    """The notebooks a series run executed: the course's, then the appendices'."""
+    return sorted(run.glob("*.ipynb")) + sorted((run / "appendix").glob("*.ipynb"))
+
+
 def test_series_runs_every_notebook_without_errors(quick_series):
-    executed = sorted(quick_series.glob("*.ipynb"))
-    assert [p.name for p in executed] == [
+    executed = _executed(quick_series)
+    assert [p.relative_to(quick_series).as_posix() for p in executed] == [
         "01_data_exploration.ipynb",
         "02_model_build.ipynb",
         "03_training_fashion_mnist.ipynb",
@@ -71,18 +76,22 @@ def test_series_runs_every_notebook_without_errors(quick_series):
         "05_beyond_the_seed.ipynb",
         "06_train_fast.ipynb",
         "07_your_own_images.ipynb",
+        *run_notebooks.APPENDICES,
     ]
     for path in executed:
         nb = nbformat.read(path, as_version=4)
         assert not errors(nb), f"{path.name}: {errors(nb)}"
-        assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+        if path.parent == quick_series:
+            assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    first_release = printed(nbformat.read(quick_series / run_notebooks.APPENDICES[0], as_version=4))
+    assert "skipped on the sample" in first_release, "A1 needs the full test labels, which the sample lacks"
 
 
 def test_the_runner_shows_progress_not_kernel_noise(quick_series):
     """One line per notebook and per epoch, a summary; TensorFlow's start-up lines and every warning a kernel
     writes go to the run's logs/, never into the console or an executed notebook."""
     console = (quick_series / "console.txt").read_text().splitlines()
-    executed = sorted(p.stem for p in quick_series.glob("*.ipynb"))
+    executed = sorted(p.stem for p in _executed(quick_series))
     assert len(console) < 60, "\n".join(console)
     assert [line.split("] ", 1)[1] for line in console if line.startswith("[")] == [
         s for s in run_notebooks_order() if s in executed
@@ -95,7 +104,7 @@ def test_the_runner_shows_progress_not_kernel_noise(quick_series):
     noise = ("Executing", "cudart", "E0000", "absl", "WARNING", "Kernel")
     assert not [line for line in console if any(word in line for word in noise)]
     assert sorted(p.stem for p in (quick_series / "logs").glob("*.log")) == executed
-    for path in quick_series.glob("*.ipynb"):
+    for path in _executed(quick_series):
         nb = nbformat.read(path, as_version=4)
         stderr = [
             o.text
@@ -140,10 +149,11 @@ def test_training_runs_write_real_metrics(quick_series, name):
             "confusion",
             "misclassified",
             "prediction_bars",
+            "reliability",
+            "split_prediction",
             "filters",
             "feature_maps",
-            "saliency",
-            "seed_log_comparison",
+            "gradcam",
         )
     }
     text = printed(nbformat.read(quick_series / f"03_training_{name}.ipynb", as_version=4))
@@ -274,8 +284,11 @@ def test_beyond_the_seed_ladder_table_test_once_and_embeddings(quick_series):
     figures = {p.name for p in (beyond / "figures").iterdir()}
     assert figures == {
         "ablation.png",
+        "augmentation.png",
         "confusion_best_fashion_mnist.png",
         "confusion_best_mnist.png",
+        "reliability_fashion_mnist.png",
+        "reliability_mnist.png",
         "misclassified_upper_body.png",
         "embeddings_raw_vs_learned.png",
         "schedules.png",
@@ -311,8 +324,13 @@ def test_publish_copies_notebooks_figures_and_metrics(quick_series, tmp_path):
         "02_model_build.ipynb",
         "03_training.ipynb",
         "04_compare_mnist_fashion.ipynb",
+        "06_train_fast.ipynb",
         "07_your_own_images.ipynb",
+        "appendix",
     ]
+    assert sorted(f"appendix/{p.name}" for p in (repo / "notebooks" / "appendix").iterdir()) == sorted(
+        run_notebooks.APPENDICES
+    )
     published = nbformat.read(repo / "notebooks" / "03_training.ipynb", as_version=4)
     assert not any("injected-parameters" in c.metadata.get("tags", []) for c in published.cells)
     assert "parameters" in published.cells[1].metadata.get("tags", []) and not errors(published)
@@ -376,7 +394,7 @@ def test_publish_beyond_refuses_sample_runs_and_copies_full_ones(quick_series, t
     (run / "beyond" / "replicate" / "replicate.json").write_text('{"datasets": {}}')
     publish_beyond(run, repo=tmp_path / "repo")
     assert (results / "replicate.json").read_text() == '{"datasets": {}}', "the seed replication comes along"
-    assert len(list((tmp_path / "repo" / "assets").glob("beyond_*.png"))) == 7  # every figure of 05
+    assert len(list((tmp_path / "repo" / "assets").glob("beyond_*.png"))) == 10  # every figure of 05
     table = (results / "summary.md").read_text()
     for row in summary["datasets"].values():
         test = row["test_accuracy_best_recipe"]

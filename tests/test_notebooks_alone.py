@@ -122,7 +122,8 @@ def test_runner_names_the_failing_notebook_and_cell(tmp_path, capsys):
         nb = nbformat.read(path, as_version=4)
         if path.name.startswith("01"):
             nb.cells.insert(3, nbformat.v4.new_code_cell('raise RuntimeError("boom")'))
-        nbformat.write(nb, broken / path.name)
+        (broken / path.relative_to(NOTEBOOKS)).parent.mkdir(exist_ok=True)
+        nbformat.write(nb, broken / path.relative_to(NOTEBOOKS))
     rc = run_notebooks.main(
         [
             "--quick",
@@ -243,7 +244,21 @@ def test_notebook_05_explores_the_committed_ladder_from_the_shipped_artifacts(tm
         )
         assert f"{summary['datasets'][name]['test_accuracy_best_recipe']:.4f}" in shown
     assert "5-NN accuracy" in shown and "seed-to-seed spread (pp)" in html(nb)
-    assert len(list((tmp_path / "run" / "figures").glob("*.png"))) == 7
+    assert sorted(p.name for p in (tmp_path / "run" / "figures").glob("*.png")) == sorted(
+        [
+            "ablation.png",
+            "augmentation.png",
+            "embeddings_raw_vs_learned.png",
+            "misclassified_upper_body.png",
+            "schedules.png",
+            "winner_curves.png",
+            *(
+                f"{kind}_{name}.png"
+                for kind in ("confusion_best", "reliability")
+                for name in ("fashion_mnist", "mnist")
+            ),
+        ]
+    )
 
 
 def test_markdown_cells_stay_short():
@@ -268,13 +283,8 @@ def test_notebook_06_draws_the_committed_measurements(tmp_path):
     assert "nothing timed here" in printed(nb) and "SAMPLE" not in printed(nb)
     assert sorted(p.name for p in (tmp_path / "run" / "figures").glob("*.png")) == [
         "accuracy_against_minutes.png",
-        "epoch_seconds.png",
         "layer_flops.png",
         "layer_times.png",
-        "pass_timeline.png",
-        "recipe_epochs.png",
-        "throughput_by_batch.png",
-        "validation_curves.png",
     ]
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["figures"], "nothing was measured"
 

@@ -10,7 +10,7 @@ import pytest
 
 from fmnist_utils import plots
 from fmnist_utils.data import class_names, load_sample
-from fmnist_utils.evaluation import evaluate_predictions
+from fmnist_utils.evaluation import calibration_bins, evaluate_predictions
 from fmnist_utils.lab import figures
 
 (X, Y), _ = load_sample("fashion_mnist")
@@ -49,6 +49,7 @@ CASES = {
         ncols=2,
     ),
     "ablation_chart": lambda: figures.ablation_chart({"Fashion": ABLATION, "MNIST": ABLATION}),
+    "reliability_diagram": lambda: plots.reliability_diagram(calibration_bins(_evaluation())),
 }
 ABLATION = pd.DataFrame(
     {
@@ -237,3 +238,26 @@ def test_a_recipe_keeps_its_colour_across_notebook_06s_figures():
         == figures.recipe_palette(["x"])["seed protocol"]
     )
     plt.close("all")
+
+
+def test_filter_grid_draws_the_strongest_filter_first_each_centred_on_zero():
+    kernel = np.zeros((5, 5, 1, 3), dtype="float32")
+    kernel[..., 0, 0], kernel[..., 0, 1], kernel[..., 0, 2] = 0.1, -2.0, 0.5  # filter 1 is the strongest
+    fig = plots.filter_grid(kernel, cols=3)
+    shown = [ax for ax in fig.axes if ax.images]
+    assert [ax.get_title() for ax in shown] == ["#1", "#2", "#0"]
+    for ax in shown:
+        low, high = ax.images[0].get_clim()
+        assert low == -high and ax.images[0].get_cmap().name == "RdBu_r"
+    plt.close(fig)
+
+
+def test_heatmap_overlays_and_image_rows_draw_one_panel_per_entry():
+    image = X[0]
+    fig = plots.heatmap_overlays(image, {"a": np.zeros((28, 28)), "b": np.ones((28, 28))}, title="overlays")
+    assert [ax.get_title() for ax in fig.axes if ax.images] == ["image", "a", "b"]
+    plt.close(fig)
+    fig = plots.image_rows({"original": X[:4], "flipped": X[:4, :, ::-1]}, title="rows")
+    assert len([ax for ax in fig.axes if ax.images]) == 8
+    assert [fig.axes[0].get_ylabel(), fig.axes[4].get_ylabel()] == ["original", "flipped"]
+    plt.close(fig)

@@ -46,6 +46,7 @@ def test_plan_of_the_repository_series_has_every_notebook(tmp_path):
     assert all(s.parameters.get("progress", "epoch") == "epoch" for s in steps), (
         "one line per epoch, by parameter"
     )
+    appendices, steps = steps[-len(run_notebooks.APPENDICES) :], steps[: -len(run_notebooks.APPENDICES)]
     assert (
         steps[-3].output_name == "05_beyond_the_seed.ipynb" and steps[-3].parameters["source"] == "train"
     ), "--beyond trains the ladder (the notebook's default only reads the committed one)"
@@ -54,6 +55,8 @@ def test_plan_of_the_repository_series_has_every_notebook(tmp_path):
     )
     assert steps[-1].output_name == "07_your_own_images.ipynb"
     assert steps[-1].parameters["models_dir"] == str(tmp_path), "07 starts from the models 03 saves here"
+    assert [s.output_name for s in appendices] == list(run_notebooks.APPENDICES), "the appendices come last"
+    assert appendices[0].parameters == {"data_source": "sample"}, "A1 compares the releases' labels, if any"
     assert [s.history for s in steps if s.history] == [tmp_path / name / "history.csv" for name in DATASETS]
 
 

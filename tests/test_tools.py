@@ -49,3 +49,25 @@ def test_keras2_loss_from_scores_equals_it_from_probabilities():
         keras.ops.convert_to_numpy(from_scores), keras.ops.convert_to_numpy(from_probabilities), rtol=1e-6
     )
     assert keras.ops.convert_to_numpy(from_scores)[1] == pytest.approx(-np.log(1e-7), rel=1e-5)  # clipped
+
+
+def test_refresh_executes_a_notebook_in_place_and_leaves_series_notebooks_to_publish(tmp_path):
+    import shutil
+
+    import nbformat
+
+    from fmnist_utils.params import project_root
+    from tools.publish import PublishError, output_problems
+    from tools.refresh import refresh
+
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "appendix").mkdir(parents=True)
+    source = project_root() / "notebooks" / "appendix" / "A2_precision_and_hardware.ipynb"
+    shutil.copy(source, notebooks / "appendix")
+    refresh(notebooks / "appendix" / source.name, tmp_path / "work", notebooks)
+    executed = nbformat.read(notebooks / "appendix" / source.name, as_version=4)
+    assert output_problems(executed) == [] and "LossScaleOptimizer" in str(executed.cells)
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    shutil.copy(project_root() / "notebooks" / "03_training.ipynb", notebooks)
+    with pytest.raises(PublishError, match="03_training.ipynb shows a series run's models"):
+        refresh(notebooks / "03_training.ipynb", tmp_path / "work", notebooks)

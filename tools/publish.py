@@ -3,7 +3,7 @@
 ``python -m fmnist_utils.run_notebooks --output-dir RUN_DIR`` runs the series; ``python -m tools.publish RUN_DIR``
 then publishes it (a maintainer's step: it writes into the repository). It copies:
 
-* the executed notebooks over ``notebooks/`` (Fashion-MNIST's training run becomes
+* the executed notebooks, 06 and the appendices included, over ``notebooks/`` (Fashion-MNIST's training run becomes
   ``notebooks/03_training.ipynb``; MNIST's is kept as ``results/seed/03_training_mnist.ipynb``), with
   papermill's injected values written into the parameters cell (paths and progress keep their defaults),
   so that each notebook shows, and a user's re-run uses, the values its outputs came from;
@@ -35,6 +35,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import shutil
 import sys
 from itertools import accumulate
@@ -47,6 +48,7 @@ from fmnist_utils.comparison import DATASET_LABELS, protocol_notes
 from fmnist_utils.files import atomic_path, write_text
 from fmnist_utils.params import project_root
 from fmnist_utils.protocol import SEED_RESULTS, THROUGHPUT_TARGET
+from fmnist_utils.run_notebooks import APPENDICES
 from fmnist_utils.runs import load_run
 
 DATASETS = ("fashion_mnist", "mnist")
@@ -126,20 +128,36 @@ def fold_injected_parameters(nb: nbformat.NotebookNode) -> dict[str, str]:
 
 
 NOT_TRAINED = "not trained again"  # what 03 prints when it reuses a finished run instead of training it
+#: An absolute path of the machine that ran a notebook (a home, temporary or checkout folder): outputs print
+#: paths relative to the project (``fmnist_utils.params.shown_path``).
+MACHINE_PATH = re.compile(r"(/(home|root|tmp|work|Users|var/folders|private)/|[A-Z]:\\)")
+
+
+def _text(output: nbformat.NotebookNode) -> str:
+    """What an output shows as text: a stream, or every text rendering (plain, HTML, LaTeX) of a result."""
+    if output.output_type == "stream":
+        return output.text
+    return "".join(str(v) for k, v in output.get("data", {}).items() if k.startswith("text/"))
 
 
 def output_problems(nb: nbformat.NotebookNode) -> list[str]:
-    """What a learner must not see in an executed notebook's outputs: errors, stderr, a skipped training."""
+    """What a learner must not see in an executed notebook's outputs: errors, stderr, a skipped training, a
+    path of the machine that ran it."""
     problems = []
     for i, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
+            found = MACHINE_PATH.search(_text(output))
             if output.output_type == "error":
                 problems.append(f"cell {i} raised {output.ename}")
             elif output.output_type == "stream" and output.name == "stderr":
                 problems.append(f"cell {i} wrote to stderr: {output.text.strip()[:80]!r}")
-            elif NOT_TRAINED in output.get("text", ""):
+            elif NOT_TRAINED in _text(output):
                 problems.append(
                     f"cell {i} loaded a finished run instead of training it (rerun into a new folder)"
+                )
+            elif found:
+                problems.append(
+                    f"cell {i} shows a path of this machine: {_text(output)[found.start() :][:60]!r}"
                 )
     return problems
 
@@ -314,7 +332,9 @@ def publish(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -
         ("03_training_fashion_mnist.ipynb", notebooks / "03_training.ipynb"),
         ("03_training_mnist.ipynb", results / "03_training_mnist.ipynb"),
         ("04_compare_mnist_fashion.ipynb", notebooks / "04_compare_mnist_fashion.ipynb"),
+        ("06_train_fast.ipynb", notebooks / "06_train_fast.ipynb"),
         ("07_your_own_images.ipynb", notebooks / "07_your_own_images.ipynb"),
+        *((name, notebooks / name) for name in APPENDICES),
     ):
         _publish_notebook(run_dir / executed, dest)
     return results
