@@ -130,7 +130,7 @@ def fold_injected_parameters(nb: nbformat.NotebookNode) -> dict[str, str]:
 NOT_TRAINED = "not trained again"  # what 03 prints when it reuses a finished run instead of training it
 #: An absolute path of the machine that ran a notebook (a home, temporary or checkout folder): outputs print
 #: paths relative to the project (``fmnist_utils.params.shown_path``).
-MACHINE_PATH = re.compile(r"(/(home|root|tmp|work|Users|var/folders|private)/|[A-Z]:\\)")
+MACHINE_PATH = re.compile(r"(?<![\w.])(/(home|root|tmp|work|Users|var/folders|private)/|[A-Z]:\\)")
 
 
 def _text(output: nbformat.NotebookNode) -> str:
