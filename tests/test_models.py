@@ -193,15 +193,7 @@ def test_keras2_loss_gives_no_gradient_below_the_clip():
 
 def _reusable_cell(needle: str) -> dict:
     """Run notebook 02's reusable cell containing ``needle`` and return the names it defines."""
-    import nbformat
-
-    from fmnist_utils.params import project_root
-
-    nb = nbformat.read(project_root() / "notebooks" / "02_model_build.ipynb", as_version=4)
-    cell = next(c for c in nb.cells if "reusable" in c.metadata.get("tags", []) and needle in c.source)
-    namespace: dict = {}
-    exec(compile(cell.source, "02_model_build.ipynb", "exec"), namespace)
-    return namespace
+    return _notebook_cell("02_model_build.ipynb", needle, tag="reusable")
 
 
 def test_notebook_02_model_is_the_package_model_layer_by_layer():
@@ -225,14 +217,19 @@ def test_notebook_02_optimizer_is_the_package_optimizer():
         assert float(cell["schedule"](step)) == pytest.approx(float(seed_learning_rate()(step)), rel=1e-7)
 
 
-def _notebook_cell(notebook: str, needle: str, namespace: dict | None = None) -> dict:
-    """Run the code cell of ``notebook`` containing ``needle`` in ``namespace``; return the names it defines."""
+def _notebook_cell(notebook: str, needle: str, namespace: dict | None = None, tag: str | None = None) -> dict:
+    """Run the code cell of ``notebook`` (tagged ``tag``, if given) containing ``needle`` in ``namespace``;
+    return the names it defines."""
     import nbformat
 
     from fmnist_utils.params import project_root
 
     nb = nbformat.read(project_root() / "notebooks" / notebook, as_version=4)
-    cell = next(c for c in nb.cells if c.cell_type == "code" and needle in c.source)
+    cell = next(
+        c
+        for c in nb.cells
+        if c.cell_type == "code" and needle in c.source and (tag is None or tag in c.metadata.get("tags", []))
+    )
     namespace = {} if namespace is None else namespace
     exec(compile(cell.source, notebook, "exec"), namespace)
     return namespace

@@ -146,19 +146,18 @@ def output_problems(nb: nbformat.NotebookNode) -> list[str]:
     problems = []
     for i, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
-            found = MACHINE_PATH.search(_text(output))
+            text = _text(output)
+            found = MACHINE_PATH.search(text)
             if output.output_type == "error":
                 problems.append(f"cell {i} raised {output.ename}")
             elif output.output_type == "stream" and output.name == "stderr":
                 problems.append(f"cell {i} wrote to stderr: {output.text.strip()[:80]!r}")
-            elif NOT_TRAINED in _text(output):
+            elif NOT_TRAINED in text:
                 problems.append(
                     f"cell {i} loaded a finished run instead of training it (rerun into a new folder)"
                 )
             elif found:
-                problems.append(
-                    f"cell {i} shows a path of this machine: {_text(output)[found.start() :][:60]!r}"
-                )
+                problems.append(f"cell {i} shows a path of this machine: {text[found.start() :][:60]!r}")
     return problems
 
 
