@@ -34,6 +34,8 @@ APPENDICES = (
     "appendix/A3_ablation_ladder.ipynb",
     "appendix/A4_speed_investigations.ipynb",
 )
+#: ``--quick``: a smoke run's epochs, training images (the whole bundled sample) and points in the 2-D maps.
+QUICK = {"epochs": 1, "train_limit": 2000, "embedding_points": 300}
 #: The kernels' environment: TensorFlow's C++ start-up lines silenced (they are not the notebook's output).
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 #: C-level writes of a kernel (TensorFlow, XLA) go to the kernel's stderr, a log file, not into cell outputs.
@@ -268,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     epochs, train_limit, points = args.epochs, args.train_limit, None
     if args.quick:
-        epochs, train_limit, points = epochs or 1, train_limit or 2000, 300
+        epochs, train_limit = epochs or QUICK["epochs"], train_limit or QUICK["train_limit"]
+        points = QUICK["embedding_points"]
     out = (args.output_dir or default_runs_dir() / ("series-quick" if args.quick else "series")).resolve()
     try:
         steps = plan(

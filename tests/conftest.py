@@ -29,6 +29,25 @@ def _full_data_root() -> Path | None:
     return root if ok else None
 
 
+#: The files that run for many minutes (notebook series, ladders, benchmarks), longest first: collected before
+#: the rest so that ``-n 2 --dist loadfile --no-loadscope-reorder`` (README's test command) starts the two
+#: longest at once on the two workers and the short files fill the gaps at the end.
+LONG_FILES = (
+    "test_beyond.py",
+    "test_notebooks_alone.py",
+    "test_notebooks.py",
+    "test_benchmark.py",
+    "test_speed.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Move the tests of :data:`LONG_FILES` to the front, in that order; the rest keep theirs."""
+    items.sort(
+        key=lambda item: LONG_FILES.index(item.path.name) if item.path.name in LONG_FILES else len(LONG_FILES)
+    )
+
+
 FULL_DATA_ROOT = _full_data_root()
 needs_full_data = pytest.mark.skipif(
     FULL_DATA_ROOT is None,

@@ -1,9 +1,13 @@
-"""Reading executed notebooks: their errors, what they printed and displayed; running one with papermill."""
+"""Reading executed notebooks: their errors, what they printed and displayed; running one with papermill, or
+on a machine with no data and no network."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+from collections.abc import Iterator
+from pathlib import Path
 
 import nbformat
 import papermill as pm
@@ -13,10 +17,32 @@ from fmnist_utils.params import project_root
 
 NOTEBOOKS = project_root() / "notebooks"
 SOURCE_NOTEBOOKS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")) + sorted(NOTEBOOKS.glob("appendix/*.ipynb"))
+#: A machine with no copy of either dataset and no network: every download fails at once.
+OFFLINE = {
+    "FMNIST_DATA_DIR": None,
+    "FMNIST_CACHE_DIR": None,
+    "XDG_CACHE_HOME": None,
+    "KERAS_HOME": None,
+    "FMNIST_MIRROR_URL": "http://127.0.0.1:9/",
+    "http_proxy": "http://127.0.0.1:9",
+    "https_proxy": "http://127.0.0.1:9",
+    "HTTP_PROXY": "http://127.0.0.1:9",
+    "HTTPS_PROXY": "http://127.0.0.1:9",
+}
 
 
 def digest(paths) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+@contextlib.contextmanager
+def offline(home: Path) -> Iterator[None]:
+    """The environment of :data:`OFFLINE` with ``home`` (an empty folder) as the home folder."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("HOME", str(home))
+        for name, value in OFFLINE.items():
+            env.delenv(name, raising=False) if value is None else env.setenv(name, value)
+        yield
 
 
 def errors(nb) -> list[str]:
@@ -50,6 +76,17 @@ def html(nb) -> str:
         for o in c.get("outputs", [])
         if o.output_type in ("execute_result", "display_data")
     )
+
+
+def stderr(nb) -> list[str]:
+    """What a notebook's cells wrote to stderr."""
+    return [
+        o.text
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "stream" and o.name == "stderr"
+    ]
 
 
 def printed(nb) -> str:
