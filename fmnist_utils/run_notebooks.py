@@ -2,10 +2,11 @@
 
 Runs 01, 02, 03 once per dataset, 04 (and with ``--beyond`` 05), 06, 07 and the appendices into one
 run folder: the executed notebooks beside ``fashion_mnist/`` and ``mnist/`` (metrics.json, history.csv,
-model.keras, figures/) and each other notebook's figures. ``--quick`` is a few-minute smoke run. The
-console shows one line per notebook and each training epoch of 03 with the time left (``--verbose``: every
-cell's output); the kernels' own log lines go to ``logs/`` in the run folder. A failing notebook stops the
-series with exit status 1 and a message naming the notebook and cell. Works from any current directory.
+model.keras, figures/) and each other notebook's figures. ``--quick`` is a smoke run: minutes a notebook
+instead of hours. The console shows one line per notebook and each training epoch of 03 with the time left
+(``--verbose``: every cell's output); the kernels' own log lines go to ``logs/`` in the run folder. A failing
+notebook stops the series with exit status 1 and a message naming the notebook and cell. Works from any
+current directory.
 """
 
 from __future__ import annotations
@@ -214,7 +215,11 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = p.add_argument
-    add("--quick", action="store_true", help="smoke run: 1 epoch, 2,000 training images, small maps")
+    add(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: {QUICK['epochs']} epoch, {QUICK['train_limit']:,} training images, small maps",
+    )
     add(
         "--data-source",
         choices=("auto", "sample"),
@@ -244,7 +249,7 @@ def _parser() -> argparse.ArgumentParser:
     add(
         "--beyond",
         action="store_true",
-        help="also run 05_beyond_the_seed (its ablation ladder: hours on a CPU, minutes with --quick)",
+        help="also run 05_beyond_the_seed (its ablation ladder: hours on a CPU, about half an hour with --quick)",
     )
     return p
 

@@ -29,9 +29,9 @@ def _full_data_root() -> Path | None:
     return root if ok else None
 
 
-#: The files that run for many minutes (notebook series, ladders, benchmarks), longest first: collected before
-#: the rest so that ``-n 2 --dist loadfile --no-loadscope-reorder`` (README's test command) starts the two
-#: longest at once on the two workers and the short files fill the gaps at the end.
+#: The files that run for many minutes (notebook series, ladders, benchmarks), roughly the longest first:
+#: collected before the rest so that ``-n 2 --dist loadfile --no-loadscope-reorder`` (README's test command)
+#: starts the two longest at once on the two workers and the short files fill the gaps at the end.
 LONG_FILES = (
     "test_beyond.py",
     "test_notebooks_alone.py",

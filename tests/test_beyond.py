@@ -8,12 +8,15 @@ import json
 import shutil
 from dataclasses import replace
 
+import keras
 import nbformat
+import numpy as np
 import pytest
 from notebook_outputs import NOTEBOOKS, SOURCE_NOTEBOOKS, digest, displayed, errors, offline, printed, stderr
 
-from fmnist_utils import run_notebooks
-from fmnist_utils.lab import ablation
+from fmnist_utils import data, run_notebooks
+from fmnist_utils.lab import ablation, published
+from tools import replicate
 from tools.publish import PublishError, publish_beyond
 
 pytestmark = pytest.mark.notebooks
@@ -169,9 +172,9 @@ def test_publish_beyond_refuses_sample_runs_and_copies_full_ones(beyond_series, 
         assert f"**{test:.4f}**" in table
     readme = (tmp_path / "repo" / "README.md").read_text()
     assert "old" not in readme and table in readme and readme.endswith("<!-- /results-beyond -->\nend\n")
-    published = nbformat.read(tmp_path / "repo" / "notebooks" / "05_beyond_the_seed.ipynb", as_version=4)
-    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in published.cells)
-    parameters = next(c.source for c in published.cells if "parameters" in c.metadata.get("tags", []))
+    copied = nbformat.read(tmp_path / "repo" / "notebooks" / "05_beyond_the_seed.ipynb", as_version=4)
+    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in copied.cells)
+    parameters = next(c.source for c in copied.cells if "parameters" in c.metadata.get("tags", []))
     assert (
         "\nepochs = 1 " in parameters and "\ntrain_limit = 2000 " in parameters
     )  # what the outputs came from
@@ -180,10 +183,6 @@ def test_publish_beyond_refuses_sample_runs_and_copies_full_ones(beyond_series, 
 
 def test_replicate_exports_the_winner_for_notebook_05(beyond_series, tmp_path):
     """``--winner-only --export``: the ladder's winner retrained, its artifacts written and loadable."""
-    from fmnist_utils import data
-    from fmnist_utils.lab import published
-    from tools import replicate
-
     run = beyond_series / "beyond"
     assert (
         replicate.main(
@@ -208,13 +207,6 @@ def test_replicate_exports_the_winner_for_notebook_05(beyond_series, tmp_path):
 
 def test_replicate_retrains_the_reported_predictor_with_another_seed(beyond_series, tmp_path, capsys):
     """Notebook 05's tested predictor (winner or ensemble) retrained with seed 1, from its summary.json alone."""
-    import keras
-    import numpy as np
-
-    from fmnist_utils import data
-    from fmnist_utils.lab import ablation
-    from tools import replicate
-
     run = tmp_path / "beyond"
     run.mkdir()
     summary = json.loads((beyond_series / "beyond" / "summary.json").read_text())
