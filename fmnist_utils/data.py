@@ -300,7 +300,9 @@ def _keras_cache_copy(name: str) -> Path:
 def _fetch(url: str, dest: Path, timeout: float) -> None:
     """Download ``url`` to ``dest`` (a temporary path), checking the length the server announced."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
+        # A new opener reads the proxy settings as they are now (urlopen keeps those of its first call).
+        opener = urllib.request.build_opener()
+        with opener.open(url, timeout=timeout) as response, open(dest, "wb") as out:
             announced = response.headers.get("Content-Length")
             shutil.copyfileobj(response, out, length=1 << 20)
     except urllib.error.HTTPError as exc:

@@ -398,6 +398,18 @@ def test_download_404_names_url(isolated, mirror):
     assert list((isolated / "cache").iterdir()) == []
 
 
+def test_each_download_reads_the_proxy_settings_as_they_are_now(isolated, mirror, monkeypatch):
+    """A proxy set for one failed download is not kept for the next (``urlopen`` would keep it)."""
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    with pytest.raises(DownloadError, match="Connection refused"):
+        data.download_dataset("fashion_mnist")
+    monkeypatch.delenv("http_proxy")
+    with pytest.raises(DownloadError, match="HTTP 404"):  # the mirror answered
+        data.download_dataset("fashion_mnist")
+
+
 # -- the bundled sample -----------------------------------------------------------------------------
 
 
