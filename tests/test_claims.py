@@ -48,8 +48,8 @@ def ceiling_ratio(throughput):
     return ceiling["bfloat16_gflops_per_second"] / ceiling["float32_gflops_per_second"]
 
 
-def errors_vs_mnist_seed2(fashion):
-    return (1 - fashion["test_accuracy"]) / (1 - load("seed/mnist-seed2.json")["test_accuracy"])
+def errors_vs_mnist_seed3(fashion):
+    return (1 - fashion["test_accuracy"]) / (1 - load("seed/mnist-seed3.json")["test_accuracy"])
 
 
 def errors_vs_mnist_tested(summary):
@@ -91,18 +91,17 @@ A2, A4 = (
     "notebooks/appendix/A4_speed_investigations.ipynb",
 )
 FASHION0, MNIST0 = "seed/fashion_mnist-seed0.json", "seed/mnist-seed0.json"  # seed 0 ran alone on the cores
-FASHION2 = "seed/fashion_mnist-seed2.json"  # notebook 04's committed runs are seed 2
+FASHION3 = "seed/fashion_mnist-seed3.json"  # notebooks 03 and 04 show seed 3's runs
 THROUGHPUT, FAST = "benchmark/throughput.json", "benchmark/recipes/fast.json"
 GPU, LADDER = "seed/numerics_fashion_mnist_h200.json", "beyond/fashion_mnist-ablation.csv"
 
 CLAIMS = [
     # (where, the phrase with {} for the number, results file, key or function of it, how the prose rounds)
-    ("README.md", "{}–38 min per dataset", MNIST0, minutes, "{:.0f}"),
-    ("README.md", "33–{} min per dataset", FASHION0, minutes, "{:.0f}"),
+    ("README.md", "30 epochs: {} min–4 h per dataset", FASHION0, minutes, "{:.0f}"),
     ("README.md", "seed 0, alone: {} and 67 s per epoch", FASHION0, "mean_epoch_seconds", "{:.0f}"),
     ("README.md", "seed 0, alone: 76 and {} s per epoch", MNIST0, "mean_epoch_seconds", "{:.0f}"),
     ("README.md", "the seed recipe for {} epochs in bfloat16", "beyond/summary.json", "epochs", "{}"),
-    (NB03, "an epoch takes about {} s (Fashion-MNIST)", FASHION0, "mean_epoch_seconds", "{:.0f}"),
+    (NB03, "one epoch takes about {} s (Fashion-MNIST)", FASHION0, "mean_epoch_seconds", "{:.0f}"),
     (NB03, "or {} s (MNIST)", MNIST0, "mean_epoch_seconds", "{:.0f}"),
     (NB03, "{} or 33.3 minutes in all", FASHION0, minutes, "{:.1f}"),
     (NB03, "37.9 or {} minutes in all", MNIST0, minutes, "{:.1f}"),
@@ -110,7 +109,7 @@ CLAIMS = [
     (A2, "the seed network trains {}× as many images per second", THROUGHPUT, bfloat16_speedup, "{:.2f}"),
     (NB06, "bfloat16 beats float32 by {}×", THROUGHPUT, bfloat16_speedup, "{:.2f}"),
     (NB06, "the ratio of the ceilings, {} (section 1)", THROUGHPUT, ceiling_ratio, "{:.2f}"),
-    (NB04, "it makes {} times as many mistakes", FASHION2, errors_vs_mnist_seed2, "{:.1f}"),
+    (NB04, "it makes {} times as many mistakes", FASHION3, errors_vs_mnist_seed3, "{:.1f}"),
     (NB05, "leave {} times as many test errors", "beyond/summary.json", errors_vs_mnist_tested, "{:.1f}"),
     (NB06, "spread ({}) is", FAST, "test_accuracy_std", "{:.4f}"),
     (NB06, "the margin ({})", FAST, fast_margin, "{:.4f}"),

@@ -16,7 +16,7 @@ from notebook_outputs import NOTEBOOKS, SOURCE_NOTEBOOKS, digest, displayed, err
 
 from fmnist_utils import data, run_notebooks
 from fmnist_utils.params import project_root
-from tools.publish import PublishError, publish, publish_metrics
+from tools.publish import PublishError, code_digest, publish, publish_metrics, recorded_digest
 
 pytestmark = pytest.mark.notebooks
 
@@ -209,8 +209,10 @@ def test_publish_copies_notebooks_figures_and_metrics(quick_series, tmp_path):
         run_notebooks.APPENDICES
     )
     published = nbformat.read(repo / "notebooks" / "03_training.ipynb", as_version=4)
-    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in published.cells)
-    assert "parameters" in published.cells[1].metadata.get("tags", []) and not errors(published)
+    injected = [c.source for c in published.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and 'dataset = "fashion_mnist"' in injected[0], "it shows the values that ran"
+    assert "output_dir" not in injected[0] and "progress" not in injected[0], "not where or how it wrote"
+    assert recorded_digest(published) == code_digest(published) and not errors(published)
     assert len({p.name for p in (repo / "assets").iterdir()}) == 12
     assert sorted(p.name for p in results.iterdir()) == [
         "03_training_mnist.ipynb",

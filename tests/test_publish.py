@@ -9,7 +9,15 @@ import pytest
 
 from fmnist_utils.comparison import protocol_notes
 from tools import publish
-from tools.publish import PublishError, beyond_table, fold_injected_parameters, publish_metrics
+from tools.publish import (
+    PublishError,
+    beyond_table,
+    code_digest,
+    drop_local_parameters,
+    output_problems,
+    publish_metrics,
+    recorded_digest,
+)
 
 
 def _notebook(parameters: str, injected: str | None):
@@ -23,37 +31,57 @@ def _notebook(parameters: str, injected: str | None):
     return nbformat.v4.new_notebook(cells=cells)
 
 
-def test_fold_writes_injected_values_into_the_parameters_cell_and_keeps_comments():
-    parameters = (
-        "# Parameters (keep literals)\n"
-        'datasets = ["fashion_mnist", "mnist"]   # both — “quoted” ≥ text\n'
-        "epochs = 15                 # epochs of every trial\n"
-        "seed = 0\n"
-        "output_dir = None           # None: <project>/runs\n"
-        'progress = "auto"\n'
-    )
+PARAMETERS = (
+    "# Parameters (keep literals)\n"
+    'datasets = ["fashion_mnist", "mnist"]   # both — “quoted” ≥ text\n'
+    "epochs = 15                 # epochs of every trial\n"
+    "seed = 0\n"
+    "output_dir = None           # None: <project>/runs\n"
+    'progress = "auto"\n'
+)
+
+
+def test_publishing_keeps_the_injected_values_that_decide_outputs_and_drops_paths():
     nb = _notebook(
-        parameters,
-        '# Parameters\nepochs = 12\nseed = 0\noutput_dir = "/home/me/runs/x"\n'
-        'progress = "epoch"\ndatasets = "fashion_mnist"\n',
+        PARAMETERS,
+        '# Parameters\nepochs = 12\nseed = 3\noutput_dir = "/home/me/runs/x"\nprogress = "epoch"\n'
+        'datasets = "fashion_mnist"\n',
     )
-    written = fold_injected_parameters(nb)
-    assert written == {"datasets": '"fashion_mnist"', "epochs": "12"}
-    assert [c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])] == []
-    assert nb.cells[1].source == (
-        "# Parameters (keep literals)\n"
-        'datasets = "fashion_mnist"   # both — “quoted” ≥ text\n'
-        "epochs = 12                 # epochs of every trial\n"
-        "seed = 0\n"
-        "output_dir = None           # None: <project>/runs\n"
-        'progress = "auto"\n'
-    )
-    assert len(nb.cells) == 3
+    nb.metadata["papermill"] = {
+        "input_path": "/home/me/project/notebooks/05.ipynb",
+        "output_path": "/tmp/run/05.ipynb",
+        "parameters": {"epochs": 12, "seed": 3, "output_dir": "/home/me/runs/x", "progress": "epoch"},
+    }
+    drop_local_parameters(nb)
+    injected = [c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected == ['# Parameters\nepochs = 12\nseed = 3\ndatasets = "fashion_mnist"']
+    assert nb.cells[1].source == PARAMETERS, "the parameters cell keeps the defaults a user's run starts from"
+    assert nb.metadata["papermill"]["parameters"] == {"epochs": 12, "seed": 3}
+    assert output_problems(nb) == [], "no path of the machine that ran it is left"
+    only_local = _notebook(PARAMETERS, '# Parameters\noutput_dir = "/tmp/x"\n')
+    drop_local_parameters(only_local)
+    assert len(only_local.cells) == 3, "an injected cell that set only paths goes"
 
 
-def test_fold_without_injected_cell_changes_nothing():
-    nb = _notebook("epochs = 15  # e\n", None)
-    assert fold_injected_parameters(nb) == {} and nb.cells[1].source == "epochs = 15  # e\n"
+def test_the_code_digest_follows_code_and_the_values_a_run_used_not_markdown():
+    nb = _notebook(PARAMETERS, "# Parameters\nseed = 3\n")
+    digest = code_digest(nb)
+    nb.cells[0].source += "\nMore prose."
+    nb.cells[1].source = nb.cells[1].source.replace("seed = 0", "seed = 1")  # overridden: the run used 3
+    nb.cells[1].source = nb.cells[1].source.replace("# epochs of every trial", "# another comment")
+    assert code_digest(nb) == digest
+    edits = {
+        "a code cell": lambda n: setattr(n.cells[3], "source", "print(epochs * 2)"),
+        "a default the run used": lambda n: setattr(
+            n.cells[1], "source", n.cells[1].source.replace("epochs = 15", "epochs = 16")
+        ),
+        "an injected value": lambda n: setattr(n.cells[2], "source", "# Parameters\nseed = 4\n"),
+        "a new code cell": lambda n: n.cells.append(nbformat.v4.new_code_cell("x = 1")),
+    }
+    for name, edit in edits.items():
+        changed = _notebook(PARAMETERS, "# Parameters\nseed = 3\n")
+        edit(changed)
+        assert code_digest(changed) != digest, f"editing {name} must change the digest"
 
 
 def _summary(met: bool) -> dict:
@@ -173,7 +201,13 @@ def test_a_notebook_with_stderr_an_error_a_reused_run_or_a_machine_path_is_not_p
         nbformat.write(new_notebook(cells=[clean, new_code_cell("x", outputs=[output])]), src)
         with pytest.raises(PublishError, match=f"{name}.ipynb cannot be published: cell 1 "):
             _publish_notebook(src, tmp_path / "out" / src.name)
+    injected = new_code_cell('# Parameters\nimages_dir = "/home/ada/pics"\n')
+    injected.metadata["tags"] = ["injected-parameters"]
+    nbformat.write(new_notebook(cells=[injected, clean]), tmp_path / "folder.ipynb")
+    with pytest.raises(PublishError, match="cell 0's source holds a path of this machine: '/home/ada/pics"):
+        _publish_notebook(tmp_path / "folder.ipynb", tmp_path / "out" / "folder.ipynb")
     assert not (tmp_path / "out").exists(), "nothing is written for a refused notebook"
     nbformat.write(new_notebook(cells=[clean]), tmp_path / "clean.ipynb")
     _publish_notebook(tmp_path / "clean.ipynb", tmp_path / "out" / "clean.ipynb")
-    assert (tmp_path / "out" / "clean.ipynb").is_file()
+    published = nbformat.read(tmp_path / "out" / "clean.ipynb", as_version=4)
+    assert recorded_digest(published) == code_digest(published), "publishing records the code that ran"

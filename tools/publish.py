@@ -4,9 +4,12 @@
 then publishes it (a maintainer's step: it writes into the repository). It copies:
 
 * the executed notebooks, 06 and the appendices included, over ``notebooks/`` (Fashion-MNIST's training run becomes
-  ``notebooks/03_training.ipynb``; MNIST's is kept as ``results/seed/03_training_mnist.ipynb``), with
-  papermill's injected values written into the parameters cell (paths and progress keep their defaults),
-  so that each notebook shows, and a user's re-run uses, the values its outputs came from;
+  ``notebooks/03_training.ipynb``; MNIST's is kept as ``results/seed/03_training_mnist.ipynb``). Each keeps
+  papermill's ``injected-parameters`` cell, which shows the values its outputs came from, less the paths and
+  progress style (a user's re-run writes where the defaults say), and records in its metadata
+  (``fmnist_utils.code_sha256``) the digest of the code that ran (:func:`code_digest`): a test fails for any
+  committed notebook whose code changed since. Markdown stays free to edit; a changed code cell means
+  executing that notebook again, and for 03, 04 and 07 that means a full-data series run;
 * the figures the README shows into ``assets/``;
 * each run's ``metrics.json`` and ``history.csv`` into ``results/seed/<dataset>-seed<N>.*`` (no weights;
   ``--metrics-only`` records just these, for another seed of one or both datasets),
@@ -15,7 +18,9 @@ then publishes it (a maintainer's step: it writes into the repository). It copie
 
 Only full-data seed-protocol runs are published: sample data, subsets, fewer epochs, another precision than
 float32 or other numerics are refused, and so is an executed notebook with an error, a stderr output (start-up
-lines, warnings) or a training cell that reused a finished run instead of training.
+lines, warnings), a path of the machine that ran it, or a training cell that reused a finished run instead of
+training. ``python -m tools.refresh`` re-executes the notebooks that train no seed-protocol run (05 and 06 in
+their published modes, the appendices) and publishes them the same way.
 
 With ``--beyond`` (or :func:`publish_beyond`) the run's ``05_beyond_the_seed`` results are published too:
 the executed notebook over ``notebooks/05_beyond_the_seed.ipynb``, ``summary.json`` and each dataset's
@@ -33,12 +38,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import json
 import os
 import re
 import shutil
 import sys
-from itertools import accumulate
 from pathlib import Path
 
 import nbformat
@@ -46,7 +51,7 @@ import numpy as np
 
 from fmnist_utils.comparison import DATASET_LABELS, protocol_notes
 from fmnist_utils.files import atomic_path, write_text
-from fmnist_utils.params import project_root
+from fmnist_utils.params import project_root, shown_path
 from fmnist_utils.protocol import SEED_RESULTS, THROUGHPUT_TARGET
 from fmnist_utils.run_notebooks import APPENDICES
 from fmnist_utils.runs import load_run
@@ -77,9 +82,15 @@ def _copy(src: Path, dest: Path) -> None:
         shutil.copyfile(src, tmp)
 
 
-#: Parameters that say where a run wrote or how it printed, not what it computed: a published notebook
-#: keeps their defaults, so that a user's re-run writes to the usual place.
-LOCAL_PARAMETERS = frozenset({"output_dir", "runs_dir", "progress"})
+#: Parameters that say where a run read or wrote, or how it printed, not what it computed: a published notebook
+#: leaves them out of papermill's injected cell and record, so that a user's re-run uses their defaults.
+LOCAL_PARAMETERS = frozenset({"output_dir", "runs_dir", "models_dir", "progress"})
+#: The notebook metadata key under which publishing records the digest of the code that made the outputs.
+DIGEST_KEY = "fmnist_utils"
+
+
+def _tagged(cell: nbformat.NotebookNode, tag: str) -> bool:
+    return tag in cell.metadata.get("tags", [])
 
 
 def _assignments(source: str) -> list[ast.Assign]:
@@ -91,40 +102,59 @@ def _assignments(source: str) -> list[ast.Assign]:
     ]
 
 
-def fold_injected_parameters(nb: nbformat.NotebookNode) -> dict[str, str]:
-    """Remove papermill's injected-parameters cell and write the values it set into the ``parameters``
-    cell (comments kept; :data:`LOCAL_PARAMETERS` keep their defaults), so that a published notebook
-    shows, and re-runs with, the values its outputs came from. Returns the values written."""
+def drop_local_parameters(nb: nbformat.NotebookNode) -> None:
+    """Leave :data:`LOCAL_PARAMETERS` out of papermill's injected cell (removed when nothing is left) and its
+    record, and show the record's notebook paths as :func:`~fmnist_utils.params.shown_path` does."""
+    for cell in [c for c in nb.cells if _tagged(c, "injected-parameters")]:
+        kept = [n for n in _assignments(cell.source) if n.targets[0].id not in LOCAL_PARAMETERS]
+        if kept:
+            cell.source = "\n".join(["# Parameters", *(ast.get_source_segment(cell.source, n) for n in kept)])
+        else:
+            nb.cells.remove(cell)
+    record = nb.metadata.get("papermill", {})
+    record["parameters"] = {
+        k: v for k, v in record.get("parameters", {}).items() if k not in LOCAL_PARAMETERS
+    }
+    for key in ("input_path", "output_path"):
+        if record.get(key) and Path(record[key]).is_absolute():
+            record[key] = shown_path(record[key])
 
-    def tagged(cell, tag):
-        return tag in cell.metadata.get("tags", [])
 
-    injected = {}
-    for cell in (c for c in nb.cells if tagged(c, "injected-parameters")):
-        injected |= {
-            n.targets[0].id: ast.get_source_segment(cell.source, n.value) for n in _assignments(cell.source)
-        }
-    nb.cells = [c for c in nb.cells if not tagged(c, "injected-parameters")]
-    cell = next((c for c in nb.cells if tagged(c, "parameters")), None)
-    if cell is None:
-        return {}
-    raw = cell.source.encode()  # ast offsets count UTF-8 bytes
-    line_starts = [0, *accumulate(len(line) for line in raw.splitlines(keepends=True))]
-    written = {}
-    for node in reversed(_assignments(cell.source)):
-        name, value = node.targets[0].id, node.value
-        if (
-            name in LOCAL_PARAMETERS
-            or name not in injected
-            or injected[name] == ast.get_source_segment(cell.source, value)
-        ):
-            continue
-        start = line_starts[value.lineno - 1] + value.col_offset
-        end = line_starts[value.end_lineno - 1] + value.end_col_offset
-        raw = raw[:start] + injected[name].encode() + raw[end:]
-        written[name] = injected[name]
-    cell.source = raw.decode()
-    return written
+def _literal(source: str) -> str:
+    """A parameter's value written one way (``'a'`` and ``"a"`` alike)."""
+    try:
+        return repr(ast.literal_eval(source))
+    except ValueError:
+        return source
+
+
+def run_parameters(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """The parameter values a run used: the ``parameters`` cell's, overridden by papermill's injected cell."""
+    values = {}
+    for tag in ("parameters", "injected-parameters"):
+        for cell in (c for c in nb.cells if _tagged(c, tag)):
+            values |= {
+                n.targets[0].id: _literal(ast.get_source_segment(cell.source, n.value))
+                for n in _assignments(cell.source)
+            }
+    return values
+
+
+def code_digest(nb: nbformat.NotebookNode) -> str:
+    """SHA-256 of what decides a notebook's outputs: its code cells in order, the parameter cells as the values
+    the run used (a default that papermill overrode may change; markdown is free)."""
+    cells = [
+        c.source
+        for c in nb.cells
+        if c.cell_type == "code" and not (_tagged(c, "parameters") or _tagged(c, "injected-parameters"))
+    ]
+    payload = json.dumps({"parameters": run_parameters(nb), "code": cells}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def recorded_digest(nb: nbformat.NotebookNode) -> str | None:
+    """The code digest publishing recorded in a notebook's metadata (None: never published)."""
+    return nb.metadata.get(DIGEST_KEY, {}).get("code_sha256")
 
 
 NOT_TRAINED = "not trained again"  # what 03 prints when it reuses a finished run instead of training it
@@ -141,8 +171,8 @@ def _text(output: nbformat.NotebookNode) -> str:
 
 
 def output_problems(nb: nbformat.NotebookNode) -> list[str]:
-    """What a learner must not see in an executed notebook's outputs: errors, stderr, a skipped training, a
-    path of the machine that ran it."""
+    """What a learner must not see in an executed notebook: in its outputs errors, stderr or a skipped training;
+    anywhere (outputs, sources, metadata) a path of the machine that ran it."""
     problems = []
     for i, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
@@ -158,15 +188,24 @@ def output_problems(nb: nbformat.NotebookNode) -> list[str]:
                 )
             elif found:
                 problems.append(f"cell {i} shows a path of this machine: {text[found.start() :][:60]!r}")
+    places = {"the metadata": json.dumps(nb.metadata)}
+    places |= {f"cell {i}'s source": c.source + json.dumps(c.metadata) for i, c in enumerate(nb.cells)}
+    for place, text in places.items():
+        found = MACHINE_PATH.search(text)
+        if found:
+            problems.append(f"{place} holds a path of this machine: {text[found.start() :][:60]!r}")
     return problems
 
 
 def _publish_notebook(src: Path, dest: Path) -> None:
+    """Write the executed ``src`` to ``dest`` without its local parameters, with the digest of its code; or
+    PublishError, writing nothing, when a learner would see a problem."""
     nb = nbformat.read(src, as_version=4)
+    drop_local_parameters(nb)
     problems = output_problems(nb)
     if problems:
         raise PublishError(f"{src.name} cannot be published: " + "; ".join(problems))
-    fold_injected_parameters(nb)
+    nb.metadata[DIGEST_KEY] = {"code_sha256": code_digest(nb)}
     with atomic_path(dest) as tmp:
         nbformat.write(nb, tmp)
 
@@ -262,7 +301,7 @@ def speed_table(results: Path) -> str:
     recipes = {speed.SEED_PROTOCOL: speed.seed_protocol(results), **speed.load_recipes(results)}
     targets = speed.targets_table(recipes).set_index("recipe")
     lines = [
-        "| recipe | network, precision | epochs | training minutes (median) | test accuracy (mean ± std, 3 seeds) "
+        "| recipe | network, precision | epochs | training minutes (median) | test accuracy (mean ± std, seeds) "
         "| target | met (accuracy / time) |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -276,7 +315,7 @@ def speed_table(results: Path) -> str:
             f"| {name} | {speed.network_name(r)}, {r['precision']}"
             f"{', test-time flips' if r['test_time_flips'] else ''} "
             f"| {r['epochs']} | {r['training_minutes_median']:.1f}{_timing_note(r)} | {r['test_accuracy_mean']:.4f} ± "
-            f"{r['test_accuracy_std']:.4f} | {target} | {met} |"
+            f"{r['test_accuracy_std']:.4f} ({len(r['seeds'])}) | {target} | {met} |"
         )
     ceiling = throughput["machine"]["matmul_ceiling"]
     measured = speed.throughput_targets(throughput)
