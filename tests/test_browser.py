@@ -82,15 +82,17 @@ def lab(tmp_path_factory):
     use_full = bool(os.environ.get("FMNIST_DATA_DIR"))
     for name in FIGURES:
         nb = nbformat.read(project_root() / "notebooks" / name, as_version=4)
-        params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-        lines = []
-        for line in params.source.splitlines():  # the copies write into the temporary folder
-            if line.startswith("output_dir"):
-                line = f"output_dir = {str(root / 'out')!r}"
-            if line.startswith("data_source") and not use_full:
-                line = 'data_source = "sample"   # no full data on this machine'
-            lines.append(line)
-        params.source = "\n".join(lines)
+        for params in (
+            c for c in nb.cells if {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))
+        ):
+            lines = []
+            for line in params.source.splitlines():  # the copies write into the temporary folder
+                if line.startswith("output_dir"):
+                    line = f"output_dir = {str(root / 'out')!r}"
+                if line.startswith("data_source") and not use_full:
+                    line = 'data_source = "sample"   # no full data on this machine'
+                lines.append(line)
+            params.source = "\n".join(lines)
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
