@@ -23,20 +23,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from chromium import CHROMIUM, CHROMIUM_FLAGS
 
 from fmnist_utils.params import project_root
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 FIGURES = {"01_data_exploration.ipynb": 9, "02_model_build.ipynb": 9}
 
 if not CHROMIUM.exists():

@@ -211,3 +211,24 @@ def test_a_notebook_with_stderr_an_error_a_reused_run_or_a_machine_path_is_not_p
     _publish_notebook(tmp_path / "clean.ipynb", tmp_path / "out" / "clean.ipynb")
     published = nbformat.read(tmp_path / "out" / "clean.ipynb", as_version=4)
     assert recorded_digest(published) == code_digest(published), "publishing records the code that ran"
+
+
+def test_a_notebook_published_into_another_folder_keeps_its_links_working(tmp_path):
+    from tools.publish import relink
+
+    notebooks, results = tmp_path / "notebooks", tmp_path / "results" / "seed"
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell(
+                "Next: [04](04_compare.ipynb#section-1), [A1](appendix/A1.ipynb), [self](../results/seed/x.ipynb),"
+                " [web](https://example.org/a.ipynb), [anchor](#top)"
+            ),
+            nbformat.v4.new_code_cell("x = '[a](b.ipynb)'"),
+        ]
+    )
+    relink(nb, notebooks, results)
+    assert nb.cells[0].source == (
+        "Next: [04](../../notebooks/04_compare.ipynb#section-1), [A1](../../notebooks/appendix/A1.ipynb), "
+        "[self](x.ipynb), [web](https://example.org/a.ipynb), [anchor](#top)"
+    )
+    assert nb.cells[1].source == "x = '[a](b.ipynb)'", "code is never touched"

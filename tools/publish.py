@@ -197,11 +197,29 @@ def output_problems(nb: nbformat.NotebookNode) -> list[str]:
     return problems
 
 
-def _publish_notebook(src: Path, dest: Path) -> None:
-    """Write the executed ``src`` to ``dest`` without its local parameters, with the digest of its code; or
-    PublishError, writing nothing, when a learner would see a problem."""
+#: A relative link of a markdown cell: its target and its anchor.
+RELATIVE_LINK = re.compile(r"\]\((?![a-z]+:|#|/)([^)\s#]+)(#[^)\s]*)?\)")
+
+
+def relink(nb: nbformat.NotebookNode, written_in: Path, moved_to: Path) -> None:
+    """Point the relative links of a notebook's markdown, written for a notebook in ``written_in``, from its
+    new folder ``moved_to``."""
+
+    def moved(link: re.Match) -> str:
+        return f"]({Path(os.path.relpath(written_in / link[1], moved_to)).as_posix()}{link[2] or ''})"
+
+    for cell in (c for c in nb.cells if c.cell_type == "markdown"):
+        cell.source = RELATIVE_LINK.sub(moved, cell.source)
+
+
+def _publish_notebook(src: Path, dest: Path, links_written_in: Path | None = None) -> None:
+    """Write the executed ``src`` to ``dest`` without its local parameters, with the digest of its code (and its
+    links relinked when its source sat in ``links_written_in``, another folder); or PublishError, writing
+    nothing, when a learner would see a problem."""
     nb = nbformat.read(src, as_version=4)
     drop_local_parameters(nb)
+    if links_written_in is not None:
+        relink(nb, links_written_in.resolve(), dest.parent.resolve())
     problems = output_problems(nb)
     if problems:
         raise PublishError(f"{src.name} cannot be published: " + "; ".join(problems))
@@ -374,7 +392,7 @@ def publish(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -
         ("07_your_own_images.ipynb", notebooks / "07_your_own_images.ipynb"),
         *((name, notebooks / name) for name in APPENDICES),
     ):
-        _publish_notebook(run_dir / executed, dest)
+        _publish_notebook(run_dir / executed, dest, links_written_in=notebooks / Path(executed).parent)
     return results
 
 
@@ -418,7 +436,7 @@ def publish_training(run_dir: str | os.PathLike, repo: str | os.PathLike | None 
     results = publish_metrics(run_dir, repo)
     for name, dest in TRAINING_NOTEBOOKS.items():
         if (run_dir / name / "metrics.json").is_file():
-            _publish_notebook(run_dir / f"03_training_{name}.ipynb", repo / dest)
+            _publish_notebook(run_dir / f"03_training_{name}.ipynb", repo / dest, repo / "notebooks")
             for src, asset in ASSETS.items():
                 if src.startswith(f"{name}/"):
                     _copy(run_dir / src, repo / "assets" / asset)
