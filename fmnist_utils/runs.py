@@ -8,6 +8,9 @@ A run's folder holds::
     model.keras      the trained model
     backup/          only while training: the state after the last finished epoch (weights, optimizer,
                      random generators) and fingerprint.json, so that a killed run resumes exactly
+    fitted/          only between the end of ``fit`` and the run's files being written: the backup, set aside
+                     (``BackupAndRestore`` deletes ``backup/`` as ``fit`` returns), so that a kill in that
+                     window loses no training
 
 :func:`open_run` is the one place that decides what a folder's earlier contents mean: the same killed run
 resumes, the same finished run is reused, and anything else is refused with what differs; nothing is
@@ -34,6 +37,10 @@ from fmnist_utils.params import shown_path
 
 #: The files a finished run leaves, which ``overwrite=True`` removes along with the backup.
 RUN_FILES = ("metrics.json", "model.keras", "history.csv", "history.json")
+#: The folders of a run in progress: its backup while training, the same set aside once ``fit`` returned.
+BACKUP, FITTED = "backup", "fitted"
+#: Keras' record (BackupAndRestore) of the epoch a resumed run starts at.
+TRAINING_METADATA = "training_metadata.json"
 
 
 class RunConflictError(RuntimeError):
@@ -109,7 +116,9 @@ class RunFolder:
 
     path: Path
     fingerprint: dict[str, Any]
-    state: str  # "new", "resume" (a killed run continues) or "finished" (load it, do not train again)
+    #: "new"; "resume" (a killed run continues); "fitted" (fit returned, the files were not written: write them
+    #: from the set-aside backup); "finished" (load it, do not train again)
+    state: str
     initial_epoch: int = 0  # the first epoch this session trains
 
     @property
@@ -118,7 +127,8 @@ class RunFolder:
 
     @property
     def finished(self) -> bool:
-        return self.state == "finished"
+        """Nothing is left to fit: a finished run is reused, a fitted one recorded."""
+        return self.state in ("fitted", "finished")
 
     @property
     def model_path(self) -> Path:
@@ -126,34 +136,59 @@ class RunFolder:
 
     @property
     def backup_dir(self) -> str:
-        return str(self.path / "backup")
+        return str(self.path / BACKUP)
+
+    @property
+    def fitted_dir(self) -> Path:
+        return self.path / FITTED
 
     @property
     def history_csv(self) -> str:
         return str(self.path / "history.csv")
 
 
+def _stamp(folder: Path) -> dict[str, Any]:
+    stamp = folder / "fingerprint.json"
+    return json.loads(stamp.read_text()) if stamp.is_file() else {}
+
+
 def _earlier_run(out: Path) -> tuple[str, dict[str, Any]] | None:
-    """``("finished" | "killed", its fingerprint)`` of a run left in ``out``, else None."""
-    metrics, stamp = out / "metrics.json", out / "backup" / "fingerprint.json"
-    if metrics.is_file() and (out / "model.keras").is_file():
-        return "finished", json.loads(metrics.read_text()).get("fingerprint") or {}
-    if (out / "backup" / "latest.weights.h5").is_file():
-        return "killed", json.loads(stamp.read_text()) if stamp.is_file() else {}
+    """``(kind, its fingerprint)`` of a run left in ``out``: "finished", "model missing" (a finished run's
+    metrics without its model), "fitted" or "killed"; None for no run."""
+    metrics = out / "metrics.json"
+    if metrics.is_file():
+        kind = "finished" if (out / "model.keras").is_file() else "model missing"
+        return kind, json.loads(metrics.read_text()).get("fingerprint") or {}
+    for kind, folder in (("fitted", out / FITTED), ("killed", out / BACKUP)):
+        if (folder / "latest.weights.h5").is_file():
+            return kind, _stamp(folder)
     return None
 
 
+def _remove_backups(out: Path) -> None:
+    for name in (BACKUP, FITTED):
+        shutil.rmtree(out / name, ignore_errors=True)
+
+
 def _remove_run(out: Path) -> None:
-    """Delete a run's files and backup from ``out`` (only for ``overwrite=True``)."""
-    shutil.rmtree(out / "backup", ignore_errors=True)
+    """Delete a run's files and backups from ``out`` (only for ``overwrite=True``)."""
+    _remove_backups(out)
     for name in RUN_FILES:
         (out / name).unlink(missing_ok=True)
 
 
-def _next_epoch(backup: Path) -> int:
+def next_epoch(backup: str | os.PathLike) -> int:
     """The epoch a killed run resumes at: the one after its last backed-up epoch (Keras' own record)."""
-    meta = backup / "training_metadata.json"
+    meta = Path(backup) / TRAINING_METADATA
     return int(json.loads(meta.read_text())["epoch"]) if meta.is_file() else 0
+
+
+def _model_missing(out: Path) -> RunConflictError:
+    return RunConflictError(
+        f"{shown_path(out)} holds a finished run whose model.keras is missing (its metrics.json and history "
+        "are there); it is kept. Put model.keras back to reuse the run; to keep it, give this run another "
+        "folder; to train it again here, pass overwrite=True (in notebook 03 the parameter overwrite = True)."
+    )
 
 
 def open_run(
@@ -161,9 +196,10 @@ def open_run(
 ) -> RunFolder:
     """Decide what a run with ``run_fingerprint`` does in ``output_dir``.
 
-    The folder's earlier run, if any, with the same fingerprint: a killed one resumes, a finished one is
-    reused. With another fingerprint: :class:`RunConflictError` says what differs and deletes nothing,
-    unless ``overwrite=True``, which removes the earlier run and starts afresh.
+    The folder's earlier run, if any, with the same fingerprint: a killed one resumes, a fitted one is
+    recorded, a finished one is reused. With another fingerprint, or a finished run's model missing:
+    :class:`RunConflictError` says what is wrong and deletes nothing, unless ``overwrite=True``, which removes
+    the earlier run and starts afresh. A new run starts with no backup left by an earlier one.
     """
     out = Path(output_dir)
     earlier = _earlier_run(out)
@@ -171,6 +207,8 @@ def open_run(
         _remove_run(out)
     elif earlier is not None:
         kind, old = earlier
+        if kind == "model missing":
+            raise _model_missing(out)
         changed = differences(old, run_fingerprint)
         if changed:
             raise RunConflictError(
@@ -179,10 +217,11 @@ def open_run(
                 + "\nTo keep both, give this run another folder; to replace the earlier run, pass "
                 "overwrite=True (in notebook 03 the parameter overwrite = True)."
             )
-        if kind == "finished":
-            return RunFolder(out, run_fingerprint, "finished")
-        return RunFolder(out, run_fingerprint, "resume", _next_epoch(out / "backup"))
-    write_json(out / "backup" / "fingerprint.json", run_fingerprint)
+        if kind in ("finished", "fitted"):
+            return RunFolder(out, run_fingerprint, kind)
+        return RunFolder(out, run_fingerprint, "resume", next_epoch(out / BACKUP))
+    _remove_backups(out)  # a new run restores nothing an earlier one left
+    write_json(out / BACKUP / "fingerprint.json", run_fingerprint)
     return RunFolder(out, run_fingerprint, "new")
 
 

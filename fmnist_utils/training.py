@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,17 @@ from fmnist_utils.data import DataInfo, make_dataset, steps_per_epoch
 from fmnist_utils.files import write_json
 from fmnist_utils.params import check_choice
 from fmnist_utils.protocol import SEED_BATCH_SIZE, SEED_EPOCHS
-from fmnist_utils.runs import RunFolder, data_sha256, fingerprint, open_run, read_history, save_model
+from fmnist_utils.runs import (
+    FITTED,
+    RunConflictError,
+    RunFolder,
+    data_sha256,
+    fingerprint,
+    next_epoch,
+    open_run,
+    read_history,
+    save_model,
+)
 
 PROGRESS = ("auto", "bar", "epoch", "none")
 ENV_PROGRESS = "FMNIST_PROGRESS"
@@ -111,28 +122,48 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 class RandomStateBackup(keras.callbacks.Callback):
-    """Saves the model's random generators (dropout, augmentation) with each epoch's backup and restores them
-    on resume: ``BackupAndRestore`` keeps weights and optimizer but not these, and a resumed run would
-    otherwise draw other dropout masks than the run it continues."""
+    """The backup's other half, listed before ``BackupAndRestore``. After each epoch it saves the model's random
+    generators (dropout, augmentation), which ``BackupAndRestore`` does not keep, one file per epoch; on
+    resume it restores those of the epoch Keras resumes at, so the pair always matches. When ``fit`` returns
+    it sets the backup aside (``fitted/``) before ``BackupAndRestore`` deletes it, so that a kill before the
+    run's files are written loses no training (:func:`finish_run` removes it after writing them)."""
 
     def __init__(self, backup_dir: str | os.PathLike):
         super().__init__()
-        self.path = Path(backup_dir) / "random_state.npz"
+        self.backup = Path(backup_dir)
 
     def _states(self) -> list:
         return [v for v in self.model.variables if "seed_generator" in v.path]  # in layer order
 
+    def _file(self, next_epoch: int) -> Path:
+        return self.backup / f"random_state_{next_epoch}.npz"
+
     def on_train_begin(self, logs=None):
-        if self.path.is_file():
-            with np.load(self.path) as saved:
-                for i, variable in enumerate(self._states()):
-                    variable.assign(saved[str(i)])
+        resume_at = next_epoch(self.backup)
+        if not resume_at:
+            return
+        if not self._file(resume_at).is_file():
+            raise RuntimeError(
+                f"{self.backup} holds epoch {resume_at}'s weights without its random state, so the run cannot "
+                "resume exactly; train it anew (overwrite=True) or in another folder."
+            )
+        with np.load(self._file(resume_at)) as saved:
+            for i, variable in enumerate(self._states()):
+                variable.assign(saved[str(i)])
 
     def on_epoch_end(self, epoch, logs=None):
-        tmp = self.path.with_name("random_state.tmp.npz")
+        tmp = self.backup / "random_state.tmp.npz"
         tmp.parent.mkdir(parents=True, exist_ok=True)
         np.savez(tmp, **{str(i): keras.ops.convert_to_numpy(v) for i, v in enumerate(self._states())})
-        os.replace(tmp, self.path)
+        os.replace(tmp, self._file(epoch + 1))
+        self._file(epoch - 1).unlink(missing_ok=True)  # keep this epoch's and the one before (a kill may
+        # come before BackupAndRestore writes this epoch's weights)
+
+    def on_train_end(self, logs=None):
+        if self.backup.is_dir():
+            fitted = self.backup.with_name(FITTED)
+            shutil.rmtree(fitted, ignore_errors=True)
+            os.replace(self.backup, fitted)
 
 
 @dataclass
@@ -162,7 +193,7 @@ def start_run(
         fingerprint(model, train_data, val_data, epochs=epochs, batch_size=batch_size, seed=seed),
         overwrite,
     )
-    if run.finished:  # reused: nothing to fit, so no batches to make
+    if run.finished:  # reused or fitted: nothing to fit, so no batches to make
         return Run(**vars(run))
     first = run.initial_epoch
     return Run(
@@ -207,11 +238,19 @@ def _test_metrics(model: keras.Model, test_data, batch_size: int) -> dict[str, A
 
 
 def _reuse(run: RunFolder, test_data, extra: dict[str, Any] | None) -> TrainResult:
-    """A finished run's results, with a test evaluation added if asked for one it has not recorded."""
-    model = keras.saving.load_model(run.model_path)
+    """A finished run's results, with a test evaluation added if asked for one it has not recorded; one
+    recorded on another test set is kept, and a request for another refused."""
     recorded = json.loads((run.path / "metrics.json").read_text())
+    tested_on = recorded.get("test_data_sha256")
+    if test_data is not None and tested_on not in (None, data_sha256(*test_data)):
+        raise RunConflictError(
+            f"The finished run in {run.path.name}/ was tested on another test set ({recorded['test_size']:,} "
+            "images); its recorded test result is kept. Evaluate its model.keras yourself, or train in another "
+            "folder."
+        )
+    model = keras.saving.load_model(run.model_path)
     metrics = recorded | (extra or {})
-    if test_data is not None and metrics.get("test_data_sha256") != data_sha256(*test_data):
+    if test_data is not None and tested_on is None:
         metrics |= _test_metrics(model, test_data, run.fingerprint["batch_size"])
     if metrics != recorded:
         write_json(run.path / "metrics.json", metrics)
@@ -240,8 +279,12 @@ def finish_run(
 ) -> TrainResult:
     """After ``fit``: the de-duplicated history, the test evaluation (if ``test_data``), ``metrics.json``,
     ``history.json`` and ``model.keras``, each written atomically. A reused run: what it recorded then."""
-    if run.finished:
+    if run.state == "finished":
         return _reuse(run, test_data, extra)
+    if run.state == "fitted":  # killed after fit returned: the set-aside backup holds the trained state
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(run.fitted_dir / "latest.weights.h5")
     history = read_history(run)
     fp, epoch_seconds = run.fingerprint, [float(s) for s in history["epoch_seconds"]]
     metrics = {
@@ -279,6 +322,7 @@ def finish_run(
         "model": save_model(model, run.model_path),
         "metrics": write_json(run.path / "metrics.json", metrics),
     }
+    shutil.rmtree(run.fitted_dir, ignore_errors=True)  # the run's files are written: the backup can go
     return TrainResult(model, history, metrics, run.path, files)
 
 

@@ -9,16 +9,32 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from fmnist_utils import training
+from fmnist_utils.data import steps_per_epoch
 from fmnist_utils.lab import ablation
 from fmnist_utils.models import build_seed_model, compile_seed_model
 from fmnist_utils.runs import RunConflictError, fingerprint, load_run
 from fmnist_utils.training import set_seed, train
 
+#: Augmentation (random flips and erasing) and dropout: each draws from the model's random generators.
+AUGMENTED = ablation.Recipe(flip=True, erase=True)
 
-def _train(folder, data, seed=1, epochs=3, callbacks=(), **settings):
-    """The seed model, seeded and compiled afresh, trained into ``folder``."""
+
+def _model(seed, recipe=None, epochs=3, batch_size=256, data=None):
+    """The seed model, or ``recipe``'s with its optimizer, seeded and compiled afresh."""
     set_seed(seed)
-    model = compile_seed_model(build_seed_model())
+    if recipe is None:
+        return compile_seed_model(build_seed_model())
+    steps = steps_per_epoch(len(data[0][0]), batch_size)
+    return compile_seed_model(
+        ablation.build_recipe_model(recipe, "fashion_mnist", seed=seed),
+        ablation.recipe_optimizer(recipe, steps, epochs),
+    )
+
+
+def _train(folder, data, seed=1, epochs=3, callbacks=(), recipe=None, **settings):
+    """A model seeded and compiled afresh (the seed's unless ``recipe``), trained into ``folder``."""
+    model = _model(seed, recipe, epochs, settings.get("batch_size", 256), data)
     return train(
         model,
         *data,
@@ -43,17 +59,123 @@ def _snapshot(folder) -> dict[str, bytes]:
     }
 
 
-def test_a_killed_and_resumed_run_equals_the_uninterrupted_run(small_split, tmp_path, kill):
-    whole = _train(tmp_path / "whole", small_split, epochs=4)
-    _killed(tmp_path / "killed", small_split, kill, at=2, epochs=4)
-    resumed = _train(tmp_path / "killed", small_split, epochs=4)
-    assert resumed.metrics["resumed"] is True and whole.metrics["resumed"] is False
-    columns = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
-    pd.testing.assert_frame_equal(resumed.history[columns], whole.history[columns], check_exact=True)
-    for a, b in zip(whole.model.get_weights(), resumed.model.get_weights(), strict=True):
+COLUMNS = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
+#: Four steps an epoch (256 images, batches of 64) of an augmented recipe: a resume that drew another batch
+#: order or other random flips, erasures or dropout masks than the run it continues would show.
+EXACT = dict(recipe=AUGMENTED, batch_size=64, epochs=4)
+
+
+def _assert_same_run(result, whole):
+    pd.testing.assert_frame_equal(result.history[COLUMNS], whole.history[COLUMNS], check_exact=True)
+    for a, b in zip(whole.model.get_weights(), result.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert int(resumed.model.optimizer.iterations) == int(whole.model.optimizer.iterations) == 4 * 1
+
+
+@pytest.fixture
+def whole(small_split, tmp_path):
+    """The uninterrupted run that every interrupted one must equal."""
+    return _train(tmp_path / "whole", small_split, **EXACT)
+
+
+def test_a_killed_and_resumed_run_equals_the_uninterrupted_run(small_split, tmp_path, kill, whole):
+    _killed(tmp_path / "killed", small_split, kill, at=2, **EXACT)
+    resumed = _train(tmp_path / "killed", small_split, **EXACT)
+    assert resumed.metrics["resumed"] is True and whole.metrics["resumed"] is False
+    _assert_same_run(resumed, whole)
+    assert int(resumed.model.optimizer.iterations) == int(whole.model.optimizer.iterations) == 4 * 4
     assert not (tmp_path / "killed" / "backup").exists(), "the backup goes once the run is finished"
+    assert not (tmp_path / "killed" / "fitted").exists()
+
+
+class _KillAfterFit(keras.callbacks.Callback):
+    """Raises KeyboardInterrupt as ``fit`` returns, before the run's files are written."""
+
+    def on_train_end(self, logs=None):
+        raise KeyboardInterrupt("simulated kill after fit, before finish_run")
+
+
+def test_a_kill_after_fit_returns_loses_no_training(small_split, tmp_path, kill, whole):
+    folder = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        _train(folder, small_split, callbacks=[_KillAfterFit()], **EXACT)
+    assert not (folder / "metrics.json").exists() and (folder / "fitted" / "latest.weights.h5").is_file()
+    recorded = _train(folder, small_split, callbacks=[kill(0)], **EXACT)  # kill(0): any new epoch fails
+    _assert_same_run(recorded, whole)
+    assert recorded.metrics["final_learning_rate"] == whole.metrics["final_learning_rate"]
+    assert (folder / "model.keras").is_file() and not (folder / "fitted").exists()
+
+
+class _KillBetweenTheTwoBackups(keras.callbacks.Callback):
+    """Listed between RandomStateBackup and BackupAndRestore: kills the run after epoch ``at``'s random state
+    was saved and before its weights were."""
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt("simulated kill between the two halves of the backup")
+
+
+def test_a_kill_between_the_random_state_and_the_weights_resumes_exactly(small_split, tmp_path, whole):
+    folder = tmp_path / "killed"
+    model = _model(1, AUGMENTED, EXACT["epochs"], EXACT["batch_size"], small_split)
+    run = training.start_run(folder, model, *small_split, epochs=4, batch_size=64, seed=1)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(  # notebook 03's list, with the kill between the random state and the weights
+            run.train_batches,
+            steps_per_epoch=run.steps_per_epoch,
+            validation_data=run.val_batches,
+            epochs=4,
+            callbacks=[
+                training.EpochTimer(),
+                keras.callbacks.CSVLogger(run.history_csv),
+                training.RandomStateBackup(run.backup_dir),
+                _KillBetweenTheTwoBackups(at=2),
+                keras.callbacks.BackupAndRestore(run.backup_dir),
+            ],
+            verbose=0,
+            shuffle=False,
+        )
+    resumed = _train(folder, small_split, **EXACT)
+    _assert_same_run(resumed, whole)
+
+
+def test_a_new_run_restores_nothing_an_earlier_one_left(small_split, tmp_path, whole):
+    folder = tmp_path / "stale"
+    backup = folder / "backup"  # a backup without weights: no run to resume, only leftovers
+    backup.mkdir(parents=True)
+    (backup / "training_metadata.json").write_text(json.dumps({"epoch": 2, "batch": -1}))
+    stale = {"0": np.array([7, 7], dtype="uint32")}
+    for name in ("random_state.npz", "random_state_2.npz"):
+        np.savez(backup / name, **stale)
+    fresh = _train(folder, small_split, **EXACT)
+    assert fresh.metrics["resumed"] is False
+    _assert_same_run(fresh, whole)
+
+
+def test_a_finished_run_whose_model_is_missing_is_refused_and_kept(small_split, tmp_path):
+    _train(tmp_path, small_split, epochs=1)
+    (tmp_path / "model.keras").unlink()
+    before = _snapshot(tmp_path)
+    with pytest.raises(RunConflictError, match="finished run whose model.keras is missing") as error:
+        _train(tmp_path, small_split, epochs=1)
+    assert "overwrite=True" in str(error.value) and "another folder" in str(error.value)
+    assert _snapshot(tmp_path) == before, "its metrics and history are kept"
+    again = _train(tmp_path, small_split, epochs=1, overwrite=True)
+    assert (tmp_path / "model.keras").is_file() and again.metrics["epochs_completed"] == 1
+
+
+def test_reusing_a_finished_run_never_replaces_its_recorded_test(fashion_sample, small_split, tmp_path):
+    _, _, (x_test, y_test), _ = fashion_sample
+    _train(tmp_path, small_split, epochs=1, test_data=(x_test[:200], y_test[:200]))
+    before = _snapshot(tmp_path)
+    with pytest.raises(RunConflictError, match="tested on another test set"):
+        _train(tmp_path, small_split, epochs=1, test_data=(x_test[200:400], y_test[200:400]))
+    assert _snapshot(tmp_path) == before, "the test result measured first is kept"
+    same = _train(tmp_path, small_split, epochs=1, test_data=(x_test[:200], y_test[:200]))
+    assert same.metrics == load_run(tmp_path)[0], "the same test set: the recorded result, as it was"
 
 
 @pytest.mark.parametrize(
