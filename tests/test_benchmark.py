@@ -10,6 +10,7 @@ import pytest
 from fmnist_utils import data
 from fmnist_utils.lab import benchmark
 from fmnist_utils.lab.ablation import Recipe, build_recipe_model
+from fmnist_utils.models import build_seed_model
 
 
 def test_benchmark_compares_baseline_and_candidates(tmp_path, capsys):
@@ -224,13 +225,32 @@ def test_an_interrupted_series_of_seeds_resumes_and_another_recipe_is_refused(tm
     assert result["runs"][0] == first, "seed 0 was kept, not retrained"
     assert "Seed 0: already in" in capsys.readouterr().out
     before = out.read_text()
-    with pytest.raises(SystemExit):
-        benchmark.main([*argv, "--seeds", "2", "--recipe", "flip"])
-    assert "holds runs of another recipe (different recipe)" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        benchmark.main([*argv, "--seeds", "2", "--target", "0.94"])
-    assert "holds runs of another recipe (different target)" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        benchmark.main([*argv, "--seeds", "2", "--autotune"])
-    assert "holds runs of another recipe (different autotune)" in capsys.readouterr().err
+    for changed, difference in (
+        (["--recipe", "flip"], "architecture_sha256"),
+        (["--target", "0.94"], "target: 0.9323 -> 0.94"),
+        (["--autotune"], "autotune: false -> true"),
+    ):
+        with pytest.raises(SystemExit):
+            benchmark.main([*argv, "--seeds", "2", *changed])
+        err = capsys.readouterr().err
+        assert "holds runs of another recipe or data; it is kept" in err and difference in err, err
     assert out.read_text() == before
+
+
+def test_a_series_of_seeds_refuses_runs_of_another_network_under_the_same_recipe(
+    tmp_path, capsys, monkeypatch
+):
+    """What decides is the run's fingerprint (network, initial weights, optimizer, data), as for run folders:
+    a network changed in the code since the earlier seeds ran is refused, though the recipe's name is the same."""
+    out = tmp_path / "fast.json"
+    argv = ["--time-to-accuracy", "--data-source", "sample", "--epochs", "1", "--output", str(out)]
+    assert benchmark.main([*argv, "--seeds", "0"]) == 0
+    before = out.read_text()
+    monkeypatch.setattr(  # the seed recipe's network, its input normalised per channel instead of per column
+        benchmark,
+        "build_recipe_model",
+        lambda recipe, dataset, precision, seed: build_seed_model("channel_bn"),
+    )
+    with pytest.raises(SystemExit):
+        benchmark.main([*argv, "--seeds", "0", "1"])
+    assert "architecture_sha256" in capsys.readouterr().err and out.read_text() == before

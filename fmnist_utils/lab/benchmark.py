@@ -40,6 +40,7 @@ from fmnist_utils.lab.networks import ARCH_NAMES, forward_flops, one_cycle_sched
 from fmnist_utils.lab.pipelines import make_tf_dataset
 from fmnist_utils.models import build_seed_model, compile_seed_model, resolve_precision
 from fmnist_utils.protocol import ONE_CYCLE_PEAK_LR, SEED_BATCH_SIZE, SEED_RESULTS
+from fmnist_utils.runs import differences, fingerprint
 from fmnist_utils.training import machine_info, set_seed, train
 
 #: The seed's Fashion-MNIST test accuracy: what a time-to-accuracy recipe aims at unless told.
@@ -277,21 +278,24 @@ def time_to_accuracy(
     here looks at the test set before the budget is spent, so the result can be compared with the target
     without selecting on it. ``autotune`` lets ``tf.data`` tune the input pipeline (on TensorFlow 2.21 each
     epoch then waits for the autotuner's next wake-up: see :func:`~fmnist_utils.lab.pipelines.make_tf_dataset`)."""
+    settings = dict(
+        epochs=epochs,
+        batch_size=batch_size,
+        target=target,
+        test_time_flips=test_time_flips,
+        members=members,
+        autotune=autotune,
+    )
     (x_tr, y_tr), (x_val, y_val), (x_test, y_test), info = _data("fashion_mnist", data_source)
     elapsed, history = 0.0, []
     val = {"plain": [], "flips": []}  # each finished member's validation probabilities
     test = {"plain": [], "flips": []}
     counted = "flips" if test_time_flips else "plain"
-    steps = steps_per_epoch(len(x_tr), batch_size)
-    schedule = one_cycle_schedule(steps, epochs, peak_lr)  # the same for each member
     for member in range(1, members + 1):
         member_seed = seed + member - 1
-        set_seed(member_seed)
-        model = compile_seed_model(
-            build_recipe_model(recipe, "fashion_mnist", precision=precision, seed=member_seed),
-            keras.optimizers.Adam(schedule),
-            recipe_loss(recipe.label_smoothing),
-        )
+        model = member_model(recipe, precision, member_seed, len(x_tr), batch_size, epochs, peak_lr)
+        if member == 1:
+            run_fingerprint = recipe_fingerprint(model, ((x_tr, y_tr), (x_val, y_val)), settings, seed)
         train_ds = make_tf_dataset(x_tr, y_tr, batch_size, shuffle=True, seed=member_seed, autotune=autotune)
         for epoch in range(1, epochs + 1):
             start, start_cpu = time.perf_counter(), time.process_time()
@@ -342,11 +346,41 @@ def time_to_accuracy(
         "batch_size": batch_size,
         "data_source": info.source,
         "is_sample": info.is_sample,
+        "fingerprint": run_fingerprint,
         "machine": measured_machine(),
     }
 
 
-#: What makes two time-to-accuracy runs the same recipe (only their seeds may differ).
+def member_model(
+    recipe: Recipe, precision: str, seed: int, images: int, batch_size: int, epochs: int, peak_lr
+):
+    """One model of a time-to-accuracy run, seeded and compiled: the recipe's network, Adam on a one-cycle
+    schedule over ``epochs`` of ``images`` training images, the recipe's loss."""
+    set_seed(seed)
+    schedule = one_cycle_schedule(steps_per_epoch(images, batch_size), epochs, peak_lr)
+    return compile_seed_model(
+        build_recipe_model(recipe, "fashion_mnist", precision=precision, seed=seed),
+        keras.optimizers.Adam(schedule),
+        recipe_loss(recipe.label_smoothing),
+    )
+
+
+#: What a time-to-accuracy run's fingerprint adds to that of its first, untrained model (architecture,
+#: initial weights, precision, loss, optimizer and schedule, epochs, batch, seed and data): how it is scored.
+RUN_SETTINGS = ("target", "test_time_flips", "members", "autotune")
+
+
+def recipe_fingerprint(model: keras.Model, data, settings: dict[str, Any], seed: int) -> dict[str, Any]:
+    """:func:`fmnist_utils.runs.fingerprint` of a time-to-accuracy run's first model and data (``settings``
+    give its epochs and batch size), with its :data:`RUN_SETTINGS`: equal fingerprints, the same run."""
+    train_data, val_data = data
+    fp = fingerprint(
+        model, train_data, val_data, epochs=settings["epochs"], batch_size=settings["batch_size"], seed=seed
+    )
+    return fp | {key: settings[key] for key in RUN_SETTINGS}
+
+
+#: What the runs of one recipe over seeds share, repeated in its summary (:func:`over_seeds`).
 RECIPE_KEYS = (
     "target",
     "epochs",
@@ -380,35 +414,43 @@ def over_seeds(runs: list[dict], name: str | None = None) -> dict:
     }
 
 
-def finished_runs(output: Path | None, settings: dict) -> dict[int, dict]:
-    """The runs, by seed, that ``output`` already holds for the same recipe (``settings``: the
-    :data:`RECIPE_KEYS` of the run about to start), so an interrupted ``--seeds`` run resumes; an ``output``
-    holding another recipe is refused rather than overwritten."""
+def finished_runs(output: Path | None, settings: dict[str, Any]) -> dict[int, dict]:
+    """The runs, by seed, that ``output`` already holds of the same run (``settings``: the arguments of
+    :func:`time_to_accuracy`), so that an interrupted ``--seeds`` series resumes. Each earlier run's fingerprint
+    must equal the one this run makes for its seed, on the data loaded now (the rule of run folders,
+    :func:`fmnist_utils.runs.open_run`); otherwise ``output`` is refused, with what differs, and kept."""
     if output is None or not output.exists():
         return {}
     done = json.loads(output.read_text())
-    if "runs" not in done:
-        raise ValueError(f"{output} is not a --seeds result; choose another --output.")
-    differing = sorted(key for key in RECIPE_KEYS if done.get(key) != settings[key])
-    if differing:
-        raise ValueError(
-            f"{output} holds runs of another recipe (different {', '.join(differing)}); "
-            "choose another --output or delete it."
+    if "runs" not in done or any("fingerprint" not in run for run in done["runs"]):
+        raise ValueError(f"{output} is not a --seeds result with fingerprints; choose another --output.")
+    train_data, val_data, _, _ = _data("fashion_mnist", settings["data_source"])
+    for run in done["runs"]:
+        model = member_model(
+            settings["recipe"],
+            settings["precision"],
+            run["seed"],
+            len(train_data[0]),
+            settings["batch_size"],
+            settings["epochs"],
+            settings["peak_lr"],
         )
+        changed = differences(
+            run["fingerprint"], recipe_fingerprint(model, (train_data, val_data), settings, run["seed"])
+        )
+        if changed:
+            raise ValueError(
+                f"{output} holds runs of another recipe or data; it is kept:\n  " + "\n  ".join(changed)
+            )
     return {run["seed"]: run for run in done["runs"]}
 
 
 def run_seeds(seeds: list[int], output: Path | None, name: str | None, **settings) -> dict:
-    """:func:`time_to_accuracy` once per seed, skipping seeds ``output`` already holds for the same recipe and
+    """:func:`time_to_accuracy` once per seed, skipping seeds ``output`` already holds of the same run and
     writing ``output`` after every seed (a long series can be split across sessions)."""
     bound = inspect.signature(time_to_accuracy).bind(**settings)
     bound.apply_defaults()
-    given = bound.arguments
-    expected = {key: given[key] for key in RECIPE_KEYS if key in given}
-    expected["recipe"] = given["recipe"].describe()
-    expected["precision"] = resolve_precision(given["precision"])
-    expected["is_sample"] = given["data_source"] == "sample"  # "auto" never falls back to it
-    done = finished_runs(output, expected)
+    done = finished_runs(output, bound.arguments)
     runs = []
     for seed in seeds:
         if seed in done:
