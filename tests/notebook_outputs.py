@@ -12,6 +12,9 @@ from pathlib import Path
 import nbformat
 import papermill as pm
 import pytest
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+from papermill.translators import translate_parameters
 
 from fmnist_utils.params import project_root
 
@@ -117,3 +120,31 @@ def assert_rejected(notebook: str, tmp_path, parameters: dict, message: str) -> 
         )
     assert err.value.ename == "ValueError" and message in err.value.evalue
     assert not (tmp_path / "run").exists(), "nothing is written before the parameters are valid"
+
+
+def _tagged(nb, tag: str) -> int:
+    return next(i for i, c in enumerate(nb.cells) if tag in c.metadata.get("tags", []))
+
+
+def assert_all_rejected(notebook: str, tmp_path, cases: list[tuple[dict, str]]) -> None:
+    """Each case's ``(parameters, message)``, in one kernel: the imports once, then per case the parameters
+    cell, the case's values as papermill injects them and the validation cell (the code cell after the
+    imports), which must fail with ``message`` and write nothing. One kernel instead of one per case;
+    :func:`assert_rejected` shows the same through papermill itself."""
+    nb = nbformat.read(NOTEBOOKS / notebook, as_version=4)
+    imports = _tagged(nb, "imports")
+    validation = next(c for c in nb.cells[imports + 1 :] if c.cell_type == "code")
+    parameters = nb.cells[_tagged(nb, "parameters")]
+    work = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(nb.cells[imports].source)])
+    client = NotebookClient(work, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}})
+    with client.setup_kernel():
+        client.execute_cell(work.cells[0], 0)
+        for i, (values, message) in enumerate(cases):
+            out = tmp_path / f"case{i}"
+            injected = translate_parameters("python3", "python", {"output_dir": str(out), **values})
+            case = nbformat.v4.new_code_cell("\n".join([parameters.source, injected, validation.source]))
+            work.cells.append(case)
+            with pytest.raises(CellExecutionError) as err:
+                client.execute_cell(case, len(work.cells) - 1)
+            assert err.value.ename == "ValueError" and message in err.value.evalue, (values, err.value.evalue)
+            assert not out.exists(), f"{values}: nothing is written before the parameters are valid"

@@ -12,6 +12,8 @@ from fmnist_utils.lab import benchmark
 from fmnist_utils.lab.ablation import Recipe, build_recipe_model
 from fmnist_utils.models import build_seed_model
 
+pytestmark = pytest.mark.slow  # each test trains or times models: README's second command
+
 
 def test_benchmark_compares_baseline_and_candidates(tmp_path, capsys):
     out = tmp_path / "bench.json"

@@ -19,7 +19,7 @@ from fmnist_utils.lab import ablation, published
 from tools import replicate
 from tools.publish import PublishError, publish_beyond
 
-pytestmark = pytest.mark.notebooks
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

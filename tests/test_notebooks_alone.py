@@ -13,6 +13,7 @@ import pytest
 from notebook_outputs import (
     NOTEBOOKS,
     SOURCE_NOTEBOOKS,
+    assert_all_rejected,
     assert_rejected,
     displayed,
     errors,
@@ -44,9 +45,9 @@ def test_every_source_notebook_has_one_parameters_cell_then_validation():
             assert not line.strip() or line.lstrip().startswith("#") or "(" not in line.split("#")[0], line
 
 
-@pytest.mark.parametrize(
-    "parameters,message",
-    [
+#: Bad parameters of 05, 03 and 06 with the error each must give (the first of each: through papermill too).
+REJECTED = {
+    "05_beyond_the_seed.ipynb": [
         (
             {"datasets": ["cifar10"]},
             "Parameter 'datasets' must be one of 'fashion_mnist', 'fashion-mnist', 'mnist'; got 'cifar10'",
@@ -81,14 +82,7 @@ def test_every_source_notebook_has_one_parameters_cell_then_validation():
             "Parameter 'winner_seeds' trains ensemble candidates: with ensemble=False it must be 0; got 1",
         ),
     ],
-)
-def test_beyond_the_seed_rejects_bad_parameters(tmp_path, parameters, message):
-    assert_rejected("05_beyond_the_seed.ipynb", tmp_path, parameters, message)
-
-
-@pytest.mark.parametrize(
-    "parameters,message",
-    [
+    "03_training.ipynb": [
         ({"epochs": 0}, "Parameter 'epochs' must be an integer >= 1; got 0"),
         (
             {"dataset": "cifar10"},
@@ -100,9 +94,26 @@ def test_beyond_the_seed_rejects_bad_parameters(tmp_path, parameters, message):
             "Parameter 'precision' must be one of 'float32', 'mixed_bfloat16', 'mixed_float16'",
         ),
     ],
-)
-def test_bad_parameters_fail_with_a_clear_error(tmp_path, parameters, message):
-    assert_rejected("03_training.ipynb", tmp_path, parameters, message)
+    "06_train_fast.ipynb": [
+        ({"source": "train"}, "Parameter 'source' must be one of 'published', 'measure'; got 'train'"),
+        ({"images": 10}, "Parameter 'images' must be an integer >= 256; got 10"),
+        ({"batch_sizes": [256, 0]}, "Parameter 'batch_sizes' must be an integer >= 1; got 0"),
+        ({"batch_sizes": 256}, "Parameter 'batch_sizes' must be a non-empty list of integers >= 1; got 256"),
+        ({"recipe_epochs": -1}, "Parameter 'recipe_epochs' must be an integer >= 0 or None; got -1"),
+        ({"results_dir": "/nonexistent/results"}, "Parameter 'results_dir': no benchmark/throughput.json in"),
+    ],
+}
+
+
+@pytest.mark.parametrize("notebook", REJECTED)
+def test_bad_parameters_fail_with_a_clear_error(tmp_path, notebook):
+    assert_all_rejected(notebook, tmp_path, REJECTED[notebook])
+
+
+@pytest.mark.parametrize("notebook", REJECTED)
+def test_papermill_refuses_a_bad_parameter_before_running_anything(tmp_path, notebook):
+    parameters, message = REJECTED[notebook][0]
+    assert_rejected(notebook, tmp_path, parameters, message)
 
 
 def test_comparison_names_the_command_when_runs_are_missing(tmp_path):
@@ -293,6 +304,7 @@ def test_notebook_06_draws_the_committed_measurements(tmp_path):
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["figures"], "nothing was measured"
 
 
+@pytest.mark.slow
 def test_notebook_06_times_this_machine_and_trains_the_recipe_on_the_sample(tmp_path):
     """source="measure": the benchmark runs here (its JSON saved) and the page's plain-Keras recipe trains,
     loudly marked as sample data."""
@@ -308,18 +320,3 @@ def test_notebook_06_times_this_machine_and_trains_the_recipe_on_the_sample(tmp_
     mine = json.loads((tmp_path / "run" / "throughput.json").read_text())
     assert mine["is_sample"] and [row["batch_size"] for row in mine["batch_sizes"]] == [64, 128]
     assert len(mine["throughput"]) == 5 and mine["parity"] == []
-
-
-@pytest.mark.parametrize(
-    "parameters,message",
-    [
-        ({"source": "train"}, "Parameter 'source' must be one of 'published', 'measure'; got 'train'"),
-        ({"images": 10}, "Parameter 'images' must be an integer >= 256; got 10"),
-        ({"batch_sizes": [256, 0]}, "Parameter 'batch_sizes' must be an integer >= 1; got 0"),
-        ({"batch_sizes": 256}, "Parameter 'batch_sizes' must be a non-empty list of integers >= 1; got 256"),
-        ({"recipe_epochs": -1}, "Parameter 'recipe_epochs' must be an integer >= 0 or None; got -1"),
-        ({"results_dir": "/nonexistent/results"}, "Parameter 'results_dir': no benchmark/throughput.json in"),
-    ],
-)
-def test_notebook_06_rejects_bad_parameters(tmp_path, parameters, message):
-    assert_rejected("06_train_fast.ipynb", tmp_path, parameters, message)

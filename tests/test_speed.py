@@ -44,6 +44,7 @@ def results(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # the results fixture runs the benchmark and two seeds of a recipe
 def test_recipes_are_read_back_with_their_seeds_and_spread(results):
     recipes = speed.load_recipes(results)
     stored = json.loads((results / "benchmark" / "recipes" / "fast.json").read_text())
@@ -66,6 +67,7 @@ def test_recipes_are_read_back_with_their_seeds_and_spread(results):
     assert set(curves.columns) >= {"val_accuracy_plain", "val_accuracy_flips"}
 
 
+@pytest.mark.slow  # the results fixture runs the benchmark and two seeds of a recipe
 def test_targets_are_judged_on_the_mean_and_the_median_minutes(results):
     recipes = speed.load_recipes(results)
     fast = recipes["fast"]
@@ -77,6 +79,7 @@ def test_targets_are_judged_on_the_mean_and_the_median_minutes(results):
     assert not row["accuracy_met"] and not row["time_met"]
 
 
+@pytest.mark.slow  # the results fixture runs the benchmark and two seeds of a recipe
 def test_throughput_and_network_tables_read_against_the_ceiling(results):
     throughput = speed.load_throughput(results)
     table = speed.throughput_table(throughput)
