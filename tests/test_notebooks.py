@@ -12,7 +12,17 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
-from notebook_outputs import NOTEBOOKS, SOURCE_NOTEBOOKS, digest, displayed, errors, offline, printed, stderr
+from notebook_outputs import (
+    NOTEBOOKS,
+    SOURCE_NOTEBOOKS,
+    digest,
+    displayed,
+    errors,
+    html,
+    offline,
+    printed,
+    stderr,
+)
 
 from fmnist_utils import data, run_notebooks
 from fmnist_utils.params import project_root
@@ -264,3 +274,25 @@ def test_your_own_images_compares_three_starts_on_the_demo_folder(quick_series):
     nb = nbformat.read(quick_series / "07_your_own_images.ipynb", as_version=4)
     assert "Found 1797 files belonging to 10 classes" in printed(nb)
     assert displayed(nb).count("the SAMPLE") == 2, "the table of starts says both models saw only the sample"
+
+
+def test_notebook_06_draws_the_committed_measurements(quick_series):
+    """The default, source="published", as the series runs it: the committed throughput and recipe runs as
+    tables and figures, timing and training nothing."""
+    from fmnist_utils.lab import speed
+
+    nb = nbformat.read(quick_series / "06_train_fast.ipynb", as_version=4)
+    assert not errors(nb)
+    shown = displayed(nb) + html(nb)
+    for name, recipe in speed.load_recipes().items():
+        assert name in shown and f"{recipe['test_accuracy_mean']:.4f}" in shown, f"recipe {name} is shown"
+    assert f"{speed.seed_protocol()['test_accuracy_mean']:.4f}" in shown
+    assert "nothing timed here" in printed(nb) and "SAMPLE" not in printed(nb)
+    assert sorted(p.name for p in (quick_series / "train_fast" / "figures").glob("*.png")) == [
+        "accuracy_against_minutes.png",
+        "layer_flops.png",
+        "layer_times.png",
+    ]
+    assert sorted(p.name for p in (quick_series / "train_fast").iterdir()) == ["figures"], (
+        "nothing was measured"
+    )

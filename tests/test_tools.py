@@ -11,6 +11,7 @@ from fmnist_utils.models import Keras2Crossentropy
 from tools import seed_protocol_any_backend as tool
 
 
+@pytest.mark.slow  # trains the seed network under both numerics
 def test_both_numerics_from_the_scores_on_the_sample(tmp_path, capsys):
     out = tmp_path / "numerics.json"
     assert (
