@@ -1,5 +1,7 @@
 """Debian's Chromium as the browser tests start it (never a browser download)."""
 
+import os
+import shutil
 from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -13,3 +15,12 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+def screenshot(page, path: Path) -> None:
+    """A PNG of ``page`` at ``path``, copied to ``$FMNIST_SCREENSHOT_DIR`` when set (how assets/ is refreshed)."""
+    page.screenshot(path=str(path))
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    if os.environ.get("FMNIST_SCREENSHOT_DIR"):
+        Path(os.environ["FMNIST_SCREENSHOT_DIR"]).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, Path(os.environ["FMNIST_SCREENSHOT_DIR"]) / path.name)

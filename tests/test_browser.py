@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from chromium import CHROMIUM, CHROMIUM_FLAGS
+from chromium import CHROMIUM, CHROMIUM_FLAGS, screenshot
 
 from fmnist_utils.params import project_root
 
@@ -303,12 +302,7 @@ def test_notebook_runs_in_jupyterlab(lab, notebook, tmp_path):
             page.keyboard.press("Control+s")
             _wait_for_save(page, lab["root"] / notebook, unsaved)
             images.nth(min(1, images.count() - 1)).scroll_into_view_if_needed()  # show a rendered figure
-            shot = tmp_path / f"jupyterlab_{notebook.removesuffix('.ipynb')}.png"
-            page.screenshot(path=str(shot))
-            assert shot.read_bytes()[:4] == b"\x89PNG"
-            if os.environ.get("FMNIST_SCREENSHOT_DIR"):
-                Path(os.environ["FMNIST_SCREENSHOT_DIR"]).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(shot, Path(os.environ["FMNIST_SCREENSHOT_DIR"]) / shot.name)
+            screenshot(page, tmp_path / f"jupyterlab_{notebook.removesuffix('.ipynb')}.png")
         finally:
             browser.close()
 
