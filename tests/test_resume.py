@@ -71,10 +71,10 @@ def _assert_same_run(result, whole):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.fixture
-def whole(small_split, tmp_path):
+@pytest.fixture(scope="module")
+def whole(small_split, tmp_path_factory):
     """The uninterrupted run that every interrupted one must equal."""
-    return _train(tmp_path / "whole", small_split, **EXACT)
+    return _train(tmp_path_factory.mktemp("whole"), small_split, **EXACT)
 
 
 def test_a_killed_and_resumed_run_equals_the_uninterrupted_run(small_split, tmp_path, kill, whole):

@@ -100,29 +100,34 @@ def sample_as_keras_files(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("path,index", _reusable_cells())
-def test_reusable_cell_runs_alone_without_fmnist_utils(
-    path, index, tmp_path, sample_as_keras_files, monkeypatch
-):
+#: Run before each reusable cell: the names every earlier cell left are deleted, so that a cell that leaned on
+#: another's definitions or imports fails as it would in a project of its own.
+FORGET_EARLIER_CELLS = "%reset -f"
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if _tagged(p, "reusable")], ids=lambda p: p.stem)
+def test_reusable_cells_run_alone_without_fmnist_utils(path, tmp_path, sample_as_keras_files, monkeypatch):
+    """Each reusable cell of a notebook in one kernel without the package, every earlier name forgotten first
+    (one kernel a notebook instead of one a cell)."""
     monkeypatch.setenv("FMNIST_DATA_DIR", str(sample_as_keras_files))  # the kernel inherits it
-    nb = nbformat.read(path, as_version=4)
+    metadata = nbformat.read(path, as_version=4).metadata
     fresh = nbformat.v4.new_notebook(
-        cells=[
-            nbformat.v4.new_code_cell(WITHOUT_FMNIST_UTILS),
-            nbformat.v4.new_code_cell(nb.cells[index].source),
-        ]
+        metadata=metadata, cells=[nbformat.v4.new_code_cell(WITHOUT_FMNIST_UTILS)]
     )
-    fresh.metadata = nb.metadata
     client = NotebookClient(
         fresh, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
-    try:
-        client.execute()
-    except CellExecutionError as error:
-        pytest.fail(
-            f"{path.name} cell {index}, run alone in a fresh kernel without fmnist_utils:\n{error}",
-            pytrace=False,
-        )
+    with client.setup_kernel():
+        client.execute_cell(fresh.cells[0], 0)
+        for index, cell in _tagged(path, "reusable"):
+            for source in (FORGET_EARLIER_CELLS, cell.source):
+                fresh.cells.append(nbformat.v4.new_code_cell(source))
+                try:
+                    client.execute_cell(fresh.cells[-1], len(fresh.cells) - 1)
+                except CellExecutionError as error:
+                    pytest.fail(
+                        f"{path.name} cell {index}, run alone without fmnist_utils:\n{error}", pytrace=False
+                    )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
