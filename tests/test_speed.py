@@ -416,3 +416,10 @@ def test_screening_runs_are_listed_in_the_order_they_ran_with_their_notes(tmp_pa
     assert list(table["training_minutes"]) == [5.0, 4.0]
     assert list(table["screening_test_accuracy"]) == [0.92, 0.92], "shown, labelled as not used"
     assert speed.label("screening_test_accuracy") == "test accuracy (measured, not used)"
+
+
+def test_the_matmul_ceiling_is_measured_once_per_process():
+    first = benchmark.matmul_ceiling(64, 2, 1)
+    first["float32_gflops_per_second"] = -1.0  # a caller's change stays its own
+    again = benchmark.matmul_ceiling(64, 2, 1)
+    assert again["float32_gflops_per_second"] > 0 and again == benchmark.matmul_ceiling(64, 2, 1)

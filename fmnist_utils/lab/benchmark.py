@@ -18,6 +18,7 @@ Results are written as JSON (``--output``); timings are never asserted by tests.
 from __future__ import annotations
 
 import argparse
+import functools
 import inspect
 import json
 import statistics
@@ -228,7 +229,13 @@ def run_benchmark(
 def matmul_ceiling(size: int = 2048, chain: int = 10, repeats: int = 3) -> dict[str, float]:
     """This machine's GFLOP/s on a chain of ``chain`` products of ``size`` x ``size`` matrices, in float32 and
     bfloat16 (best of ``repeats``): the ceiling a model's GFLOP/s is read against, and what makes timings
-    taken on two machines comparable."""
+    taken on two machines comparable. Measured once per process (bfloat16 takes minutes where the CPU lacks
+    it); each call returns its own copy."""
+    return dict(_measured_ceiling(size, chain, repeats))
+
+
+@functools.cache
+def _measured_ceiling(size: int, chain: int, repeats: int) -> dict[str, float]:
     ceiling = {}
     for dtype in ("float32", "bfloat16"):
         a = ops.cast(keras.random.normal((size, size), seed=0) / size**0.5, dtype)
