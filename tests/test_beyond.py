@@ -17,7 +17,7 @@ from notebook_outputs import NOTEBOOKS, SOURCE_NOTEBOOKS, digest, displayed, err
 from fmnist_utils import data, run_notebooks
 from fmnist_utils.lab import ablation, published
 from tools import replicate
-from tools.publish import PublishError, publish_beyond
+from tools.publish import PublishError, code_digest, publish_beyond, recorded_digest
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
 
@@ -173,12 +173,11 @@ def test_publish_beyond_refuses_sample_runs_and_copies_full_ones(beyond_series, 
     readme = (tmp_path / "repo" / "README.md").read_text()
     assert "old" not in readme and table in readme and readme.endswith("<!-- /results-beyond -->\nend\n")
     copied = nbformat.read(tmp_path / "repo" / "notebooks" / "05_beyond_the_seed.ipynb", as_version=4)
-    assert not any("injected-parameters" in c.metadata.get("tags", []) for c in copied.cells)
+    [injected] = [c.source for c in copied.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "\nepochs = 1" in injected and "\ntrain_limit = 2000" in injected  # what the outputs came from
+    assert "output_dir" not in injected  # a user's re-run writes to the usual place
     parameters = next(c.source for c in copied.cells if "parameters" in c.metadata.get("tags", []))
-    assert (
-        "\nepochs = 1 " in parameters and "\ntrain_limit = 2000 " in parameters
-    )  # what the outputs came from
-    assert "\noutput_dir = None " in parameters  # a user's re-run writes to the usual place
+    assert "\noutput_dir = None " in parameters and recorded_digest(copied) == code_digest(copied)
 
 
 def test_replicate_exports_the_winner_for_notebook_05(beyond_series, tmp_path):

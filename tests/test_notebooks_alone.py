@@ -206,6 +206,7 @@ def test_papermill_sees_every_parameter(path):
     assert list(pm.inspect_notebook(str(path))) == assigned
 
 
+@pytest.mark.slow  # 05 in train mode (its published mode runs in the default tier)
 def test_beyond_the_seed_accepts_dataset_names_as_papermill_cli_text(tmp_path):
     """`papermill -p datasets mnist` passes a string: it means that one dataset."""
     out = tmp_path / "out.ipynb"
@@ -218,7 +219,7 @@ def test_beyond_the_seed_accepts_dataset_names_as_papermill_cli_text(tmp_path):
             "datasets": "mnist",
             "data_source": "sample",
             "epochs": 1,
-            "long_epochs": 0,  # the first stage alone: the default tier's one train-mode run of 05
+            "long_epochs": 0,  # the first stage alone
             "longer_epochs": 0,
             "train_limit": 300,
             "embedding_points": 60,
