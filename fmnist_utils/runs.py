@@ -39,8 +39,9 @@ from fmnist_utils.params import shown_path
 RUN_FILES = ("metrics.json", "model.keras", "history.csv", "history.json")
 #: The folders of a run in progress: its backup while training, the same set aside once ``fit`` returned.
 BACKUP, FITTED = "backup", "fitted"
-#: Keras' record (BackupAndRestore) of the epoch a resumed run starts at.
-TRAINING_METADATA = "training_metadata.json"
+#: Keras' files in a backup (BackupAndRestore): the weights and optimizer state, and the epoch a resumed run
+#: starts at.
+BACKUP_WEIGHTS, TRAINING_METADATA = "latest.weights.h5", "training_metadata.json"
 
 
 class RunConflictError(RuntimeError):
@@ -160,7 +161,7 @@ def _earlier_run(out: Path) -> tuple[str, dict[str, Any]] | None:
         kind = "finished" if (out / "model.keras").is_file() else "model missing"
         return kind, json.loads(metrics.read_text()).get("fingerprint") or {}
     for kind, folder in (("fitted", out / FITTED), ("killed", out / BACKUP)):
-        if (folder / "latest.weights.h5").is_file():
+        if (folder / BACKUP_WEIGHTS).is_file():
             return kind, _stamp(folder)
     return None
 

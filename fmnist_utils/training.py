@@ -26,6 +26,7 @@ from fmnist_utils.files import write_json
 from fmnist_utils.params import check_choice
 from fmnist_utils.protocol import SEED_BATCH_SIZE, SEED_EPOCHS
 from fmnist_utils.runs import (
+    BACKUP_WEIGHTS,
     FITTED,
     RunConflictError,
     RunFolder,
@@ -284,7 +285,7 @@ def finish_run(
     if run.state == "fitted":  # killed after fit returned: the set-aside backup holds the trained state
         if not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)
-        model.load_weights(run.fitted_dir / "latest.weights.h5")
+        model.load_weights(run.fitted_dir / BACKUP_WEIGHTS)
     history = read_history(run)
     fp, epoch_seconds = run.fingerprint, [float(s) for s in history["epoch_seconds"]]
     metrics = {
