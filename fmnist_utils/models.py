@@ -49,10 +49,11 @@ def resolve_precision(precision: str = "auto") -> str:
             return "mixed_bfloat16"
         if major == 7:
             return "mixed_float16"
-    return "mixed_bfloat16" if _cpu_has_bf16() else "float32"
+    return "mixed_bfloat16" if cpu_has_native_bfloat16() else "float32"
 
 
-def _cpu_has_bf16() -> bool:
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AVX512_BF16 or AMX flags in /proc/cpuinfo)."""
     try:
         flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
     except (OSError, StopIteration):

@@ -37,6 +37,8 @@ APPENDICES = (
 )
 #: ``--quick``: a smoke run's epochs, training images (the whole bundled sample) and points in the 2-D maps.
 QUICK = {"epochs": 1, "train_limit": 2000, "embedding_points": 300}
+#: ``--quick``: what 05 and 06 do on the page shortened too (05's label-smoothing trial, 06's timed steps).
+QUICK_PAGE = {"05_beyond_the_seed.ipynb": {"trial_epochs": 1}, "06_train_fast.ipynb": {"timed_steps": 1}}
 #: The kernels' environment: TensorFlow's C++ start-up lines silenced (they are not the notebook's output).
 KERNEL_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 #: C-level writes of a kernel (TensorFlow, XLA) go to the kernel's stderr, a log file, not into cell outputs.
@@ -72,6 +74,7 @@ def plan(
     datasets=DATASETS,
     notebooks_dir: Path,
     beyond: bool = False,
+    quick: bool = False,
 ) -> list[Step]:
     """The ordered steps of a series run into ``out``."""
     data = {"data_source": data_source, "seed": seed}
@@ -107,6 +110,8 @@ def plan(
         Step(name, {"data_source": data_source} if name.startswith("appendix/A1") else {})
         for name in APPENDICES
     ]
+    for step in steps if quick else ():
+        step.parameters.update(QUICK_PAGE.get(step.notebook, {}))
     missing = sorted({s.notebook for s in steps if not (notebooks_dir / s.notebook).is_file()})
     if missing:
         raise FileNotFoundError(
@@ -289,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
             datasets=tuple(args.datasets),
             notebooks_dir=notebooks_dir,
             beyond=args.beyond,
+            quick=args.quick,
         )
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -150,9 +150,6 @@ def test_publish_beyond_refuses_sample_runs_and_copies_full_ones(beyond_series, 
         row["is_sample"] = False
     (run / "beyond" / "summary.json").write_text(json.dumps(summary))
     (tmp_path / "repo").mkdir()
-    (tmp_path / "repo" / "README.md").write_text(
-        "# T\n<!-- results-beyond -->\nold\n<!-- /results-beyond -->\nend\n"
-    )
     results = publish_beyond(run, repo=tmp_path / "repo")
     assert sorted(p.name for p in results.iterdir()) == [
         "fashion_mnist-ablation.csv",
@@ -170,8 +167,6 @@ def test_publish_beyond_refuses_sample_runs_and_copies_full_ones(beyond_series, 
         test = row["test_accuracy_best_recipe"]
         assert f"| {row['dataset']} | {row['best_recipe_text']} |" in table
         assert f"**{test:.4f}**" in table
-    readme = (tmp_path / "repo" / "README.md").read_text()
-    assert "old" not in readme and table in readme and readme.endswith("<!-- /results-beyond -->\nend\n")
     copied = nbformat.read(tmp_path / "repo" / "notebooks" / "05_beyond_the_seed.ipynb", as_version=4)
     [injected] = [c.source for c in copied.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert "\nepochs = 1" in injected and "\ntrain_limit = 2000" in injected  # what the outputs came from

@@ -113,9 +113,9 @@ def test_auto_precision_follows_the_hardware(monkeypatch):
     from fmnist_utils import models
 
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])  # any host: a CPU-only one
-    monkeypatch.setattr(models, "_cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(models, "cpu_has_native_bfloat16", lambda: True)
     assert models.resolve_precision("auto") == "mixed_bfloat16"  # no GPU on the test machines
-    monkeypatch.setattr(models, "_cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(models, "cpu_has_native_bfloat16", lambda: False)
     assert models.resolve_precision("auto") == "float32"
     assert build_seed_model(precision="auto").dtype_policy.name == "float32"
     assert models.resolve_precision("mixed_float16") == "mixed_float16"

@@ -72,6 +72,8 @@ REJECTED = {
         ),
         ({"ensemble": "yes"}, "Parameter 'ensemble' must be one of True, False; got 'yes'"),
         ({"winner_seeds": -1}, "Parameter 'winner_seeds' must be an integer >= 0; got -1"),
+        ({"trial_images": 50}, "Parameter 'trial_images' must be 0 (no trial) or at least 100; got 50"),
+        ({"trial_epochs": 0}, "Parameter 'trial_epochs' must be an integer >= 1; got 0"),
         ({"source": "cached"}, "Parameter 'source' must be one of 'published', 'train'; got 'cached'"),
         (
             {"published_dir": "/nonexistent/beyond"},
@@ -97,6 +99,7 @@ REJECTED = {
     "06_train_fast.ipynb": [
         ({"source": "train"}, "Parameter 'source' must be one of 'published', 'measure'; got 'train'"),
         ({"images": 10}, "Parameter 'images' must be an integer >= 256; got 10"),
+        ({"timed_steps": 0}, "Parameter 'timed_steps' must be an integer >= 1; got 0"),
         ({"batch_sizes": [256, 0]}, "Parameter 'batch_sizes' must be an integer >= 1; got 0"),
         ({"batch_sizes": 256}, "Parameter 'batch_sizes' must be a non-empty list of integers >= 1; got 256"),
         ({"recipe_epochs": -1}, "Parameter 'recipe_epochs' must be an integer >= 0 or None; got -1"),
@@ -225,6 +228,7 @@ def test_beyond_the_seed_accepts_dataset_names_as_papermill_cli_text(tmp_path):
             "embedding_points": 60,
             "ensemble": False,
             "winner_seeds": 0,
+            "trial_images": 0,  # section 2's trial runs in the default tier's test of the published mode
             "output_dir": str(tmp_path / "run"),
         },
     )
@@ -237,19 +241,30 @@ def test_beyond_the_seed_accepts_dataset_names_as_papermill_cli_text(tmp_path):
 
 
 def test_notebook_05_explores_the_committed_ladder_from_the_shipped_artifacts(tmp_path):
-    """The default, source="published": the committed ladder and the shipped winners' predictions on the full
-    test sets, in minutes, training nothing."""
+    """The default, source="published": a small label-smoothing trial trains on the page, then the committed
+    ladder and the shipped winners' predictions on the full test sets, in minutes, no ladder trial trained."""
     out = tmp_path / "out.ipynb"
     pm.execute_notebook(
         str(NOTEBOOKS / "05_beyond_the_seed.ipynb"),
         str(out),
         progress_bar=False,
-        parameters={"embedding_points": 150, "output_dir": str(tmp_path / "run")},
+        parameters={
+            "embedding_points": 150,
+            "trial_images": 400,
+            "trial_epochs": 2,
+            "output_dir": str(tmp_path / "run"),
+        },
     )
     nb = nbformat.read(out, as_version=4)
     assert not errors(nb)
     stdout, shown = printed(nb), displayed(nb) + html(nb)
     assert "nothing is trained" in stdout and "Training cnn_" not in stdout and "SAMPLE" not in stdout
+    for smoothing in ("0.0", "0.1"):  # section 2's trial trains on the page, with its fit log
+        assert (
+            f"--- label_smoothing={smoothing}\nEpoch 1/2" in stdout
+            and f"label_smoothing={smoothing}" in html(nb)
+        )
+    assert "Epoch 2/2" in stdout and "mean top probability (validation)" in html(nb)
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["figures"], "no trial was trained"
     summary = json.loads((project_root() / "results" / "beyond" / "summary.json").read_text())
     for name in ("fashion_mnist", "mnist"):
@@ -290,7 +305,7 @@ def test_markdown_cells_stay_short():
 def test_notebook_06_times_this_machine_and_trains_the_recipe_on_the_sample(tmp_path):
     """source="measure": the benchmark runs here (its JSON saved) and the page's plain-Keras recipe trains,
     loudly marked as sample data."""
-    quick = {"images": 256, "repeats": 1, "batch_sizes": [64, 128], "recipe_epochs": 1}
+    quick = {"images": 256, "repeats": 1, "batch_sizes": [64, 128], "recipe_epochs": 1, "timed_steps": 1}
     nb = executed(
         "06_train_fast.ipynb",
         tmp_path,

@@ -107,10 +107,10 @@ def test_beyond_table_reports_the_winner_once_with_its_cost():
     table = beyond_table(_summary(True)).splitlines()
     assert len(table) == 3
     assert table[2] == (
-        "| Fashion-MNIST | input_norm=bn_channel | 0.9200 → 0.9300 | **0.9412** | 0.9323 | ≥ 0.9400 "
-        "| yes | 12 epochs, 8.3 min (mixed_bfloat16) |"
+        "| Fashion-MNIST | input_norm=bn_channel | 0.9200 → 0.9300 | **0.9412** | 0.9323 "
+        "| 12 epochs, 8.3 min (mixed_bfloat16) |"
     )
-    assert "| no |" in beyond_table(_summary(False))
+    assert "target" not in beyond_table(_summary(False)), "a reader's table: results, no project targets"
     summary = _summary(True)
     summary["datasets"]["fashion_mnist"]["ensemble"] = {"used": True, "members": [1, 2], "val_accuracy": 0.94}
     assert beyond_table(summary).splitlines()[2].endswith("| 12 + 30 epochs, 27.3 min (mixed_bfloat16) |")
@@ -150,17 +150,15 @@ def test_a_bfloat16_run_is_not_published_as_the_seed_protocol(tmp_path):
     assert not any(repo.iterdir()), "nothing recorded"
 
 
-def test_readme_tables_are_the_ones_the_committed_results_give():
+def test_the_results_tables_readme_links_are_the_ones_the_committed_results_give():
     from fmnist_utils.params import project_root
-    from tools.publish import readme_tables
+    from tools.publish import results_tables
 
-    readme = (project_root() / "README.md").read_text()
-    for (start, end), table in readme_tables(project_root()).items():
-        assert start in readme and end in readme, f"README lacks {start}"
-        shown = readme[readme.index(start) + len(start) : readme.index(end)]
-        assert shown == "\n" + table, (
-            f"README's {start} table differs from results/: python -m tools.publish --readme-only"
+    for path, table in results_tables(project_root()).items():
+        assert path.read_text() == table, (
+            f"{path} differs from results/: python -m tools.publish --tables-only"
         )
+        assert path.relative_to(project_root()).as_posix() in (project_root() / "README.md").read_text()
 
 
 def test_readme_stays_short():

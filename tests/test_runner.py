@@ -51,13 +51,32 @@ def test_plan_of_the_repository_series_has_every_notebook(tmp_path):
         steps[-3].output_name == "05_beyond_the_seed.ipynb" and steps[-3].parameters["source"] == "train"
     ), "--beyond trains the ladder (the notebook's default only reads the committed one)"
     assert steps[-2].output_name == "06_train_fast.ipynb" and "source" not in steps[-2].parameters, (
-        "06 draws the committed measurements: timing a machine is a deliberate, long run"
+        "06 times a few steps and draws the committed benchmark: the whole benchmark is a deliberate, long run"
     )
+    assert "timed_steps" not in steps[-2].parameters and "trial_epochs" not in steps[-3].parameters
     assert steps[-1].output_name == "07_your_own_images.ipynb"
     assert steps[-1].parameters["models_dir"] == str(tmp_path), "07 starts from the models 03 saves here"
     assert [s.output_name for s in appendices] == list(run_notebooks.APPENDICES), "the appendices come last"
     assert appendices[0].parameters == {"data_source": "sample"}, "A1 compares the releases' labels, if any"
     assert [s.history for s in steps if s.history] == [tmp_path / name / "history.csv" for name in DATASETS]
+
+
+def test_quick_shortens_what_05_and_06_train_and_time_on_the_page(tmp_path):
+    steps = run_notebooks.plan(
+        tmp_path,
+        data_source="sample",
+        epochs=1,
+        train_limit=2000,
+        seed=0,
+        embedding_points=300,
+        notebooks_dir=project_root() / "notebooks",
+        beyond=True,
+        quick=True,
+    )
+    by_name = {s.output_name: s.parameters for s in steps}
+    assert by_name["06_train_fast.ipynb"]["timed_steps"] == 1
+    assert by_name["05_beyond_the_seed.ipynb"]["trial_epochs"] == 1
+    assert "timed_steps" not in by_name["01_data_exploration.ipynb"]
 
 
 def test_epoch_lines_show_accuracy_seconds_and_time_left():

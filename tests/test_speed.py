@@ -203,7 +203,9 @@ def test_each_committed_recipe_aimed_at_its_issue_target():
 def notebook_recipe() -> dict:
     """The names notebook 06's reusable cell defines."""
     nb = nbformat.read(project_root() / "notebooks" / "06_train_fast.ipynb", as_version=4)
-    [cell] = [c for c in nb.cells if "reusable" in c.metadata.get("tags", [])]
+    [cell] = [
+        c for c in nb.cells if "reusable" in c.metadata.get("tags", []) and "def build_fast_model" in c.source
+    ]
     namespace: dict = {}
     exec(compile(cell.source, "06_train_fast.ipynb", "exec"), namespace)
     return namespace
@@ -426,3 +428,30 @@ def test_the_matmul_ceiling_is_measured_once_per_process():
     first["float32_gflops_per_second"] = -1.0  # a caller's change stays its own
     again = benchmark.matmul_ceiling(64, 2, 1)
     assert again["float32_gflops_per_second"] > 0 and again == benchmark.matmul_ceiling(64, 2, 1)
+
+
+def test_notebook_06_times_each_model_after_one_untimed_step_in_interleaved_rounds():
+    """06's step timer (its first reusable cell): every model trains once untimed, then once a round."""
+    import keras
+    import numpy as np
+
+    nb = nbformat.read(project_root() / "notebooks" / "06_train_fast.ipynb", as_version=4)
+    [cell] = [c for c in nb.cells if "def time_training_steps" in c.source]
+    namespace: dict = {}
+    exec(compile(cell.source, "06_train_fast.ipynb", "exec"), namespace)
+    models = {}
+    for name in ("small", "wide"):
+        models[name] = keras.Sequential(
+            [
+                keras.Input((28, 28, 1)),
+                keras.layers.Flatten(),
+                keras.layers.Dense(8 if name == "small" else 64),
+            ]
+        )
+        models[name].compile(
+            optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        )
+    x, y = np.zeros((40, 28, 28), "uint8"), np.zeros(40, "int64")
+    speeds = namespace["time_training_steps"](models, x, y, steps=3, batch_size=16)
+    assert list(speeds.index) == ["small", "wide"] and (speeds > 0).all()
+    assert [int(m.optimizer.iterations) for m in models.values()] == [4, 4], "one untimed step, then 3 timed"

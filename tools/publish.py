@@ -13,8 +13,7 @@ then publishes it (a maintainer's step: it writes into the repository). It copie
 * the figures the README shows into ``assets/``;
 * each run's ``metrics.json`` and ``history.csv`` into ``results/seed/<dataset>-seed<N>.*`` (no weights;
   ``--metrics-only`` records just these, for another seed of one or both datasets),
-  and a regenerated ``results/seed/summary.md`` over every seed published so far, which also replaces
-  the table between the ``<!-- results-seed -->`` markers of README.md.
+  and a regenerated ``results/seed/summary.md`` over every seed published so far (README links it).
 
 Only full-data seed-protocol runs are published: sample data, subsets, fewer epochs, another precision than
 float32 or other numerics are refused, and so is an executed notebook with an error, a stderr output (start-up
@@ -25,8 +24,8 @@ their published modes, the appendices) and publishes them the same way.
 With ``--beyond`` (or :func:`publish_beyond`) the run's ``05_beyond_the_seed`` results are published too:
 the executed notebook over ``notebooks/05_beyond_the_seed.ipynb``, ``summary.json`` and each dataset's
 ``ablation.csv`` (and ``replicate.json``, if :mod:`tools.replicate` ran) into ``results/beyond/``,
-its figures into ``assets/beyond_*.png``, and its best results
-into the table between README's ``<!-- results-beyond -->`` markers; full data only. ``--beyond-only``
+its figures into ``assets/beyond_*.png``, and its best results into ``results/beyond/summary.md``; full
+data only. ``--beyond-only``
 publishes just that, from a run of notebook 05 alone (``RUN_DIR/05_beyond_the_seed.ipynb`` and
 ``RUN_DIR/beyond/``). A new ladder makes ``results/beyond/published/`` stale (a test compares its winner with
 ``summary.json``): refresh it with ``python -m tools.replicate results/beyond --seeds 0 --winner-only --export
@@ -52,7 +51,7 @@ import numpy as np
 from fmnist_utils.comparison import DATASET_LABELS, protocol_notes
 from fmnist_utils.files import atomic_path, write_text
 from fmnist_utils.params import project_root, shown_path
-from fmnist_utils.protocol import SEED_RESULTS, THROUGHPUT_TARGET
+from fmnist_utils.protocol import SEED_RESULTS
 from fmnist_utils.run_notebooks import APPENDICES
 from fmnist_utils.runs import load_run
 
@@ -296,11 +295,6 @@ def summary_table(results_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-README_MARKERS = ("<!-- results-seed -->", "<!-- /results-seed -->")
-BEYOND_MARKERS = ("<!-- results-beyond -->", "<!-- /results-beyond -->")
-SPEED_MARKERS = ("<!-- results-speed -->", "<!-- /results-speed -->")
-
-
 def _timing_note(recipe: dict) -> str:
     """What a recipe's minutes need said: " (seed 0 alone)" when only some of its seeds have a usable training
     time, "autotuned" when its tf.data pipeline was (its minutes then include waits: notebook 06)."""
@@ -311,64 +305,52 @@ def _timing_note(recipe: dict) -> str:
 
 
 def speed_table(results: Path) -> str:
-    """Markdown table of notebook 06's results: every recipe's budget, training minutes and test accuracy over
-    its seeds, against its target, then the seed network's throughput gain (ratio of median epochs)."""
+    """Markdown table of notebook 06's results: every recipe's budget, training minutes, validation and test
+    accuracy over its seeds, then the seed network's throughput by precision and input pipeline."""
     from fmnist_utils.lab import speed
 
     throughput = speed.load_throughput(results)
     recipes = {speed.SEED_PROTOCOL: speed.seed_protocol(results), **speed.load_recipes(results)}
-    targets = speed.targets_table(recipes).set_index("recipe")
     lines = [
-        "| recipe | network, precision | epochs | training minutes (median) | test accuracy (mean ± std, seeds) "
-        "| target | met (accuracy / time) |",
-        "|---|---|---|---|---|---|---|",
+        "| recipe | network, precision | epochs | training minutes (median) | test accuracy (mean ± std, seeds) |",
+        "|---|---|---|---|---|",
     ]
     for name, r in recipes.items():
-        target, met = "", ""
-        if name in targets.index:
-            t = targets.loc[name]
-            target = f"≥ {t['target_accuracy']:.4f} in ≤ {t['target_minutes']:.0f} min"
-            met = f"{'yes' if t['accuracy_met'] else 'no'} / {'yes' if t['time_met'] else 'no'}"
         lines.append(
             f"| {name} | {speed.network_name(r)}, {r['precision']}"
             f"{', test-time flips' if r['test_time_flips'] else ''} "
             f"| {r['epochs']} | {r['training_minutes_median']:.1f}{_timing_note(r)} | {r['test_accuracy_mean']:.4f} ± "
-            f"{r['test_accuracy_std']:.4f} ({len(r['seeds'])}) | {target} | {met} |"
+            f"{r['test_accuracy_std']:.4f} ({len(r['seeds'])}) |"
         )
     ceiling = throughput["machine"]["matmul_ceiling"]
-    measured = speed.throughput_targets(throughput)
-    first, *again = measured["speedup_of_medians"]
+    rate = {row["name"]: row["median_images_per_second"] for row in throughput["throughput"]}
+    plain, float32, bfloat16 = (
+        rate[throughput["baseline"]],
+        rate["float32 + tf.data"],
+        rate[throughput["fastest"]],
+    )
     lines.append(
-        f"\nSeed network, {throughput['fastest']} vs the plain port, ratio of median passes: {first:.2f}×"
-        + "".join(f", {ratio:.2f}× again in the batch sweep" for ratio in again)
-        + f" (target ≥ {THROUGHPUT_TARGET}×: "
-        + ("met" if measured["met"].all() else "**not reliably met**")
-        + f"). Ceiling {ceiling['float32_gflops_per_second']:.0f} / {ceiling['bfloat16_gflops_per_second']:.0f}"
-        " GFLOP/s (float32 / bfloat16)."
+        f"\nThe seed network on the same machine ({throughput['machine']['cpu']}, "
+        f"{throughput['machine']['cpu_count']} cores; median passes of {throughput['images']:,} images): "
+        f"{float32:.0f} images/s in float32 and {bfloat16:.0f} in mixed_bfloat16, both fed by the project's "
+        f"tf.data pipeline ({bfloat16 / float32:.2f}×); the plain port (float32, NumPy arrays into fit) "
+        f"{plain:.0f} ({bfloat16 / plain:.2f}× to mixed_bfloat16 + tf.data). Matrix-product ceiling "
+        f"{ceiling['float32_gflops_per_second']:.0f} / {ceiling['bfloat16_gflops_per_second']:.0f} GFLOP/s "
+        "(float32 / bfloat16)."
     )
     return "\n".join(lines) + "\n"
 
 
-def readme_tables(repo: Path) -> dict[tuple[str, str], str]:
-    """README's generated tables (markers -> table) from the committed results."""
+def results_tables(repo: Path) -> dict[Path, str]:
+    """The tables README links (path -> table), made from the committed results."""
     results = repo / "results"
     return {
-        README_MARKERS: summary_table(results / "seed"),
-        BEYOND_MARKERS: beyond_table(json.loads((results / "beyond" / "summary.json").read_text())),
-        SPEED_MARKERS: speed_table(results),
+        results / "seed" / "summary.md": summary_table(results / "seed"),
+        results / "beyond" / "summary.md": beyond_table(
+            json.loads((results / "beyond" / "summary.json").read_text())
+        ),
+        results / "benchmark" / "summary.md": speed_table(results),
     }
-
-
-def update_readme(readme: Path, table: str, markers: tuple[str, str] = README_MARKERS) -> bool:
-    """Replace the text between ``markers`` in ``readme`` with ``table``; False (unchanged) without markers."""
-    if not readme.is_file():
-        return False
-    text = readme.read_text()
-    start, end = text.find(markers[0]), text.find(markers[1])
-    if start < 0 or end < start:
-        return False
-    write_text(readme, text[: start + len(markers[0])] + "\n" + table + text[end:])
-    return True
 
 
 def publish(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -> Path:
@@ -397,14 +379,13 @@ def publish(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -
 
 
 def _record_metrics(run_dir: Path, metrics: dict[str, dict], repo: Path) -> Path:
-    """Copy each run's metrics and history into results/seed/, then rewrite summary.md and README's table."""
+    """Copy each run's metrics and history into results/seed/, then rewrite summary.md."""
     results = repo / "results" / "seed"
     for name, m in metrics.items():
         _copy(run_dir / name / "metrics.json", results / f"{name}-seed{m['seed']}.json")
         _copy(run_dir / name / "history.csv", results / f"{name}-seed{m['seed']}-history.csv")
     table = summary_table(results)
     write_text(results / "summary.md", table)
-    update_readme(repo / "README.md", table)
     return results
 
 
@@ -466,20 +447,18 @@ def publish_beyond(run_dir: str | os.PathLike, repo: str | os.PathLike | None = 
     for figure in sorted((beyond / "figures").glob("*.png")):
         _copy(figure, repo / "assets" / f"beyond_{figure.name}")
     _publish_notebook(notebook, repo / "notebooks" / "05_beyond_the_seed.ipynb")
-    table = beyond_table(summary)
-    write_text(results / "summary.md", table)
-    update_readme(repo / "README.md", table, BEYOND_MARKERS)
+    write_text(results / "summary.md", beyond_table(summary))
     return results
 
 
 def beyond_table(summary: dict) -> str:
     """Markdown table of notebook 05's ``summary.json``: per dataset the recipe chosen on validation, its
-    test accuracy (measured once) against the seed and the target, and the training of what was tested
+    test accuracy (measured once) against the seed's, and the training of what was tested
     (the winning trial, or every member of the ensemble)."""
     lines = [
-        "| dataset | best recipe (chosen on validation) | validation: seed recipe → best | "
-        "**test, best recipe** (measured once) | seed (2017) | target | met | training of what is tested |",
-        "|---|---|---|---|---|---|---|---|",
+        "| dataset | best recipe (chosen on validation) | validation: the ladder's first step (seed recipe) → best | "
+        "**test, best recipe** (measured once) | seed (2017) | training of what is tested |",
+        "|---|---|---|---|---|---|",
     ]
     for name, row in summary["datasets"].items():
         ensemble = row.get("ensemble", {"used": False})
@@ -495,9 +474,7 @@ def beyond_table(summary: dict) -> str:
         lines.append(
             f"| {DATASET_LABELS[name]} | {row['best_recipe_text']} | "
             f"{row['val_accuracy_seed_recipe']:.4f} → {row['val_accuracy_best_recipe']:.4f} | "
-            f"**{row['test_accuracy_best_recipe']:.4f}** | {row['seed_2017_test_accuracy']:.4f} | "
-            f"≥ {row['target']:.4f} | {'yes' if row['target_met'] else 'no'} | "
-            f"{cost} |"
+            f"**{row['test_accuracy_best_recipe']:.4f}** | {row['seed_2017_test_accuracy']:.4f} | {cost} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -523,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     only.add_argument(
         "--metrics-only",
         action="store_true",
-        help="another seed: record only its metrics in results/seed/ and the README table",
+        help="another seed: record only its metrics in results/seed/ and its summary.md",
     )
     only.add_argument(
         "--training",
@@ -531,19 +508,18 @@ def main(argv: list[str] | None = None) -> int:
         help="another seed, shown: its metrics, its executed notebook 03 and its figures",
     )
     only.add_argument(
-        "--readme-only",
+        "--tables-only",
         action="store_true",
-        help="rewrite README's tables from the committed results (no RUN_DIR)",
+        help="rewrite the results tables README links (results/*/summary.md) from the committed results",
     )
     args = parser.parse_args(argv)
-    if args.readme_only:
-        repo = project_root()
-        for markers, table in readme_tables(repo).items():
-            update_readme(repo / "README.md", table, markers)
-        print(f"README tables rewritten from {repo / 'results'}")
+    if args.tables_only:
+        for path, table in results_tables(project_root()).items():
+            write_text(path, table)
+            print(f"{path} rewritten")
         return 0
     if args.run_dir is None:
-        parser.error("RUN_DIR is needed (except with --readme-only)")
+        parser.error("RUN_DIR is needed (except with --tables-only)")
     try:
         if args.metrics_only or args.training:
             results = (publish_training if args.training else publish_metrics)(args.run_dir)

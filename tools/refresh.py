@@ -3,9 +3,10 @@
 ``python -m tools.refresh notebooks/05_beyond_the_seed.ipynb notebooks/appendix/A1_why_not_09323.ipynb ...``
 executes each notebook with its own defaults on your full data (``FMNIST_DATA_DIR``), in kernels set up as the
 series runner sets them (TensorFlow's start-up lines to ``logs/``), then writes it over the source: 01 and 02,
-05 (``source="published"``), 06 (``source="published"``) and the appendices read committed results or the data
-only. 03, 04 and 07 come from a series run (``tools.publish``). A notebook with an error, a stderr output or a
-path of this machine is refused and the committed one kept.
+05 (``source="published"``: a small trial, then the committed ladder), 06 (``source="published"``: a few
+training steps timed here, then the committed benchmark; run it on an otherwise idle machine) and the
+appendices train no seed-protocol run. 03, 04 and 07 come from a series run (``tools.publish``). A notebook
+with an error, a stderr output or a path of this machine is refused and the committed one kept.
 """
 
 from __future__ import annotations

@@ -560,7 +560,7 @@ DISPLAY_LABELS = {
     "seconds_per_epoch": "s / epoch",
     # summarize's rows
     "best_recipe_text": "best recipe (chosen on validation)",
-    "val_accuracy_seed_recipe": "val accuracy: seed recipe",
+    "val_accuracy_seed_recipe": "val accuracy: seed recipe (the ladder's first step)",
     "val_accuracy_best_recipe": "val accuracy: best recipe",
     "test_accuracy_best_recipe": "test accuracy: best recipe (measured once)",
     "seed_2017_test_accuracy": "seed 2017 test accuracy",
@@ -638,8 +638,6 @@ SUMMARY_COLUMNS = (
     "val_accuracy_best_recipe",
     "test_accuracy_best_recipe",
     "seed_2017_test_accuracy",
-    "target",
-    "target_met",
     "epochs_per_trial",
     "ladder_minutes",
 )
