@@ -2,7 +2,8 @@
 
 :func:`load_dataset` looks, in order, in ``data_dir``, ``FMNIST_DATA_DIR``, the per-user cache, Keras' cache,
 Debian's ``/usr/share/datasets/fashion-mnist``, then downloads from Keras' mirror into the cache. A folder
-the user named is authoritative (a bad file there raises). Every file's IDX header, item counts and SHA-256
+the user named is authoritative (a bad file there raises); ``FMNIST_DATA_DIR`` without one dataset's files
+is passed over for that dataset (it may hold the other only). Every file's IDX header, item counts and SHA-256
 of the decompressed bytes are checked, so any faithful copy passes; no pickle is ever loaded.
 """
 
@@ -76,6 +77,8 @@ CLASS_NAMES = {
 
 #: Folder name of each dataset inside a data folder (the publishers' spelling).
 FOLDERS = {"mnist": "mnist", "fashion_mnist": "fashion-mnist"}
+#: The two datasets, in the order the series runs and tables list them.
+DATASETS = ("fashion_mnist", "mnist")
 #: How messages name each dataset.
 DISPLAY_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 
@@ -468,12 +471,15 @@ def _load_auto(name: str, data_dir: str | os.PathLike | None):
             continue
         root = Path(root).expanduser()
         folder = _dataset_folder(root, name) if root.is_dir() else None
-        if folder is None:
-            raise DataNotFoundError(
-                f"{label}={root} holds no {name} files (expected {root / FOLDERS[name]}/ or the four files "
-                f"{', '.join(IDX_FILES.values())} directly in it).\n\n" + _not_found_message(name, looked)
-            )
-        return read_dataset_folder(folder, name), DataInfo(name, label, str(folder), verified=True)
+        if folder is not None:
+            return read_dataset_folder(folder, name), DataInfo(name, label, str(folder), verified=True)
+        missing = (
+            f"{label}={root} holds no {name} files (expected {root / FOLDERS[name]}/ or the four files "
+            f"{', '.join(IDX_FILES.values())} directly in it)"
+        )
+        if label == "data_dir":  # named for this call: what it lacks is an error
+            raise DataNotFoundError(f"{missing}.\n\n" + _not_found_message(name, looked))
+        looked.append(missing)  # the environment's folder may hold the other dataset only: look further
 
     # 3-4: places a machine may have a copy; a damaged or mixed-up copy there is reported and skipped.
     places = [("cache", cache_dir() / FOLDERS[name]), ("keras_cache", _keras_cache_copy(name))]
@@ -577,6 +583,7 @@ def make_dataset(
     in :func:`epoch_order` (give ``fit`` ``steps_per_epoch``); without, one pass in the stored order. A
     ``tf.data`` pipeline on TensorFlow, :class:`ArrayBatches` on other Keras backends.
     """
+    _check_batches(x, y, shuffle, first_epoch, epochs)
     if keras.backend.backend() != "tensorflow":
         return ArrayBatches(x, y, batch_size, shuffle=shuffle, seed=seed, first_epoch=first_epoch)
     import tensorflow as tf
@@ -589,6 +596,22 @@ def make_dataset(
     options = tf.data.Options()
     options.autotune.enabled = False  # its wake-ups can make fit wait (notebook 06)
     return ds.prefetch(2).with_options(options)
+
+
+def _check_batches(x: np.ndarray, y: np.ndarray, shuffle: bool, first_epoch: int, epochs: int) -> None:
+    """Refuse what :func:`make_dataset` cannot batch as asked, naming the argument."""
+    if np.ndim(x) != 3:
+        raise ValueError(
+            f"make_dataset takes images of shape (N, height, width), one channel added here; got x of shape "
+            f"{np.shape(x)}" + (" (drop the channel axis: x[..., 0])" if np.ndim(x) == 4 else "") + "."
+        )
+    if len(x) != len(y):
+        raise ValueError(f"make_dataset: x holds {len(x):,} images but y {len(y):,} labels.")
+    if shuffle and not 0 <= first_epoch < epochs:
+        raise ValueError(
+            f"make_dataset: with shuffle=True, first_epoch must be in 0..epochs-1; got first_epoch={first_epoch}"
+            f", epochs={epochs} (a finished run has no epochs left to batch)."
+        )
 
 
 class ArrayBatches(keras.utils.PyDataset):

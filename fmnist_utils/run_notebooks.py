@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from fmnist_utils.data import DATASETS
 from fmnist_utils.params import default_runs_dir, project_root
 from fmnist_utils.protocol import SEED_EPOCHS
 
-DATASETS = ("fashion_mnist", "mnist")
 APPENDICES = (
     "appendix/A1_why_not_09323.ipynb",
     "appendix/A2_precision_and_hardware.ipynb",

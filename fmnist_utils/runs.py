@@ -7,14 +7,16 @@ A run's folder holds::
     metrics.json     what ran, on what data, for how long, on which machine, and the test result
     model.keras      the trained model
     backup/          only while training: the state after the last finished epoch (weights, optimizer,
-                     random generators) and fingerprint.json, so that a killed run resumes exactly
+                     random generators), the one before it, the SHA-256 of each epoch's weights, and
+                     fingerprint.json, so that a run killed at any moment resumes exactly
     fitted/          only between the end of ``fit`` and the run's files being written: the backup, set aside
                      (``BackupAndRestore`` deletes ``backup/`` as ``fit`` returns), so that a kill in that
                      window loses no training
 
 :func:`open_run` is the one place that decides what a folder's earlier contents mean: the same killed run
 resumes, the same finished run is reused, and anything else is refused with what differs; nothing is
-deleted unless ``overwrite=True`` asks for it. Every file is written whole or not at all.
+deleted unless ``overwrite=True`` asks for it, and even then never a run of the same settings. Every file is
+written whole or not at all; ``model.keras`` is reused only if its SHA-256 is the one recorded with the run.
 """
 
 from __future__ import annotations
@@ -40,8 +42,27 @@ RUN_FILES = ("metrics.json", "model.keras", "history.csv", "history.json")
 #: The folders of a run in progress: its backup while training, the same set aside once ``fit`` returned.
 BACKUP, FITTED = "backup", "fitted"
 #: Keras' files in a backup (BackupAndRestore): the weights and optimizer state, and the epoch a resumed run
-#: starts at.
+#: starts at; with ``double_checkpoint=True`` the previous epoch's pair too, under the same names + ".bkp".
 BACKUP_WEIGHTS, TRAINING_METADATA = "latest.weights.h5", "training_metadata.json"
+PREVIOUS = ".bkp"
+#: Ours, in a backup: the SHA-256 of each backed-up epoch's weights file, by the epoch a resume starts at.
+WEIGHTS_RECORD = "weights_sha256.json"
+#: Callbacks that record or back up a run without changing what ``fit`` computes: left out of fingerprints
+#: (so is any callback whose class sets ``changes_training = False``).
+RECORDING_CALLBACKS = (
+    "BackupAndRestore",
+    "CSVLogger",
+    "EpochTimer",
+    "History",
+    "ModelCheckpoint",
+    "ProgbarLogger",
+    "RandomStateBackup",
+    "TensorBoard",
+)
+#: What every Keras callback holds while ``fit`` runs (its model, fit's parameters): state, not settings.
+KERAS_CALLBACK_STATE = frozenset(vars(keras.callbacks.Callback()))
+#: ``fit``'s settings when a run records none (runs finished before fingerprints held them).
+DEFAULT_FIT: dict[str, Any] = {"callbacks": []}
 
 
 class RunConflictError(RuntimeError):
@@ -65,6 +86,63 @@ def _without_names(config: Any) -> Any:
     return config
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _described(value: Any) -> Any:
+    """A ``fit`` setting as JSON-ready data: arrays by their SHA-256, a callback by its class and settings."""
+    if isinstance(value, np.ndarray):
+        return {"array_sha256": data_sha256(value), "shape": list(value.shape)}
+    if isinstance(value, dict):
+        return {str(k): _described(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_described(v) for v in value]
+    if isinstance(value, keras.callbacks.Callback):
+        settings = {
+            k: v
+            for k, v in vars(value).items()
+            if not k.startswith("_") and k not in KERAS_CALLBACK_STATE and _is_setting(v)
+        }
+        return {"callback": type(value).__name__, **{k: _described(v) for k, v in sorted(settings.items())}}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return {"type": type(value).__name__, "repr": repr(value)}
+
+
+def _is_setting(value: Any) -> bool:
+    """A callback attribute that is a setting: a plain value, not a path (where, not what) or a model."""
+    if isinstance(value, (bool, int, float, type(None))):
+        return True
+    return isinstance(value, str) and "/" not in value and "\\" not in value
+
+
+def fit_settings(**fit_arguments: Any) -> dict[str, Any]:
+    """What ``fit`` is given beyond the run's data, epochs and batches (callbacks, ``class_weight``, ...), as
+    data for a fingerprint; callbacks that only record or back up (:data:`RECORDING_CALLBACKS`) and options
+    left at None (``fit``'s default) left out."""
+    callbacks = [c for c in fit_arguments.pop("callbacks", None) or [] if _changes_training(c)]
+    given = {key: value for key, value in fit_arguments.items() if value is not None}
+    return {"callbacks": _described(callbacks), **_described(given)}
+
+
+def _changes_training(callback: keras.callbacks.Callback) -> bool:
+    """Whether a callback can change what ``fit`` computes (one that only records or backs up cannot)."""
+    return type(callback).__name__ not in RECORDING_CALLBACKS and getattr(callback, "changes_training", True)
+
+
+def library_versions() -> dict[str, str]:
+    """The versions that decide what training computes: Keras, its backend, NumPy."""
+    backend = keras.backend.backend()
+    module = __import__(backend) if backend in ("tensorflow", "jax", "torch") else None
+    return {"keras": keras.__version__, backend: getattr(module, "__version__", "?"), "numpy": np.__version__}
+
+
 def _serialized(obj: Any) -> Any:
     """A compiled model's loss or optimizer as plain JSON-ready data, layer names aside."""
     if obj is None or isinstance(obj, str):
@@ -73,11 +151,19 @@ def _serialized(obj: Any) -> Any:
 
 
 def fingerprint(
-    model: keras.Model, train_data, val_data, *, epochs: int, batch_size: int, seed: int
+    model: keras.Model,
+    train_data,
+    val_data,
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    fit: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything that decides what training a *compiled*, untrained model produces: architecture (layer names
     aside), its initial weights and random generators, dtype policy, loss, optimizer and schedule, epochs,
-    batch, the shuffling seed and the exact training and validation images. Equal fingerprints: the same run."""
+    batch, the shuffling seed, the exact training and validation images, what else ``fit`` is given
+    (:func:`fit_settings`) and the library versions. Equal fingerprints: the same run."""
     architecture = json.dumps(_without_names(model.get_config()), sort_keys=True, default=str)
     initial = [keras.ops.convert_to_numpy(v) for v in model.variables]  # layer order: names never matter
     return {
@@ -94,7 +180,17 @@ def fingerprint(
         "val_images": int(len(val_data[0])),
         "train_data_sha256": data_sha256(*train_data),
         "val_data_sha256": data_sha256(*val_data),
+        "fit": fit if fit is not None else DEFAULT_FIT,
+        "versions": library_versions(),
     }
+
+
+def comparable(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A recorded fingerprint and a new one, as a run recorded before fingerprints held ``fit`` and
+    ``versions`` would have recorded both: ``fit`` at its default (those runs passed fit nothing else),
+    ``versions`` left out where not recorded."""
+    old = {"fit": DEFAULT_FIT} | old
+    return old, (new if "versions" in old else {k: v for k, v in new.items() if k != "versions"})
 
 
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -153,6 +249,12 @@ def _stamp(folder: Path) -> dict[str, Any]:
     return json.loads(stamp.read_text()) if stamp.is_file() else {}
 
 
+def _holds_backup(folder: Path) -> bool:
+    """Whether ``folder`` holds backed-up weights (the latest epoch's or, with double checkpoints, the one
+    before: either may be all a kill left)."""
+    return any((folder / name).is_file() for name in (BACKUP_WEIGHTS, BACKUP_WEIGHTS + PREVIOUS))
+
+
 def _earlier_run(out: Path) -> tuple[str, dict[str, Any]] | None:
     """``(kind, its fingerprint)`` of a run left in ``out``: "finished", "model missing" (a finished run's
     metrics without its model), "fitted" or "killed"; None for no run."""
@@ -161,7 +263,7 @@ def _earlier_run(out: Path) -> tuple[str, dict[str, Any]] | None:
         kind = "finished" if (out / "model.keras").is_file() else "model missing"
         return kind, json.loads(metrics.read_text()).get("fingerprint") or {}
     for kind, folder in (("fitted", out / FITTED), ("killed", out / BACKUP)):
-        if (folder / BACKUP_WEIGHTS).is_file():
+        if _holds_backup(folder):
             return kind, _stamp(folder)
     return None
 
@@ -172,7 +274,8 @@ def _remove_backups(out: Path) -> None:
 
 
 def _remove_run(out: Path) -> None:
-    """Delete a run's files and backups from ``out`` (only for ``overwrite=True``)."""
+    """Delete a run's files and backups from ``out`` (only for ``overwrite=True`` and a run of other
+    settings, or a finished run whose model is gone)."""
     _remove_backups(out)
     for name in RUN_FILES:
         (out / name).unlink(missing_ok=True)
@@ -184,11 +287,72 @@ def next_epoch(backup: str | os.PathLike) -> int:
     return int(json.loads(meta.read_text())["epoch"]) if meta.is_file() else 0
 
 
+def random_state_file(backup: str | os.PathLike, epoch: int) -> Path:
+    """Where :class:`~fmnist_utils.training.RandomStateBackup` keeps the random generators a resume at
+    ``epoch`` restores."""
+    return Path(backup) / f"random_state_{epoch}.npz"
+
+
+def _weights_record(backup: Path) -> dict[str, str] | None:
+    """The SHA-256 of each backed-up epoch's weights; None for a backup that keeps none (or a damaged one)."""
+    try:
+        return json.loads((backup / WEIGHTS_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def record_weights(backup: str | os.PathLike) -> None:
+    """Record the SHA-256 of the backup's weights under the epoch its metadata names (call it only when Keras
+    has written both whole: at the start of an epoch, or as ``fit`` ends)."""
+    backup = Path(backup)
+    if (backup / BACKUP_WEIGHTS).is_file() and (backup / TRAINING_METADATA).is_file():
+        record = (_weights_record(backup) or {}) | {
+            str(next_epoch(backup)): file_sha256(backup / BACKUP_WEIGHTS)
+        }
+        write_json(backup / WEIGHTS_RECORD, record)
+
+
+def _whole_state(backup: Path, suffix: str, record: dict[str, str] | None) -> int | None:
+    """The epoch of the backup's pair of files ending in ``suffix`` if the pair is whole and belongs together
+    (the weights' SHA-256 is the one recorded for the metadata's epoch) with its random state; else None."""
+    try:
+        epoch = int(json.loads((backup / (TRAINING_METADATA + suffix)).read_text())["epoch"])
+        weights = backup / (BACKUP_WEIGHTS + suffix)
+        with np.load(random_state_file(backup, epoch)):
+            pass
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not weights.is_file() or (record is not None and record.get(str(epoch)) != file_sha256(weights)):
+        return None
+    return epoch
+
+
+def repair_backup(backup: str | os.PathLike) -> int:
+    """Leave Keras' backup holding a whole state that belongs together, and return the epoch a resume starts
+    at: the latest epoch if a kill spared it, else the one before (double checkpoints), else none (0).
+
+    A kill can stop Keras while it rewrites the weights, or between the weights and the epoch number; the
+    weights' SHA-256 recorded by :func:`record_weights` tells a whole, matching pair from such a one."""
+    backup = Path(backup)
+    record = _weights_record(backup)
+    if _whole_state(backup, "", record) is not None:
+        return next_epoch(backup)
+    previous = _whole_state(backup, PREVIOUS, record)
+    for name in (BACKUP_WEIGHTS, TRAINING_METADATA):
+        if previous is None:
+            (backup / name).unlink(missing_ok=True)
+        else:
+            with atomic_path(backup / name) as tmp:
+                shutil.copyfile(backup / (name + PREVIOUS), tmp)
+    return previous or 0
+
+
 def _model_missing(out: Path) -> RunConflictError:
     return RunConflictError(
         f"{shown_path(out)} holds a finished run whose model.keras is missing (its metrics.json and history "
-        "are there); it is kept. Put model.keras back to reuse the run; to keep it, give this run another "
-        "folder; to train it again here, pass overwrite=True (in notebook 03 the parameter overwrite = True)."
+        "are there); it is kept. Restore the model.keras this run saved (metrics.json records its model_sha256) "
+        "to reuse the run; to keep it, give this run another folder; to train it again here, pass "
+        "overwrite=True (in notebook 03 the parameter overwrite = True)."
     )
 
 
@@ -198,32 +362,40 @@ def open_run(
     """Decide what a run with ``run_fingerprint`` does in ``output_dir``.
 
     The folder's earlier run, if any, with the same fingerprint: a killed one resumes, a fitted one is
-    recorded, a finished one is reused. With another fingerprint, or a finished run's model missing:
-    :class:`RunConflictError` says what is wrong and deletes nothing, unless ``overwrite=True``, which removes
-    the earlier run and starts afresh. A new run starts with no backup left by an earlier one.
+    recorded, a finished one is reused, whatever ``overwrite`` says. With another fingerprint, or a finished
+    run's model missing: :class:`RunConflictError` says what is wrong and deletes nothing, unless
+    ``overwrite=True``, which removes the earlier run and starts afresh. A new run starts with no backup left
+    by an earlier one.
     """
     out = Path(output_dir)
     earlier = _earlier_run(out)
-    if earlier is not None and overwrite:
-        _remove_run(out)
-    elif earlier is not None:
+    if earlier is not None:
         kind, old = earlier
-        if kind == "model missing":
-            raise _model_missing(out)
-        changed = differences(old, run_fingerprint)
-        if changed:
-            raise RunConflictError(
-                f"{shown_path(out)} holds a {kind} run of another configuration; it is kept:\n  "
-                + "\n  ".join(changed)
-                + "\nTo keep both, give this run another folder; to replace the earlier run, pass "
-                "overwrite=True (in notebook 03 the parameter overwrite = True)."
-            )
-        if kind in ("finished", "fitted"):
-            return RunFolder(out, run_fingerprint, kind)
-        return RunFolder(out, run_fingerprint, "resume", next_epoch(out / BACKUP))
+        changed = kind == "model missing" or differences(*comparable(old, run_fingerprint))
+        if not changed:
+            return _continued(out, kind, run_fingerprint)
+        if not overwrite:
+            raise _model_missing(out) if kind == "model missing" else _conflict(out, kind, changed)
+        _remove_run(out)
     _remove_backups(out)  # a new run restores nothing an earlier one left
     write_json(out / BACKUP / "fingerprint.json", run_fingerprint)
     return RunFolder(out, run_fingerprint, "new")
+
+
+def _continued(out: Path, kind: str, run_fingerprint: dict[str, Any]) -> RunFolder:
+    """The same run found in ``out``: reused (finished), recorded (fitted) or resumed (killed)."""
+    if kind in ("finished", "fitted"):
+        return RunFolder(out, run_fingerprint, kind)
+    return RunFolder(out, run_fingerprint, "resume", repair_backup(out / BACKUP))
+
+
+def _conflict(out: Path, kind: str, changed: list[str]) -> RunConflictError:
+    return RunConflictError(
+        f"{shown_path(out)} holds a {kind} run of another configuration; it is kept:\n  "
+        + "\n  ".join(changed)
+        + "\nTo keep both, give this run another folder; to replace the earlier run, pass "
+        "overwrite=True (in notebook 03 the parameter overwrite = True)."
+    )
 
 
 def read_history(run: RunFolder | str | os.PathLike) -> pd.DataFrame:
@@ -245,14 +417,38 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
-def update_metrics(output_dir: str | os.PathLike, updates: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``updates`` (e.g. an evaluation) into a finished run's ``metrics.json``, atomically."""
+def update_metrics(
+    output_dir: str | os.PathLike, updates: dict[str, Any], test_data: tuple | None = None
+) -> dict[str, Any]:
+    """Merge ``updates`` (e.g. an evaluation) into a finished run's ``metrics.json``, atomically. A test result
+    (a key naming ``test`` or ``evaluation``) needs ``test_data``, the ``(x, y)`` it was measured on: it is
+    recorded with that test set's SHA-256, and refused for a run already tested on another test set."""
     path = Path(output_dir) / "metrics.json"
     if not path.is_file():
         raise FileNotFoundError(f"No metrics.json in {output_dir}: train first.")
-    metrics = json.loads(path.read_text()) | updates
+    metrics = json.loads(path.read_text())
+    if any("test" in key or "evaluation" in key for key in updates):
+        updates = updates | _test_set(path, metrics, test_data)
+    metrics |= updates
     write_json(path, metrics)
     return metrics
+
+
+def _test_set(path: Path, metrics: dict[str, Any], test_data: tuple | None) -> dict[str, Any]:
+    """``test_size`` and ``test_data_sha256`` of ``test_data``, if the run holds no result of another test set
+    (an earlier record without a SHA-256 is compared by size)."""
+    if test_data is None:
+        raise ValueError(
+            f"A test result for {shown_path(path)} needs test_data=(x_test, y_test), the test set."
+        )
+    tested = {"test_size": int(len(test_data[0])), "test_data_sha256": data_sha256(*test_data)}
+    earlier = {key: metrics[key] for key in tested if key in metrics}
+    if any(tested[key] != value for key, value in earlier.items()):
+        raise RunConflictError(
+            f"{shown_path(path)} holds a test result on another test set ({metrics.get('test_size')} "
+            "images); it is kept. Record this one in another run's folder."
+        )
+    return tested
 
 
 def load_run(output_dir: str | os.PathLike) -> tuple[dict[str, Any], pd.DataFrame]:

@@ -31,10 +31,14 @@ from fmnist_utils.runs import (
     RunConflictError,
     RunFolder,
     data_sha256,
+    file_sha256,
     fingerprint,
+    fit_settings,
     next_epoch,
     open_run,
+    random_state_file,
     read_history,
+    record_weights,
     save_model,
 )
 
@@ -113,6 +117,8 @@ class EpochTimer(keras.callbacks.Callback):
     """Adds ``epoch_seconds`` (wall time, validation included) and the ``learning_rate`` reached to each
     epoch's logs, so that CSVLogger writes them beside the loss and accuracy."""
 
+    changes_training = False
+
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
@@ -125,9 +131,13 @@ class EpochTimer(keras.callbacks.Callback):
 class RandomStateBackup(keras.callbacks.Callback):
     """The backup's other half, listed before ``BackupAndRestore``. After each epoch it saves the model's random
     generators (dropout, augmentation), which ``BackupAndRestore`` does not keep, one file per epoch; on
-    resume it restores those of the epoch Keras resumes at, so the pair always matches. When ``fit`` returns
-    it sets the backup aside (``fitted/``) before ``BackupAndRestore`` deletes it, so that a kill before the
-    run's files are written loses no training (:func:`finish_run` removes it after writing them)."""
+    resume it restores those of the epoch Keras resumes at, so the pair always matches. Once Keras has written
+    an epoch's weights whole it records their SHA-256, so that a resume can tell them from weights a kill cut
+    short (:func:`fmnist_utils.runs.repair_backup`). When ``fit`` returns it sets the backup aside
+    (``fitted/``) before ``BackupAndRestore`` deletes it, so that a kill before the run's files are written
+    loses no training (:func:`finish_run` removes it after writing them)."""
+
+    changes_training = False
 
     def __init__(self, backup_dir: str | os.PathLike):
         super().__init__()
@@ -136,32 +146,33 @@ class RandomStateBackup(keras.callbacks.Callback):
     def _states(self) -> list:
         return [v for v in self.model.variables if "seed_generator" in v.path]  # in layer order
 
-    def _file(self, next_epoch: int) -> Path:
-        return self.backup / f"random_state_{next_epoch}.npz"
-
     def on_train_begin(self, logs=None):
         resume_at = next_epoch(self.backup)
         if not resume_at:
             return
-        if not self._file(resume_at).is_file():
+        if not random_state_file(self.backup, resume_at).is_file():
             raise RuntimeError(
                 f"{self.backup} holds epoch {resume_at}'s weights without its random state, so the run cannot "
                 "resume exactly; train it anew (overwrite=True) or in another folder."
             )
-        with np.load(self._file(resume_at)) as saved:
+        with np.load(random_state_file(self.backup, resume_at)) as saved:
             for i, variable in enumerate(self._states()):
                 variable.assign(saved[str(i)])
+
+    def on_epoch_begin(self, epoch, logs=None):
+        record_weights(self.backup)  # the last epoch's weights, written whole by now
 
     def on_epoch_end(self, epoch, logs=None):
         tmp = self.backup / "random_state.tmp.npz"
         tmp.parent.mkdir(parents=True, exist_ok=True)
         np.savez(tmp, **{str(i): keras.ops.convert_to_numpy(v) for i, v in enumerate(self._states())})
-        os.replace(tmp, self._file(epoch + 1))
-        self._file(epoch - 1).unlink(missing_ok=True)  # keep this epoch's and the one before (a kill may
-        # come before BackupAndRestore writes this epoch's weights)
+        os.replace(tmp, random_state_file(self.backup, epoch + 1))
+        random_state_file(self.backup, epoch - 1).unlink(missing_ok=True)  # keep this epoch's and the one
+        # before (a kill may come before BackupAndRestore writes this epoch's weights)
 
     def on_train_end(self, logs=None):
         if self.backup.is_dir():
+            record_weights(self.backup)
             fitted = self.backup.with_name(FITTED)
             shutil.rmtree(fitted, ignore_errors=True)
             os.replace(self.backup, fitted)
@@ -185,13 +196,18 @@ def start_run(
     epochs: int = SEED_EPOCHS,
     batch_size: int = SEED_BATCH_SIZE,
     seed: int = 0,
+    fit_options: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> Run:
     """Open the run folder (:func:`fmnist_utils.runs.open_run`: a new run, the same killed run resumed, or the
-    same finished run reused) and make the batches ``fit`` reads, from the run's first epoch on."""
+    same finished run reused) and make the batches ``fit`` reads, from the run's first epoch on.
+
+    ``fit_options``: everything else ``fit`` will be given (callbacks, ``class_weight``, ...), so that the
+    run's fingerprint sees it; pass the same dict to ``fit``."""
+    fit = fit_settings(**(fit_options or {}))
     run = open_run(
         output_dir,
-        fingerprint(model, train_data, val_data, epochs=epochs, batch_size=batch_size, seed=seed),
+        fingerprint(model, train_data, val_data, epochs=epochs, batch_size=batch_size, seed=seed, fit=fit),
         overwrite,
     )
     if run.finished:  # reused or fitted: nothing to fit, so no batches to make
@@ -207,12 +223,13 @@ def start_run(
 
 def run_callbacks(run: RunFolder) -> list[keras.callbacks.Callback]:
     """The callbacks every run uses (notebook 03 writes the same list out): the epoch timer, one CSV row per
-    epoch, and a backup after every epoch so that a killed run resumes exactly."""
+    epoch, and a backup after every epoch, the one before kept too, so that a run killed at any moment
+    resumes exactly."""
     return [
         EpochTimer(),
         keras.callbacks.CSVLogger(run.history_csv, append=run.resuming),
         RandomStateBackup(run.backup_dir),
-        keras.callbacks.BackupAndRestore(run.backup_dir),
+        keras.callbacks.BackupAndRestore(run.backup_dir, double_checkpoint=True),
     ]
 
 
@@ -240,7 +257,8 @@ def _test_metrics(model: keras.Model, test_data, batch_size: int) -> dict[str, A
 
 def _reuse(run: RunFolder, test_data, extra: dict[str, Any] | None) -> TrainResult:
     """A finished run's results, with a test evaluation added if asked for one it has not recorded; one
-    recorded on another test set is kept, and a request for another refused."""
+    recorded on another test set is kept, and a request for another refused. Its ``model.keras`` must be the
+    one it saved (the SHA-256 recorded then; a run recorded before hashes gets its file's hash recorded now)."""
     recorded = json.loads((run.path / "metrics.json").read_text())
     tested_on = recorded.get("test_data_sha256")
     if test_data is not None and tested_on not in (None, data_sha256(*test_data)):
@@ -249,17 +267,37 @@ def _reuse(run: RunFolder, test_data, extra: dict[str, Any] | None) -> TrainResu
             "images); its recorded test result is kept. Evaluate its model.keras yourself, or train in another "
             "folder."
         )
+    model_sha256 = file_sha256(run.model_path)
+    if recorded.get("model_sha256", model_sha256) != model_sha256:
+        raise RunConflictError(
+            f"{run.path.name}/model.keras is not the model this run saved (its SHA-256 differs from the "
+            "model_sha256 in metrics.json); nothing was loaded or changed. Put back the model this run saved, "
+            "or train in another folder."
+        )
     model = keras.saving.load_model(run.model_path)
-    metrics = recorded | (extra or {})
+    metrics = recorded | {"model_sha256": model_sha256} | (extra or {})
     if test_data is not None and tested_on is None:
         metrics |= _test_metrics(model, test_data, run.fingerprint["batch_size"])
     if metrics != recorded:
         write_json(run.path / "metrics.json", metrics)
+    history = read_history(run)
     print(
         f"Reusing the finished run in {run.path.name}/ (same configuration, finished {metrics['finished_at']}): "
-        "its model and history were loaded, not trained again. overwrite=True trains it anew."
+        "its model and history were loaded from disk. Its epochs, as recorded when it trained:"
     )
-    return TrainResult(model, read_history(run), metrics, run.path)
+    print(recorded_log(history))
+    return TrainResult(model, history, metrics, run.path)
+
+
+def recorded_log(history: pd.DataFrame) -> str:
+    """A run's ``history.csv`` as one line an epoch, in the words of Keras' own epoch log."""
+    total = len(history)
+    return "\n".join(
+        f"Epoch {int(row.epoch) + 1}/{total} - {row.epoch_seconds:.0f}s - accuracy: {row.accuracy:.4f} - "
+        f"loss: {row.loss:.4f} - val_accuracy: {row.val_accuracy:.4f} - val_loss: {row.val_loss:.4f} - "
+        f"learning_rate: {row.learning_rate:.4e}"
+        for row in history.itertuples()
+    )
 
 
 def _data_metrics(info: DataInfo | None) -> dict[str, Any]:
@@ -321,8 +359,9 @@ def finish_run(
         "history_csv": Path(run.history_csv),
         "history_json": write_json(run.path / "history.json", history.to_dict(orient="list")),
         "model": save_model(model, run.model_path),
-        "metrics": write_json(run.path / "metrics.json", metrics),
     }
+    metrics["model_sha256"] = file_sha256(files["model"])
+    files["metrics"] = write_json(run.path / "metrics.json", metrics)
     shutil.rmtree(run.fitted_dir, ignore_errors=True)  # the run's files are written: the backup can go
     return TrainResult(model, history, metrics, run.path, files)
 
@@ -346,7 +385,7 @@ def train(
     """Fit a compiled model in ``output_dir``: :func:`start_run`, ``fit``, :func:`finish_run`.
 
     ``train_data``/``val_data``/``test_data`` are ``(x, y)`` uint8 image / int label arrays; ``extra`` is
-    merged into ``metrics.json``; ``callbacks`` run after :func:`run_callbacks`.
+    merged into ``metrics.json``; ``callbacks`` run after :func:`run_callbacks` (and enter the fingerprint).
     """
     run = start_run(
         output_dir,
@@ -356,6 +395,7 @@ def train(
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,
+        fit_options={"callbacks": callbacks or []},
         overwrite=overwrite,
     )
     if data_info and data_info.is_sample:

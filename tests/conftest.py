@@ -129,6 +129,8 @@ def small_split(fashion_sample):
 class Kill(keras.callbacks.Callback):
     """Raises KeyboardInterrupt as epoch ``at`` begins, as if the kernel died after epoch ``at - 1``."""
 
+    changes_training = False  # a kill from outside: the run it stops is the same run
+
     def __init__(self, at: int):
         super().__init__()
         self.at = at

@@ -244,8 +244,17 @@ def test_one_cycle_schedule_warms_up_then_decays_to_zero():
         and lr[50] == pytest.approx(0.0, abs=1e-9)
     )
     assert np.all(np.diff(lr[:11]) > 0) and np.all(np.diff(lr[10:]) <= 1e-12)
-    with pytest.raises(ValueError, match="must be >= 1"):
+    with pytest.raises(ValueError, match="steps_per_epoch=0"):
         one_cycle_schedule(0, 5)
+
+
+def test_one_cycle_schedule_of_one_epoch_reaches_its_peak_then_decays():
+    schedule = one_cycle_schedule(steps_per_epoch=8, epochs=1, peak_lr=2e-3)  # what --quick runs
+    lr = np.array([float(schedule(step)) for step in range(9)])
+    assert lr[0] == pytest.approx(2e-4) and lr.max() == pytest.approx(2e-3) and lr[8] == pytest.approx(0.0)
+    assert int(lr.argmax()) == 4 and np.all(np.diff(lr[:5]) > 0) and np.all(np.diff(lr[4:]) < 0)
+    with pytest.raises(ValueError, match="at least 2 steps"):
+        one_cycle_schedule(steps_per_epoch=1, epochs=1)
 
 
 def test_smoothed_loss_matches_keras_categorical_smoothing():

@@ -1,4 +1,6 @@
-"""fmnist_utils.lab.benchmark runs end to end (structure and sanity only: timings are never asserted)."""
+"""fmnist_utils.lab.benchmark runs end to end (structure and sanity only: timings are never asserted; the tests
+that train or time models are marked slow: README's second command); its arguments are checked before anything
+runs. How ``--output`` files are merged or refused: ``test_benchmark_outputs.py``."""
 
 from __future__ import annotations
 
@@ -12,9 +14,8 @@ from fmnist_utils.lab import benchmark
 from fmnist_utils.lab.ablation import Recipe, build_recipe_model
 from fmnist_utils.models import build_seed_model
 
-pytestmark = pytest.mark.slow  # each test trains or times models: README's second command
 
-
+@pytest.mark.slow
 def test_benchmark_compares_baseline_and_candidates(tmp_path, capsys):
     out = tmp_path / "bench.json"
     rc = benchmark.main(
@@ -84,6 +85,7 @@ def _recorded_predictions(monkeypatch) -> list[tuple[str, np.ndarray]]:
     return calls
 
 
+@pytest.mark.slow
 def test_time_to_accuracy_trains_the_whole_budget_then_tests_once(tmp_path, capsys, monkeypatch):
     calls = _recorded_predictions(monkeypatch)
     out = tmp_path / "tta.json"
@@ -110,6 +112,7 @@ def test_time_to_accuracy_trains_the_whole_budget_then_tests_once(tmp_path, caps
     assert f"Test accuracy {result['test_accuracy']:.4f} after" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "recipe,model",
     [
@@ -141,6 +144,7 @@ def test_time_to_accuracy_with_a_recipe(tmp_path, recipe, model):
     assert result["test_time_flips"] is False
 
 
+@pytest.mark.slow
 def test_time_to_accuracy_of_an_ensemble_with_test_time_flips(tmp_path, capsys, monkeypatch):
     calls = _recorded_predictions(monkeypatch)
     out = tmp_path / "tta.json"
@@ -194,6 +198,22 @@ def test_bad_arguments_are_rejected(capsys):
     assert "--target is an accuracy between 0 and 1; got 94.0" in capsys.readouterr().err
 
 
+def test_seeds_without_time_to_accuracy_are_rejected(capsys, monkeypatch):
+    """``--seeds`` belongs to ``--time-to-accuracy``: without it the speed benchmark would run and ignore them."""
+
+    def benchmark_run(*args, **kwargs):
+        raise AssertionError("the benchmark ran")
+
+    monkeypatch.setattr(benchmark, "run_benchmark", benchmark_run)
+    with pytest.raises(SystemExit):
+        benchmark.main(["--seeds", "0", "1"])
+    assert (
+        "--seeds is for --time-to-accuracy: add --time-to-accuracy, or drop --seeds"
+        in capsys.readouterr().err
+    )
+
+
+@pytest.mark.slow
 def test_time_to_accuracy_over_seeds_reports_every_run_and_the_mean(tmp_path, capsys):
     """A fixed recipe trained once per seed: each run recorded (seed, accuracy, time, images/s, FLOPs), and the
     mean and standard deviation of the test accuracy decide whether the target is reached."""
@@ -214,6 +234,7 @@ def test_time_to_accuracy_over_seeds_reports_every_run_and_the_mean(tmp_path, ca
     assert "over seeds [0, 1]" in capsys.readouterr().out.splitlines()[-1]
 
 
+@pytest.mark.slow
 def test_an_interrupted_series_of_seeds_resumes_and_another_recipe_is_refused(tmp_path, capsys):
     """``--output`` is written after every seed; seeds it already holds for the same recipe are kept, not
     retrained, and a file holding another recipe is never overwritten."""
@@ -239,6 +260,7 @@ def test_an_interrupted_series_of_seeds_resumes_and_another_recipe_is_refused(tm
     assert out.read_text() == before
 
 
+@pytest.mark.slow
 def test_a_series_of_seeds_refuses_runs_of_another_network_under_the_same_recipe(
     tmp_path, capsys, monkeypatch
 ):

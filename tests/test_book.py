@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlparse
 
 import pytest
-from chromium import CHROMIUM, CHROMIUM_FLAGS, screenshot
+from chromium import CHROMIUM, CHROMIUM_FLAGS, NO_CHROMIUM, screenshot
 
 from fmnist_utils.run_notebooks import APPENDICES
 from tools import book
@@ -110,11 +110,11 @@ def test_every_internal_link_resolves_and_each_chapter_offers_its_notebook(site)
         assert f"{base}_sources/notebooks/{name}.ipynb" in downloads, f"{name}'s page offers no .ipynb"
 
 
-sync_api = None if not CHROMIUM.exists() else pytest.importorskip("playwright.sync_api")
+sync_api = None if CHROMIUM is None else pytest.importorskip("playwright.sync_api")
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(sync_api is None, reason="Debian's chromium is not installed (apt install chromium)")
+@pytest.mark.skipif(sync_api is None, reason=NO_CHROMIUM)
 def test_a_reader_finds_the_chapters_and_unfolds_a_solution(site, tmp_path):
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True)

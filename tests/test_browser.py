@@ -22,15 +22,15 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from chromium import CHROMIUM, CHROMIUM_FLAGS, screenshot
+from chromium import CHROMIUM, CHROMIUM_FLAGS, NO_CHROMIUM, screenshot
 
 from fmnist_utils.params import project_root
 
 pytestmark = pytest.mark.browser
 FIGURES = {"01_data_exploration.ipynb": 9, "02_model_build.ipynb": 9}
 
-if not CHROMIUM.exists():
-    pytest.skip("Debian's chromium is not installed (apt install chromium)", allow_module_level=True)
+if CHROMIUM is None:
+    pytest.skip(NO_CHROMIUM, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 

@@ -253,12 +253,32 @@ def test_named_folder_is_authoritative_even_when_cache_is_good(full_data_root, i
         load_dataset("mnist", verbose=False)
 
 
-def test_named_folder_without_files_is_an_error(isolated, monkeypatch):
+def test_a_data_dir_argument_without_files_is_an_error(isolated):
+    empty = isolated / "empty"
+    empty.mkdir()
+    with pytest.raises(DataNotFoundError, match=f"data_dir={empty} holds no mnist files"):
+        load_dataset("mnist", data_dir=empty, verbose=False)
+
+
+def test_an_environment_folder_without_a_dataset_is_passed_over_and_listed(isolated, monkeypatch):
     empty = isolated / "empty"
     empty.mkdir()
     monkeypatch.setenv(data.ENV_DATA_DIR, str(empty))
-    with pytest.raises(DataNotFoundError, match=f"{data.ENV_DATA_DIR}={empty} holds no mnist files"):
+    with pytest.raises(DataNotFoundError) as err:  # nothing anywhere else either: every place is listed
         load_dataset("mnist", verbose=False)
+    assert f"{data.ENV_DATA_DIR}={empty} holds no mnist files" in str(err.value)
+    assert "download from http://127.0.0.1:9/" in str(err.value), "it looked further than the named folder"
+
+
+@pytest.mark.full_data
+def test_an_environment_folder_with_one_dataset_falls_through_to_the_cache_for_the_other(
+    full_data_root, isolated, monkeypatch
+):
+    _copy_dataset(full_data_root, isolated / "named", "fashion_mnist")
+    _copy_dataset(full_data_root, isolated / "cache", "mnist")
+    monkeypatch.setenv(data.ENV_DATA_DIR, str(isolated / "named"))
+    assert load_dataset("fashion_mnist", return_info=True, verbose=False)[1].source == data.ENV_DATA_DIR
+    assert load_dataset("mnist", return_info=True, verbose=False)[1].source == "cache"
 
 
 @pytest.mark.full_data
@@ -519,6 +539,24 @@ def test_tf_pipeline_gives_each_epoch_its_seeded_order_whatever_epoch_it_starts_
     np.testing.assert_array_equal(np.concatenate(resumed), epochs[2])
     jax_like = data.ArrayBatches(x, y, batch_size=256, seed=3, first_epoch=1)
     np.testing.assert_array_equal(np.concatenate([jax_like[i][1] for i in range(3)]), epochs[1])
+
+
+@pytest.mark.parametrize(
+    "arguments,message",
+    [
+        ({"first_epoch": 3, "epochs": 3}, "first_epoch must be in 0..epochs-1; got first_epoch=3, epochs=3"),
+        ({"first_epoch": 5, "epochs": 3}, "first_epoch=5"),
+        ({"channels": True}, r"shape \(N, height, width\).*\(20, 28, 28, 1\).*x\[\.\.\., 0\]"),
+        ({"labels": 19}, "20 images but y 19 labels"),
+    ],
+)
+def test_make_dataset_refuses_what_it_cannot_batch(arguments, message):
+    (x, y), _ = data.load_sample("mnist")
+    x, y = x[:20], y[: arguments.pop("labels", 20)]
+    if arguments.pop("channels", False):
+        x = x[..., None]
+    with pytest.raises(ValueError, match=message):
+        data.make_dataset(x, y, batch_size=8, **arguments)
 
 
 def test_lab_tf_dataset_autotune_is_off_unless_asked():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -18,6 +19,14 @@ from tools.publish import (
     publish_metrics,
     recorded_digest,
 )
+
+
+def _machine_path(rest: str) -> str:
+    """An absolute path of a machine, joined here so that this file holds none (tests/test_repository_paths.py)."""
+    return "/" + rest
+
+
+RUNS_X, NOTEBOOK_05 = _machine_path("home/me/runs/x"), _machine_path("home/me/project/notebooks/05.ipynb")
 
 
 def _notebook(parameters: str, injected: str | None):
@@ -44,13 +53,13 @@ PARAMETERS = (
 def test_publishing_keeps_the_injected_values_that_decide_outputs_and_drops_paths():
     nb = _notebook(
         PARAMETERS,
-        '# Parameters\nepochs = 12\nseed = 3\noutput_dir = "/home/me/runs/x"\nprogress = "epoch"\n'
+        f'# Parameters\nepochs = 12\nseed = 3\noutput_dir = "{RUNS_X}"\nprogress = "epoch"\n'
         'datasets = "fashion_mnist"\n',
     )
     nb.metadata["papermill"] = {
-        "input_path": "/home/me/project/notebooks/05.ipynb",
-        "output_path": "/tmp/run/05.ipynb",
-        "parameters": {"epochs": 12, "seed": 3, "output_dir": "/home/me/runs/x", "progress": "epoch"},
+        "input_path": NOTEBOOK_05,
+        "output_path": _machine_path("tmp/run/05.ipynb"),
+        "parameters": {"epochs": 12, "seed": 3, "output_dir": RUNS_X, "progress": "epoch"},
     }
     drop_local_parameters(nb)
     injected = [c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
@@ -58,7 +67,7 @@ def test_publishing_keeps_the_injected_values_that_decide_outputs_and_drops_path
     assert nb.cells[1].source == PARAMETERS, "the parameters cell keeps the defaults a user's run starts from"
     assert nb.metadata["papermill"]["parameters"] == {"epochs": 12, "seed": 3}
     assert output_problems(nb) == [], "no path of the machine that ran it is left"
-    only_local = _notebook(PARAMETERS, '# Parameters\noutput_dir = "/tmp/x"\n')
+    only_local = _notebook(PARAMETERS, f'# Parameters\noutput_dir = "{_machine_path("tmp/x")}"\n')
     drop_local_parameters(only_local)
     assert len(only_local.cells) == 3, "an injected cell that set only paths goes"
 
@@ -192,17 +201,20 @@ def test_a_notebook_with_stderr_an_error_a_reused_run_or_a_machine_path_is_not_p
         "stderr": new_output("stream", name="stderr", text="E0000 failed call to cuInit\n"),
         "error": new_output("error", ename="ValueError", evalue="bad", traceback=[]),
         "reused": new_output("stream", name="stdout", text="loaded from runs/x, not trained again.\n"),
-        "path": new_output("stream", name="stdout", text="results go to /home/ada/project/runs/mnist\n"),
+        "path": new_output(
+            "stream", name="stdout", text=f"results go to {_machine_path('home/ada/runs/mnist')}\n"
+        ),
     }
     for name, output in cases.items():
         src = tmp_path / f"{name}.ipynb"
         nbformat.write(new_notebook(cells=[clean, new_code_cell("x", outputs=[output])]), src)
         with pytest.raises(PublishError, match=f"{name}.ipynb cannot be published: cell 1 "):
             _publish_notebook(src, tmp_path / "out" / src.name)
-    injected = new_code_cell('# Parameters\nimages_dir = "/home/ada/pics"\n')
+    pics = _machine_path("home/ada/pics")
+    injected = new_code_cell(f'# Parameters\nimages_dir = "{pics}"\n')
     injected.metadata["tags"] = ["injected-parameters"]
     nbformat.write(new_notebook(cells=[injected, clean]), tmp_path / "folder.ipynb")
-    with pytest.raises(PublishError, match="cell 0's source holds a path of this machine: '/home/ada/pics"):
+    with pytest.raises(PublishError, match=f"cell 0's source holds a path of this machine: '{pics}"):
         _publish_notebook(tmp_path / "folder.ipynb", tmp_path / "out" / "folder.ipynb")
     assert not (tmp_path / "out").exists(), "nothing is written for a refused notebook"
     nbformat.write(new_notebook(cells=[clean]), tmp_path / "clean.ipynb")
@@ -230,3 +242,100 @@ def test_a_notebook_published_into_another_folder_keeps_its_links_working(tmp_pa
         "[self](x.ipynb), [web](https://example.org/a.ipynb), [anchor](#top)"
     )
     assert nb.cells[1].source == "x = '[a](b.ipynb)'", "code is never touched"
+
+
+def _series_run(root: Path) -> Path:
+    """A finished full-protocol series run (seed 0, both datasets) whose files publish needs, all clean."""
+    from tools.publish import ASSETS, SERIES_NOTEBOOKS
+
+    clean = nbformat.v4.new_code_cell("print(1)", outputs=[nbformat.v4.new_output("stream", text="1\n")])
+    for executed in SERIES_NOTEBOOKS:
+        (root / executed).parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nbformat.v4.new_notebook(cells=[clean]), root / executed)
+    for asset in ASSETS:
+        (root / asset).parent.mkdir(parents=True, exist_ok=True)
+        (root / asset).write_bytes(b"figure")
+    for name in ("fashion_mnist", "mnist"):
+        metrics = SEED_PROTOCOL | {
+            "dataset": name,
+            "seed": 0,
+            "data_source": "FMNIST_DATA_DIR",
+            "data_location": _machine_path(f"home/ada/datasets/{name}"),  # as older runs recorded it
+            "test_accuracy": 0.93,
+            "mean_epoch_seconds": 60.0,
+            "machine": {"cpu": "a CPU", "cpu_count": 2, "gpus": []},
+        }
+        (root / name / "metrics.json").write_text(json.dumps(metrics, indent=2))
+        (root / name / "history.csv").write_text("epoch,accuracy,val_accuracy\n0,0.5,0.5\n")
+    return root
+
+
+def _published_repository(root: Path) -> Path:
+    """A repository that already holds a published series: one seed record, its table and a notebook."""
+    (root / "results" / "seed").mkdir(parents=True)
+    (root / "notebooks").mkdir()
+    (root / "results" / "seed" / "mnist-seed5.json").write_text(
+        json.dumps(
+            {
+                "seed": 5,
+                "test_accuracy": 0.99,
+                "mean_epoch_seconds": 50.0,
+                "machine": {"cpu": "x", "cpu_count": 2, "gpus": []},
+            }
+        )
+    )
+    (root / "results" / "seed" / "summary.md").write_text("the table\n")
+    (root / "notebooks" / "01_data_exploration.ipynb").write_text("{}\n")
+    return root
+
+
+def _snapshot(repo: Path) -> dict[str, bytes]:
+    """Every file of ``repo`` and its bytes."""
+    return {p.relative_to(repo).as_posix(): p.read_bytes() for p in sorted(repo.rglob("*")) if p.is_file()}
+
+
+def test_a_run_with_one_bad_notebook_changes_nothing_in_the_repository(tmp_path):
+    from tools.publish import SERIES_NOTEBOOKS, publish
+
+    run = _series_run(tmp_path / "run")
+    last = run / list(SERIES_NOTEBOOKS)[-1]
+    bad = nbformat.read(last, as_version=4)
+    bad.cells[0].outputs.append(nbformat.v4.new_output("stream", name="stderr", text="W0000 a warning\n"))
+    nbformat.write(bad, last)
+    repo = _published_repository(tmp_path / "repo")
+    before = _snapshot(repo)
+    with pytest.raises(
+        PublishError,
+        match=rf"(?s){last.name} cannot be published: cell 0 wrote to stderr.*Nothing was published",
+    ):
+        publish(run, repo=repo)
+    assert _snapshot(repo) == before, "a refused run leaves every file of the repository as it was"
+
+
+def test_a_published_seed_record_is_replaced_only_by_the_same_record(tmp_path):
+    from tools.publish import publish
+
+    run, repo = _series_run(tmp_path / "run"), _published_repository(tmp_path / "repo")
+    publish(run, repo=repo)
+    published = _snapshot(repo)
+    publish(run, repo=repo)
+    assert _snapshot(repo) == published, "publishing the same run again changes nothing"
+    metrics = json.loads((run / "mnist" / "metrics.json").read_text())
+    (run / "mnist" / "metrics.json").write_text(json.dumps(metrics | {"test_accuracy": 0.5}))
+    with pytest.raises(
+        PublishError, match=r"mnist-seed0\.json already records seed 0 with other results; delete"
+    ):
+        publish(run, repo=repo)
+    assert _snapshot(repo) == published, "nothing is written when a record would be replaced"
+
+
+def test_a_published_record_names_the_data_source_not_a_folder_of_the_machine(tmp_path):
+    from tools.publish import MACHINE_PATH, publish_metrics
+
+    run, repo = _series_run(tmp_path / "run"), tmp_path / "repo"
+    results = publish_metrics(run, repo=repo)
+    for name in ("fashion_mnist", "mnist"):
+        metrics = json.loads((run / name / "metrics.json").read_text())
+        text = (results / f"{name}-seed0.json").read_text()
+        assert json.loads(text) == metrics | {"data_location": "FMNIST_DATA_DIR"}
+        assert not MACHINE_PATH.search(text)

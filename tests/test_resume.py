@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -13,7 +14,7 @@ from fmnist_utils import training
 from fmnist_utils.data import steps_per_epoch
 from fmnist_utils.lab import ablation
 from fmnist_utils.models import build_seed_model, compile_seed_model
-from fmnist_utils.runs import RunConflictError, fingerprint, load_run
+from fmnist_utils.runs import RunConflictError, fingerprint, load_run, update_metrics
 from fmnist_utils.training import set_seed, train
 
 #: Augmentation (random flips and erasing) and dropout: each draws from the model's random generators.
@@ -90,6 +91,8 @@ def test_a_killed_and_resumed_run_equals_the_uninterrupted_run(small_split, tmp_
 class _KillAfterFit(keras.callbacks.Callback):
     """Raises KeyboardInterrupt as ``fit`` returns, before the run's files are written."""
 
+    changes_training = False
+
     def on_train_end(self, logs=None):
         raise KeyboardInterrupt("simulated kill after fit, before finish_run")
 
@@ -108,6 +111,8 @@ def test_a_kill_after_fit_returns_loses_no_training(small_split, tmp_path, kill,
 class _KillBetweenTheTwoBackups(keras.callbacks.Callback):
     """Listed between RandomStateBackup and BackupAndRestore: kills the run after epoch ``at``'s random state
     was saved and before its weights were."""
+
+    changes_training = False
 
     def __init__(self, at: int):
         super().__init__()
@@ -237,7 +242,13 @@ def test_the_same_finished_run_is_reused_and_evaluates_a_requested_test(
     first = _train(tmp_path, small_split, epochs=1)
     assert "test_accuracy" not in first.metrics
     again = _train(tmp_path, small_split, epochs=1, test_data=(x_test[:200], y_test[:200]))
-    assert "Reusing the finished run" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "Reusing the finished run" in printed and "as recorded when it trained" in printed
+    row = first.history.iloc[0]  # the recorded epoch log, one line an epoch, as Keras wrote it then
+    assert (
+        f"Epoch 1/1 - {row.epoch_seconds:.0f}s - accuracy: {row.accuracy:.4f} - loss: {row.loss:.4f}"
+        in printed
+    )
     for a, b in zip(first.model.get_weights(), again.model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)  # loaded, not trained again
     predicted = again.model.predict(x_test[:200, ..., None].astype("float32"), verbose=0).argmax(1)
@@ -299,3 +310,181 @@ def test_a_trial_folder_follows_the_same_rules_as_a_run(small_split, tmp_path, c
     with pytest.raises(RunConflictError, match="batch_size: 256 -> 128"):
         ablation.run_trial(train_data=(x, y), val_data=val, batch_size=128, **trial)
     assert _snapshot(tmp_path) == before
+
+
+# -- nothing lost, nothing silently wrong (issue 44) --------------------------------------------------------
+
+
+def test_overwrite_never_deletes_a_run_of_the_same_settings(small_split, tmp_path, kill, whole, capsys):
+    folder = tmp_path / "killed"
+    _killed(folder, small_split, kill, at=2, **EXACT)
+    resumed = _train(folder, small_split, overwrite=True, **EXACT)  # a learner told to pass overwrite=True
+    assert resumed.metrics["resumed"] is True, "the killed run of the same settings resumes"
+    _assert_same_run(resumed, whole)
+    before = _snapshot(folder)
+    again = _train(folder, small_split, overwrite=True, **EXACT)
+    assert "Reusing the finished run" in capsys.readouterr().out
+    assert _snapshot(folder) == before and again.metrics == resumed.metrics, (
+        "the finished run is reused as is"
+    )
+
+
+@pytest.fixture(scope="module")
+def killed_at_2(small_split, tmp_path_factory):
+    """A run killed as its third epoch began: Keras' backup holds epoch 2 and, double-checkpointed, epoch 1."""
+    folder = tmp_path_factory.mktemp("killed_at_2")
+    with pytest.raises(KeyboardInterrupt):
+        _train(folder, small_split, callbacks=[_KillBefore(2)], **EXACT)
+    return folder
+
+
+class _KillBefore(keras.callbacks.Callback):
+    changes_training = False
+
+    def __init__(self, at: int):
+        super().__init__()
+        self.at = at
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.at:
+            raise KeyboardInterrupt(f"simulated kill before epoch {epoch}")
+
+
+def _truncate(path):
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def _weights_newer_than_metadata(backup):
+    """A kill after Keras wrote epoch 2's weights and before it wrote the epoch number: the metadata still
+    says epoch 1."""
+    shutil.copyfile(backup / "training_metadata.json.bkp", backup / "training_metadata.json")
+
+
+DAMAGE = {
+    "weights removed": lambda b: (b / "latest.weights.h5").unlink(),
+    "weights cut short": lambda b: _truncate(b / "latest.weights.h5"),
+    "metadata removed": lambda b: (b / "training_metadata.json").unlink(),
+    "metadata cut short": lambda b: _truncate(b / "training_metadata.json"),
+    "weights newer than metadata": _weights_newer_than_metadata,
+    "previous weights cut short": lambda b: _truncate(b / "latest.weights.h5.bkp"),
+    "previous metadata removed": lambda b: (b / "training_metadata.json.bkp").unlink(),
+    "epoch 2's random state removed": lambda b: (b / "random_state_2.npz").unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_backup_damaged_by_a_kill_at_any_point_of_its_write_resumes_exactly(
+    small_split, tmp_path, killed_at_2, whole, damage
+):
+    folder = tmp_path / "killed"
+    shutil.copytree(killed_at_2, folder)
+    assert {"latest.weights.h5.bkp", "training_metadata.json.bkp"} <= {
+        p.name for p in (folder / "backup").iterdir()
+    }
+    DAMAGE[damage](folder / "backup")
+    resumed = _train(folder, small_split, **EXACT)
+    assert resumed.metrics["resumed"] is True and resumed.metrics["epochs_completed"] == EXACT["epochs"]
+    _assert_same_run(resumed, whole)  # from epoch 2 if the kill spared it, else from epoch 1
+
+
+def test_a_first_backup_cut_short_starts_the_run_again(small_split, tmp_path, whole):
+    folder = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        _train(folder, small_split, callbacks=[_KillBefore(1)], **EXACT)
+    _truncate(folder / "backup" / "latest.weights.h5")  # nothing whole to resume from, nothing to lose
+    again = _train(folder, small_split, **EXACT)
+    _assert_same_run(again, whole)
+
+
+class _Slower(keras.callbacks.Callback):
+    """A callback that changes training: the learning rate halved after the first epoch."""
+
+    def __init__(self, factor: float = 0.5):
+        super().__init__()
+        self.factor = factor
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            self.model.optimizer.learning_rate = self.factor * float(self.model.optimizer.learning_rate)
+
+
+def test_what_fit_is_given_is_part_of_the_run(small_split, tmp_path, kill):
+    _killed(tmp_path, small_split, kill, at=1)
+    before = _snapshot(tmp_path)
+    with pytest.raises(
+        RunConflictError, match="fit: "
+    ) as error:  # the resume adds a callback that changes fit
+        _train(tmp_path, small_split, callbacks=[_Slower()])
+    assert "_Slower" in str(error.value) and _snapshot(tmp_path) == before
+    model = _model(1)
+    with pytest.raises(RunConflictError, match="fit: "):
+        training.start_run(
+            tmp_path, model, *small_split, epochs=3, seed=1, fit_options={"class_weight": {0: 2.0}}
+        )
+    options = {"callbacks": [_Slower(0.5)]}
+    assert fingerprint(
+        model, *small_split, epochs=3, batch_size=256, seed=1, fit=training.fit_settings(**options)
+    ) != (
+        fingerprint(
+            model,
+            *small_split,
+            epochs=3,
+            batch_size=256,
+            seed=1,
+            fit=training.fit_settings(callbacks=[_Slower(0.25)]),
+        )
+    ), "a callback's settings count"
+    resumed = _train(tmp_path, small_split, callbacks=[training.EpochTimer()])  # recording only: the same run
+    assert resumed.metrics["resumed"] is True
+
+
+def test_other_library_versions_are_another_run_and_older_records_still_match(small_split, tmp_path):
+    _train(tmp_path, small_split, epochs=1)
+    metrics_file = tmp_path / "metrics.json"
+    recorded = json.loads(metrics_file.read_text())
+    assert set(recorded["fingerprint"]["versions"]) == {"keras", "tensorflow", "numpy"}
+    other = recorded | {"fingerprint": recorded["fingerprint"] | {"versions": {"keras": "3.0.0"}}}
+    metrics_file.write_text(json.dumps(other))
+    with pytest.raises(RunConflictError, match="versions"):
+        _train(tmp_path, small_split, epochs=1)
+    older = {k: v for k, v in recorded["fingerprint"].items() if k not in ("fit", "versions")}
+    metrics_file.write_text(
+        json.dumps(recorded | {"fingerprint": older})
+    )  # a run recorded before both fields
+    assert _train(tmp_path, small_split, epochs=1).metrics["seed"] == 1, "still recognised: reused"
+
+
+def test_a_model_file_that_is_not_the_runs_own_is_refused(small_split, tmp_path):
+    _train(tmp_path / "a", small_split, epochs=1)
+    _train(tmp_path / "b", small_split, epochs=1, seed=2)
+    recorded = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert len(recorded["model_sha256"]) == 64
+    shutil.copyfile(tmp_path / "b" / "model.keras", tmp_path / "a" / "model.keras")  # seed 2's model put back
+    before = _snapshot(tmp_path / "a")
+    with pytest.raises(RunConflictError, match="not the model this run saved"):
+        _train(tmp_path / "a", small_split, epochs=1)
+    assert _snapshot(tmp_path / "a") == before
+    legacy = tmp_path / "b" / "metrics.json"  # a run finished before hashes were recorded
+    legacy.write_text(
+        json.dumps({k: v for k, v in json.loads(legacy.read_text()).items() if k != "model_sha256"})
+    )
+    reused = _train(tmp_path / "b", small_split, epochs=1, seed=2)
+    assert reused.metrics["model_sha256"] == json.loads(legacy.read_text())["model_sha256"], "recorded now"
+
+
+def test_a_test_result_is_recorded_with_its_test_set(fashion_sample, small_split, tmp_path):
+    _, _, (x_test, y_test), _ = fashion_sample
+    _train(tmp_path, small_split, epochs=1)
+    first, other = (x_test[:200], y_test[:200]), (x_test[200:400], y_test[200:400])
+    with pytest.raises(ValueError, match="test_data"):
+        update_metrics(tmp_path, {"test_accuracy": 0.5})
+    recorded = update_metrics(tmp_path, {"test_accuracy": 0.5}, test_data=first)
+    assert recorded["test_size"] == 200 and len(recorded["test_data_sha256"]) == 64
+    before = _snapshot(tmp_path)
+    with pytest.raises(RunConflictError, match="another test set"):
+        update_metrics(tmp_path, {"test_accuracy": 0.6, "evaluation": {}}, test_data=other)
+    assert _snapshot(tmp_path) == before
+    assert update_metrics(tmp_path, {"test_accuracy": 0.5}, test_data=first) == recorded
+    assert update_metrics(tmp_path, {"note": "no test"})["note"] == "no test", (
+        "other updates need no test set"
+    )

@@ -8,8 +8,8 @@ import shutil
 import pytest
 
 from fmnist_utils import run_notebooks
+from fmnist_utils.data import DATASETS
 from fmnist_utils.params import project_root
-from fmnist_utils.run_notebooks import DATASETS
 
 
 def test_plan_fails_loudly_when_a_notebook_is_missing(tmp_path):

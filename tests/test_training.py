@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import json
 
 import keras
+import nbformat
 import numpy as np
 import pytest
 
 from fmnist_utils.models import build_seed_model, compile_seed_model
-from fmnist_utils.runs import load_run
-from fmnist_utils.training import resolve_progress, set_seed, train
+from fmnist_utils.params import project_root
+from fmnist_utils.runs import RunFolder, load_run
+from fmnist_utils.training import resolve_progress, run_callbacks, set_seed, train
 
 
 def test_short_real_training_on_the_sample(fashion_sample, tmp_path, capsys):
@@ -70,3 +73,23 @@ def test_progress_styles(monkeypatch):
 def test_load_run_names_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="metrics.json"):
         load_run(tmp_path)
+
+
+def _notebook_03_callbacks() -> list[ast.Call]:
+    """The calls that build the callbacks notebook 03 gives ``model.fit``, in order."""
+    nb = nbformat.read(project_root() / "notebooks" / "03_training.ipynb", as_version=4)
+    for cell in nb.cells:
+        for node in ast.walk(ast.parse(cell.source)) if "model.fit(" in cell.source else ():
+            if isinstance(node, ast.Call) and ast.unparse(node.func) == "model.fit":
+                [listed] = [k.value for k in node.keywords if k.arg == "callbacks"]
+                return [e for e in listed.elts if isinstance(e, ast.Call)]
+    raise AssertionError("notebook 03 has no model.fit(..., callbacks=[...])")
+
+
+def test_notebook_03_backs_up_its_run_as_the_package_does(tmp_path):
+    written = _notebook_03_callbacks()
+    package = run_callbacks(RunFolder(tmp_path, {}, "new"))
+    assert [ast.unparse(c.func).split(".")[-1] for c in written] == [type(c).__name__ for c in package]
+    [backup] = [c for c in written if ast.unparse(c.func).endswith("BackupAndRestore")]
+    settings = {k.arg: ast.literal_eval(k.value) for k in backup.keywords}
+    assert settings == {"double_checkpoint": True} == {"double_checkpoint": package[-1].double_checkpoint}

@@ -12,8 +12,12 @@ then publishes it (a maintainer's step: it writes into the repository). It copie
   executing that notebook again, and for 03, 04 and 07 that means a full-data series run;
 * the figures the README shows into ``assets/``;
 * each run's ``metrics.json`` and ``history.csv`` into ``results/seed/<dataset>-seed<N>.*`` (no weights;
-  ``--metrics-only`` records just these, for another seed of one or both datasets),
-  and a regenerated ``results/seed/summary.md`` over every seed published so far (README links it).
+  ``--metrics-only`` records just these, for another seed of one or both datasets; the data's location is
+  recorded as its source, e.g. ``FMNIST_DATA_DIR``, never a folder of the machine), and a regenerated
+  ``results/seed/summary.md`` over every seed published so far (README links it). A record already published
+  for a dataset and seed is never replaced by other results: delete it first to replace it.
+
+Everything is checked before anything is written: a refused run leaves the repository as it was.
 
 Only full-data seed-protocol runs are published: sample data, subsets, fewer epochs, another precision than
 float32 or other numerics are refused, and so is an executed notebook with an error, a stderr output (start-up
@@ -43,6 +47,7 @@ import os
 import re
 import shutil
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 import nbformat
@@ -72,13 +77,46 @@ ASSETS = {  # run-relative source -> assets/ name
 }
 
 
+#: Each executed notebook of a series run -> where publishing writes it, in the repository.
+SERIES_NOTEBOOKS = {
+    "01_data_exploration.ipynb": Path("notebooks") / "01_data_exploration.ipynb",
+    "02_model_build.ipynb": Path("notebooks") / "02_model_build.ipynb",
+    "03_training_fashion_mnist.ipynb": Path("notebooks") / "03_training.ipynb",
+    "03_training_mnist.ipynb": Path("results") / "seed" / "03_training_mnist.ipynb",
+    "04_compare_mnist_fashion.ipynb": Path("notebooks") / "04_compare_mnist_fashion.ipynb",
+    "06_train_fast.ipynb": Path("notebooks") / "06_train_fast.ipynb",
+    "07_your_own_images.ipynb": Path("notebooks") / "07_your_own_images.ipynb",
+    **{name: Path("notebooks") / name for name in APPENDICES},
+}
+#: What publishing writes, decided before it writes anything: each destination and its bytes, or the file to copy.
+Writes = dict[Path, bytes | Path]
+
+
 class PublishError(RuntimeError):
-    """The run is not publishable (incomplete, or not the full seed protocol)."""
+    """The run is not publishable (incomplete, not the full seed protocol, or at odds with what is published)."""
 
 
-def _copy(src: Path, dest: Path) -> None:
-    with atomic_path(dest) as tmp:
-        shutil.copyfile(src, tmp)
+def _write(writes: Writes) -> None:
+    """Write every planned file, each atomically; or PublishError, writing nothing, if a file to copy is missing."""
+    missing = [str(src) for src in writes.values() if isinstance(src, Path) and not src.is_file()]
+    if missing:
+        raise PublishError(
+            f"nothing was published: the run is incomplete, {', '.join(missing)} missing; run it again"
+        )
+    for dest, content in writes.items():
+        with atomic_path(dest) as tmp:
+            if isinstance(content, Path):
+                shutil.copyfile(content, tmp)
+            else:
+                tmp.write_bytes(content)
+
+
+def _repository(repo: str | os.PathLike | None) -> Path:
+    """The repository to publish into: ``repo``, else the project's checkout."""
+    root = Path(repo) if repo else project_root()
+    if root is None:
+        raise PublishError("publishing needs the project's git checkout (pass repo=...)")
+    return root
 
 
 #: Parameters that say where a run read or wrote, or how it printed, not what it computed: a published notebook
@@ -159,7 +197,7 @@ def recorded_digest(nb: nbformat.NotebookNode) -> str | None:
 NOT_TRAINED = "not trained again"  # what 03 prints when it reuses a finished run instead of training it
 #: An absolute path of the machine that ran a notebook (a home, temporary or checkout folder): outputs print
 #: paths relative to the project (``fmnist_utils.params.shown_path``).
-MACHINE_PATH = re.compile(r"(?<![\w.])(/(home|root|tmp|work|Users|var/folders|private)/|[A-Z]:\\)")
+MACHINE_PATH = re.compile(r"(?<![\w.])(/(home|root|tmp|work|mnt|Users|var/folders|private)/|[A-Z]:\\)")
 
 
 def _text(output: nbformat.NotebookNode) -> str:
@@ -211,10 +249,10 @@ def relink(nb: nbformat.NotebookNode, written_in: Path, moved_to: Path) -> None:
         cell.source = RELATIVE_LINK.sub(moved, cell.source)
 
 
-def _publish_notebook(src: Path, dest: Path, links_written_in: Path | None = None) -> None:
-    """Write the executed ``src`` to ``dest`` without its local parameters, with the digest of its code (and its
-    links relinked when its source sat in ``links_written_in``, another folder); or PublishError, writing
-    nothing, when a learner would see a problem."""
+def _published_notebook(src: Path, dest: Path, links_written_in: Path | None = None) -> bytes:
+    """The executed ``src`` as published at ``dest``: without its local parameters, with the digest of its code
+    (and its links relinked when its source sat in ``links_written_in``, another folder); or PublishError when a
+    learner would see a problem."""
     nb = nbformat.read(src, as_version=4)
     drop_local_parameters(nb)
     if links_written_in is not None:
@@ -223,8 +261,34 @@ def _publish_notebook(src: Path, dest: Path, links_written_in: Path | None = Non
     if problems:
         raise PublishError(f"{src.name} cannot be published: " + "; ".join(problems))
     nb.metadata[DIGEST_KEY] = {"code_sha256": code_digest(nb)}
-    with atomic_path(dest) as tmp:
-        nbformat.write(nb, tmp)
+    text = nbformat.writes(nb)
+    return (text if text.endswith("\n") else text + "\n").encode()
+
+
+def _publish_notebook(src: Path, dest: Path, links_written_in: Path | None = None) -> None:
+    """Write the executed ``src`` to ``dest`` as :func:`_published_notebook` makes it (or write nothing)."""
+    _write({dest: _published_notebook(src, dest, links_written_in)})
+
+
+def _notebook_writes(notebooks: list[tuple[Path, Path, Path | None]]) -> Writes:
+    """Each executed notebook (source, destination, folder its links were written in) as published; or one
+    PublishError naming every notebook that cannot be."""
+    writes, refused = {}, []
+    for src, dest, links_written_in in notebooks:
+        try:
+            writes[dest] = _published_notebook(src, dest, links_written_in)
+        except PublishError as exc:
+            refused.append(str(exc))
+    if refused:
+        raise PublishError(
+            "\n".join(
+                [
+                    *refused,
+                    "Nothing was published: fix what these notebooks show, run them again, publish again.",
+                ]
+            )
+        )
+    return writes
 
 
 def protocol_metrics(run_dir: Path, names=DATASETS) -> dict[str, dict]:
@@ -247,32 +311,26 @@ def protocol_metrics(run_dir: Path, names=DATASETS) -> dict[str, dict]:
 def check_publishable(run_dir: Path) -> dict[str, dict]:
     """Metrics of both datasets' runs, or PublishError saying what is missing or off-protocol."""
     metrics = protocol_metrics(run_dir)
-    missing = [src for src in ASSETS if not (run_dir / src).is_file()]
-    missing += [
-        f"{n}.ipynb"
-        for n in (
-            "01_data_exploration",
-            "02_model_build",
-            "03_training_fashion_mnist",
-            "03_training_mnist",
-            "04_compare_mnist_fashion",
-            "07_your_own_images",
-        )
-        if not (run_dir / f"{n}.ipynb").is_file()
-    ]
+    missing = [src for src in [*ASSETS, *SERIES_NOTEBOOKS] if not (run_dir / src).is_file()]
     if missing:
         raise PublishError(f"{run_dir} is incomplete, missing: {', '.join(missing)}")
     return metrics
 
 
-def summary_table(results_dir: Path) -> str:
-    """Markdown table over every published seed: test accuracy mean ± std, seconds per epoch, hardware."""
+def seed_records(results_dir: Path) -> dict[Path, dict]:
+    """Every published seed-protocol record (``<dataset>-seed<N>.json``) in ``results_dir``, by path."""
+    return {p: json.loads(p.read_text()) for name in DATASETS for p in results_dir.glob(f"{name}-seed*.json")}
+
+
+def summary_table(records: dict[Path, dict]) -> str:
+    """Markdown table over seed records (:func:`seed_records`): test accuracy mean ± std, seconds per epoch,
+    hardware."""
     lines = [
         "| dataset | seeds | test accuracy (mean ± std) | per seed | seed (2017) | s / epoch | hardware |",
         "|---|---|---|---|---|---|---|",
     ]
     for name in DATASETS:
-        runs = [json.loads(p.read_text()) for p in sorted(results_dir.glob(f"{name}-seed*.json"))]
+        runs = [r for p, r in sorted(records.items()) if fnmatch(p.name, f"{name}-seed*.json")]
         if not runs:
             continue
         acc = np.array([r["test_accuracy"] for r in runs])
@@ -345,7 +403,7 @@ def results_tables(repo: Path) -> dict[Path, str]:
     """The tables README links (path -> table), made from the committed results."""
     results = repo / "results"
     return {
-        results / "seed" / "summary.md": summary_table(results / "seed"),
+        results / "seed" / "summary.md": summary_table(seed_records(results / "seed")),
         results / "beyond" / "summary.md": beyond_table(
             json.loads((results / "beyond" / "summary.json").read_text())
         ),
@@ -353,53 +411,72 @@ def results_tables(repo: Path) -> dict[Path, str]:
     }
 
 
-def publish(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -> Path:
-    """Copy a finished full-protocol run into the repository (see module docstring). Returns results dir."""
-    run_dir = Path(run_dir).resolve()
-    repo = Path(repo) if repo else project_root()
-    if repo is None:
-        raise PublishError("publishing needs the project's git checkout (pass repo=...)")
-    metrics = check_publishable(run_dir)
-    results = _record_metrics(run_dir, metrics, repo)
-    for src, dest in ASSETS.items():
-        _copy(run_dir / src, repo / "assets" / dest)
-    notebooks = repo / "notebooks"
-    for executed, dest in (
-        ("01_data_exploration.ipynb", notebooks / "01_data_exploration.ipynb"),
-        ("02_model_build.ipynb", notebooks / "02_model_build.ipynb"),
-        ("03_training_fashion_mnist.ipynb", notebooks / "03_training.ipynb"),
-        ("03_training_mnist.ipynb", results / "03_training_mnist.ipynb"),
-        ("04_compare_mnist_fashion.ipynb", notebooks / "04_compare_mnist_fashion.ipynb"),
-        ("06_train_fast.ipynb", notebooks / "06_train_fast.ipynb"),
-        ("07_your_own_images.ipynb", notebooks / "07_your_own_images.ipynb"),
-        *((name, notebooks / name) for name in APPENDICES),
-    ):
-        _publish_notebook(run_dir / executed, dest, links_written_in=notebooks / Path(executed).parent)
-    return results
+def publish(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None, beyond: bool = False) -> Path:
+    """Copy a finished full-protocol run (and its notebook 05 results, with ``beyond``) into the repository (see
+    module docstring), checking all of it before writing anything. Returns the results dir."""
+    run_dir, repo = Path(run_dir).resolve(), _repository(repo)
+    writes = _metrics_writes(run_dir, check_publishable(run_dir), repo)
+    writes |= {repo / "assets" / dest: run_dir / src for src, dest in ASSETS.items()}
+    writes |= _notebook_writes(
+        [
+            (run_dir / executed, repo / dest, repo / "notebooks" / Path(executed).parent)
+            for executed, dest in SERIES_NOTEBOOKS.items()
+        ]
+    )
+    if beyond:
+        writes |= _beyond_writes(run_dir, repo)
+    _write(writes)
+    return repo / "results" / "seed"
 
 
-def _record_metrics(run_dir: Path, metrics: dict[str, dict], repo: Path) -> Path:
-    """Copy each run's metrics and history into results/seed/, then rewrite summary.md."""
+def _seed_record(metrics: dict, dest: Path) -> dict:
+    """A run's metrics as published at ``dest``, the data's location named by its source (``data_source``: never
+    a folder of this machine); or PublishError if ``dest`` holds another record or it shows a machine path."""
+    record = metrics | ({"data_location": metrics["data_source"]} if "data_location" in metrics else {})
+    text = json.dumps(record, sort_keys=True)
+    found = MACHINE_PATH.search(text)
+    if found:
+        raise PublishError(
+            f"the metrics to publish as {dest.name} hold a path of this machine: {text[found.start() :][:60]!r}; "
+            "remove it from the run's metrics.json, then publish again."
+        )
+    if dest.is_file() and json.dumps(json.loads(dest.read_text()), sort_keys=True) != text:
+        raise PublishError(
+            f"{dest} already records seed {metrics['seed']} with other results; "
+            f"delete it and {dest.stem}-history.csv first if this run is meant to replace it, "
+            "or publish a run of another seed."
+        )
+    return record
+
+
+def _metrics_writes(run_dir: Path, metrics: dict[str, dict], repo: Path) -> Writes:
+    """Each run's record and history for results/seed/, and summary.md over them and those published before."""
     results = repo / "results" / "seed"
+    records: dict[Path, dict] = {}
+    writes: Writes = {}
     for name, m in metrics.items():
-        _copy(run_dir / name / "metrics.json", results / f"{name}-seed{m['seed']}.json")
-        _copy(run_dir / name / "history.csv", results / f"{name}-seed{m['seed']}-history.csv")
-    table = summary_table(results)
-    write_text(results / "summary.md", table)
-    return results
+        path = results / f"{name}-seed{m['seed']}.json"
+        records[path] = _seed_record(m, path)
+        writes[path] = (json.dumps(records[path], indent=2) + "\n").encode()
+        writes[path.with_name(f"{path.stem}-history.csv")] = run_dir / name / "history.csv"
+    writes[results / "summary.md"] = summary_table(seed_records(results) | records).encode()
+    return writes
+
+
+def _trained(run_dir: Path) -> list[str]:
+    """The datasets with a finished training run in ``run_dir``; or PublishError if none has one."""
+    names = [n for n in DATASETS if (run_dir / n / "metrics.json").is_file()]
+    if not names:
+        raise PublishError(f"{run_dir} holds no finished training run ({' or '.join(DATASETS)} folder)")
+    return names
 
 
 def publish_metrics(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -> Path:
     """Another seed: record the metrics of every full-protocol training run in ``run_dir`` (one dataset
     or both) in results/seed/ and the tables, leaving the published notebooks and figures as they are."""
-    run_dir = Path(run_dir).resolve()
-    repo = Path(repo) if repo else project_root()
-    if repo is None:
-        raise PublishError("publishing needs the project's git checkout (pass repo=...)")
-    names = [n for n in DATASETS if (run_dir / n / "metrics.json").is_file()]
-    if not names:
-        raise PublishError(f"{run_dir} holds no finished training run ({' or '.join(DATASETS)} folder)")
-    return _record_metrics(run_dir, protocol_metrics(run_dir, names), repo)
+    run_dir, repo = Path(run_dir).resolve(), _repository(repo)
+    _write(_metrics_writes(run_dir, protocol_metrics(run_dir, _trained(run_dir)), repo))
+    return repo / "results" / "seed"
 
 
 #: Where each dataset's executed notebook 03 is published.
@@ -411,25 +488,33 @@ TRAINING_NOTEBOOKS = {
 
 def publish_training(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -> Path:
     """Another seed, shown: :func:`publish_metrics`, plus each dataset's executed notebook 03 (Fashion-MNIST's
-    becomes ``notebooks/03_training.ipynb``) and its figures in ``assets/``."""
-    run_dir = Path(run_dir).resolve()
-    repo = Path(repo) if repo else project_root()
-    results = publish_metrics(run_dir, repo)
-    for name, dest in TRAINING_NOTEBOOKS.items():
-        if (run_dir / name / "metrics.json").is_file():
-            _publish_notebook(run_dir / f"03_training_{name}.ipynb", repo / dest, repo / "notebooks")
-            for src, asset in ASSETS.items():
-                if src.startswith(f"{name}/"):
-                    _copy(run_dir / src, repo / "assets" / asset)
-    return results
+    becomes ``notebooks/03_training.ipynb``) and its figures in ``assets/``, all checked before any is written."""
+    run_dir, repo = Path(run_dir).resolve(), _repository(repo)
+    names = _trained(run_dir)
+    writes = _metrics_writes(run_dir, protocol_metrics(run_dir, names), repo)
+    writes |= _notebook_writes(
+        [
+            (run_dir / f"03_training_{n}.ipynb", repo / TRAINING_NOTEBOOKS[n], repo / "notebooks")
+            for n in names
+        ]
+    )
+    writes |= {
+        repo / "assets" / asset: run_dir / src for src, asset in ASSETS.items() if src.split("/")[0] in names
+    }
+    _write(writes)
+    return repo / "results" / "seed"
 
 
 def publish_beyond(run_dir: str | os.PathLike, repo: str | os.PathLike | None = None) -> Path:
     """Copy a finished full-data run of notebook 05 (``run_dir/beyond``) into the repository."""
-    run_dir = Path(run_dir).resolve()
-    repo = Path(repo) if repo else project_root()
-    if repo is None:
-        raise PublishError("publishing needs the project's git checkout (pass repo=...)")
+    run_dir, repo = Path(run_dir).resolve(), _repository(repo)
+    _write(_beyond_writes(run_dir, repo))
+    return repo / "results" / "beyond"
+
+
+def _beyond_writes(run_dir: Path, repo: Path) -> Writes:
+    """What :func:`publish_beyond` writes; or PublishError if the run is missing, not on full data, or its
+    notebook cannot be published."""
     beyond, notebook = run_dir / "beyond", run_dir / "05_beyond_the_seed.ipynb"
     if not (beyond / "summary.json").is_file() or not notebook.is_file():
         raise PublishError(f"{run_dir} holds no finished 05_beyond_the_seed run (run it with --beyond)")
@@ -439,16 +524,16 @@ def publish_beyond(run_dir: str | os.PathLike, repo: str | os.PathLike | None = 
             f"{beyond} was trained on the sample or a subset; only full-data runs are published."
         )
     results = repo / "results" / "beyond"
-    _copy(beyond / "summary.json", results / "summary.json")
-    for name in summary["datasets"]:
-        _copy(beyond / name / "ablation.csv", results / f"{name}-ablation.csv")
+    writes: Writes = {results / "summary.json": beyond / "summary.json"}
+    writes |= {
+        results / f"{name}-ablation.csv": beyond / name / "ablation.csv" for name in summary["datasets"]
+    }
     if (beyond / "replicate" / "replicate.json").is_file():  # python -m tools.replicate, if it ran
-        _copy(beyond / "replicate" / "replicate.json", results / "replicate.json")
-    for figure in sorted((beyond / "figures").glob("*.png")):
-        _copy(figure, repo / "assets" / f"beyond_{figure.name}")
-    _publish_notebook(notebook, repo / "notebooks" / "05_beyond_the_seed.ipynb")
-    write_text(results / "summary.md", beyond_table(summary))
-    return results
+        writes[results / "replicate.json"] = beyond / "replicate" / "replicate.json"
+    writes |= {repo / "assets" / f"beyond_{f.name}": f for f in sorted((beyond / "figures").glob("*.png"))}
+    writes |= _notebook_writes([(notebook, repo / "notebooks" / "05_beyond_the_seed.ipynb", None)])
+    writes[results / "summary.md"] = beyond_table(summary).encode()
+    return writes
 
 
 def beyond_table(summary: dict) -> str:
@@ -531,8 +616,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Published notebook 05's results into {beyond}")
             print((beyond / "summary.md").read_text())
             return 0
-        results = publish(args.run_dir)
-        beyond = publish_beyond(args.run_dir) if args.beyond else None
+        results = publish(args.run_dir, beyond=args.beyond)
+        beyond = results.parent / "beyond" if args.beyond else None
     except PublishError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

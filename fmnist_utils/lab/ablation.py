@@ -25,6 +25,7 @@ ablation resumes mid-trial, and a finished trial with the same recipe is reused 
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -34,8 +35,9 @@ import keras
 import numpy as np
 import pandas as pd
 
-from fmnist_utils.data import DISPLAY_NAMES, DataInfo, steps_per_epoch
+from fmnist_utils.data import DATASETS, DISPLAY_NAMES, DataInfo, steps_per_epoch
 from fmnist_utils.evaluation import as_images, predict_proba
+from fmnist_utils.files import write_json
 from fmnist_utils.lab.networks import (
     ARCHS,
     INPUT_NORMS,
@@ -47,6 +49,7 @@ from fmnist_utils.lab.networks import (
 from fmnist_utils.models import compile_seed_model, resolve_precision, seed_optimizer
 from fmnist_utils.params import check_choice, check_int
 from fmnist_utils.protocol import BEYOND_TARGETS, ONE_CYCLE_PEAK_LR, SEED_BATCH_SIZE, SEED_RESULTS
+from fmnist_utils.runs import differences, update_metrics
 from fmnist_utils.training import set_seed, train
 
 SCHEDULES = ("seed", "one_cycle")
@@ -575,7 +578,40 @@ def for_display(table: Any) -> Any:
     return table.rename(columns=DISPLAY_LABELS)
 
 
-#: What the best recipe should reach on the full test sets (issue targets; Fashion-MNIST moonshot 0.950).
+def record_predictor_test(
+    best_dir: Path, evaluation: Any, test_time_flips: bool, members: list[int], test_data: tuple
+) -> dict[str, Any]:
+    """Record in the winner's folder the test result of the predictor chosen on validation (the winner, with
+    test-time flips and ensemble members if chosen), under the predictor's name, never as the trial's own."""
+    return update_metrics(
+        best_dir,
+        {
+            "predictor": {"test_time_flips": test_time_flips, "ensemble_members": members},
+            "predictor_test_accuracy": evaluation.accuracy,
+            "predictor_evaluation": evaluation.to_dict(),
+        },
+        test_data=test_data,
+    )
+
+
+def write_summary(path: Path, settings: dict[str, Any], datasets: dict[str, Any]) -> dict[str, Any]:
+    """Write ``summary.json``: ``settings`` and these ``datasets``' rows, keeping the other datasets' rows of
+    an earlier ladder of the same settings (a ladder run one dataset at a time); a summary of other settings
+    is refused and kept."""
+    merged = dict(datasets)
+    if path.is_file():
+        earlier = json.loads(path.read_text())
+        changed = differences({k: v for k, v in earlier.items() if k != "datasets"}, settings)
+        if changed:
+            raise ValueError(
+                f"{path} holds a ladder of other settings; it is kept:\n  "
+                + "\n  ".join(changed)
+                + "\nGive this ladder another output folder, or move the earlier one away."
+            )
+        merged = earlier["datasets"] | datasets
+    summary = {**settings, "datasets": {name: merged[name] for name in sorted(merged, key=DATASETS.index)}}
+    write_json(path, summary)
+    return summary
 
 
 def summarize(

@@ -12,7 +12,9 @@ so a speed-up never silently costs accuracy. The last line printed is the speed-
 ``--time-to-accuracy`` instead trains the fastest configuration, with a one-cycle style learning-rate
 schedule, for a number of epochs fixed in advance, then measures the Fashion-MNIST test accuracy once
 against the seed's 0.9323 (validation accuracy is recorded every epoch; the test set never picks the stop).
-Results are written as JSON (``--output``); timings are never asserted by tests.
+``--seeds`` trains it once per seed. Results are written as JSON to a new ``--output`` file (an existing one
+is refused), except a ``--seeds`` series: its file is written after every seed and keeps the seeds it already
+holds of the same recipe and data, so a series resumes or grows. Timings are never asserted by tests.
 """
 
 from __future__ import annotations
@@ -403,8 +405,10 @@ RECIPE_KEYS = (
 
 
 def over_seeds(runs: list[dict], name: str | None = None) -> dict:
-    """Several seeds of one fixed recipe (:func:`time_to_accuracy` results): every run, and the test accuracy's
-    mean and sample standard deviation, the median training minutes, and whether the *mean* reaches the target."""
+    """Several seeds of one fixed recipe (:func:`time_to_accuracy` results): every run, by seed, and the test
+    accuracy's mean and sample standard deviation, the median training minutes, and whether the *mean* reaches
+    the target."""
+    runs = sorted(runs, key=lambda run: run["seed"])
     accuracies = [run["test_accuracy"] for run in runs]
     mean = statistics.mean(accuracies)
     keep = ("data_source", "schedule", "model", "parameters", "train_gflops_per_image", "machine")
@@ -421,18 +425,44 @@ def over_seeds(runs: list[dict], name: str | None = None) -> dict:
     }
 
 
+class OutputRefused(ValueError):
+    """An ``--output`` file this run must leave as it is; the message says why and what to do."""
+
+
+def _refuse_existing(output: Path | None) -> None:
+    """Refuse an ``output`` that exists: a single run or the speed benchmark writes a new file, never over one."""
+    if output is not None and output.exists():
+        raise OutputRefused(
+            f"{output} already exists, and only a --time-to-accuracy --seeds series adds to its file; "
+            "choose another --output or delete it."
+        )
+
+
+def _earlier_runs(output: Path) -> list[dict]:
+    """The runs of the ``--seeds`` result ``output``; any other file is refused."""
+    try:
+        done = json.loads(output.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        done = None
+    runs = done.get("runs") if isinstance(done, dict) else None
+    if not isinstance(runs, list) or not all(isinstance(run, dict) and "fingerprint" in run for run in runs):
+        raise OutputRefused(
+            f"{output} is not a --time-to-accuracy --seeds result with fingerprints; it is kept: "
+            "choose another --output."
+        )
+    return runs
+
+
 def finished_runs(output: Path | None, settings: dict[str, Any]) -> dict[int, dict]:
     """The runs, by seed, that ``output`` already holds of the same run (``settings``: the arguments of
-    :func:`time_to_accuracy`), so that an interrupted ``--seeds`` series resumes. Each earlier run's fingerprint
+    :func:`time_to_accuracy`), so that a ``--seeds`` series resumes or grows. Each earlier run's fingerprint
     must equal the one this run makes for its seed, on the data loaded now (the rule of run folders,
     :func:`fmnist_utils.runs.open_run`); otherwise ``output`` is refused, with what differs, and kept."""
     if output is None or not output.exists():
         return {}
-    done = json.loads(output.read_text())
-    if "runs" not in done or any("fingerprint" not in run for run in done["runs"]):
-        raise ValueError(f"{output} is not a --seeds result with fingerprints; choose another --output.")
+    runs = _earlier_runs(output)
     train_data, val_data, _, _ = _data("fashion_mnist", settings["data_source"])
-    for run in done["runs"]:
+    for run in runs:
         model = member_model(
             settings["recipe"],
             settings["precision"],
@@ -446,175 +476,227 @@ def finished_runs(output: Path | None, settings: dict[str, Any]) -> dict[int, di
             run["fingerprint"], recipe_fingerprint(model, (train_data, val_data), settings, run["seed"])
         )
         if changed:
-            raise ValueError(
-                f"{output} holds runs of another recipe or data; it is kept:\n  " + "\n  ".join(changed)
+            raise OutputRefused(
+                f"{output} holds runs of another recipe or data; it is kept. Choose another --output, or run "
+                "that file's recipe on its data. What differs:\n  " + "\n  ".join(changed)
             )
-    return {run["seed"]: run for run in done["runs"]}
+    return {run["seed"]: run for run in runs}
 
 
 def run_seeds(seeds: list[int], output: Path | None, name: str | None, **settings) -> dict:
-    """:func:`time_to_accuracy` once per seed, skipping seeds ``output`` already holds of the same run and
-    writing ``output`` after every seed (a long series can be split across sessions)."""
+    """:func:`time_to_accuracy` once per seed, merged with the runs ``output`` already holds of the same run
+    (kept, not retrained), by seed; ``output`` is written after every seed (a long series can be split across
+    sessions) and keeps its name unless ``name`` gives another."""
     bound = inspect.signature(time_to_accuracy).bind(**settings)
     bound.apply_defaults()
-    done = finished_runs(output, bound.arguments)
-    runs = []
-    for seed in seeds:
-        if seed in done:
+    runs = finished_runs(output, bound.arguments)
+    if name is None and runs:
+        name = json.loads(output.read_text()).get("name")
+    for seed in dict.fromkeys(seeds):
+        if seed in runs:
             print(f"Seed {seed}: already in {output}, kept", flush=True)
-            runs.append(done[seed])
             continue
-        runs.append(time_to_accuracy(seed=seed, **settings))
+        runs[seed] = time_to_accuracy(seed=seed, **settings)
         if output is not None:
-            write_json(output, over_seeds(runs, name))
-    return over_seeds(runs, name)
+            write_json(output, over_seeds(list(runs.values()), name))
+            print(f"Seed {seed}: written to {output} (seeds {sorted(runs)})", flush=True)
+    return over_seeds(list(runs.values()), name)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
+    """The command line's options: those of both paths, of the speed benchmark, of ``--time-to-accuracy``."""
     p = argparse.ArgumentParser(
         prog="python -m fmnist_utils.lab.benchmark",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--dataset", choices=("fashion_mnist", "mnist"), default="fashion_mnist")
     p.add_argument("--data-source", choices=("auto", "sample"), default="auto")
-    p.add_argument("--images", type=int, default=10240, help="images per timed epoch (default 10240)")
+    p.add_argument("--batch-size", type=int, default=SEED_BATCH_SIZE)
+    p.add_argument("--seed", type=int, default=0, help="the random seed (with --seeds, those seeds instead)")
     p.add_argument(
+        "--output",
+        type=Path,
+        help="write the results as JSON to this new file (an existing one is refused); with --seeds, the "
+        "series' file: written after every seed, keeping the seeds it holds of the same recipe and data",
+    )
+    _benchmark_options(p.add_argument_group("speed benchmark (without --time-to-accuracy)"))
+    _time_to_accuracy_options(p.add_argument_group("time to accuracy (with --time-to-accuracy)"))
+    return p
+
+
+def _benchmark_options(group) -> None:
+    """The speed benchmark's options."""
+    group.add_argument("--dataset", choices=("fashion_mnist", "mnist"), default="fashion_mnist")
+    group.add_argument("--images", type=int, default=10240, help="images per timed epoch (default 10240)")
+    group.add_argument(
         "--repeats", type=int, default=3, help="rounds of one timed epoch per configuration (default 3)"
     )
-    p.add_argument("--batch-size", type=int, default=SEED_BATCH_SIZE)
-    p.add_argument("--parity-epochs", type=int, default=3, help="epochs of the accuracy check (0 = skip)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--seeds",
-        type=int,
-        nargs="+",
-        help="for --time-to-accuracy: train the fixed recipe once per seed and report the mean (e.g. 0 1 2)",
-    )
-    p.add_argument(
-        "--time-to-accuracy",
-        action="store_true",
-        help="train a fixed budget on Fashion-MNIST, then measure the test accuracy once against "
-        f"{TARGET_ACCURACY}",
-    )
-    p.add_argument(
-        "--epochs", type=int, default=20, help="epochs per member for --time-to-accuracy (fixed in advance)"
-    )
-    p.add_argument(
-        "--target",
-        type=float,
-        default=TARGET_ACCURACY,
-        help=f"test accuracy a --time-to-accuracy recipe aims at (default {TARGET_ACCURACY}, the seed's)",
-    )
-    p.add_argument(
-        "--peak-lr", type=float, default=ONE_CYCLE_PEAK_LR, help="peak learning rate for --time-to-accuracy"
-    )
-    p.add_argument(
-        "--recipe",
-        default="seed",
-        help="for --time-to-accuracy: changes to the seed model in notebook 05's notation, "
-        "e.g. 'input_norm=bn_channel, conv_bn' or 'arch=vgg, conv_bn, flip' (default: the seed model)",
-    )
-    p.add_argument(
-        "--test-time-flips",
-        action="store_true",
-        help="for --time-to-accuracy: count the accuracy of predictions averaged with the mirrored image's",
-    )
-    p.add_argument(
-        "--members",
-        type=int,
-        default=1,
-        help="for --time-to-accuracy: train this many models one after the other (seeds seed, seed+1, ...) "
-        "and count the accuracy of their averaged predictions (default 1)",
-    )
-    p.add_argument(
-        "--autotune",
-        action="store_true",
-        help="for --time-to-accuracy: let tf.data autotune the input pipeline (on TensorFlow 2.21 each epoch "
-        "then lasts until the autotuner's next wake-up; off by default)",
-    )
-    p.add_argument("--name", help="for --time-to-accuracy --seeds: the recipe's name in tables (e.g. 'fast')")
-    p.add_argument(
+    group.add_argument("--parity-epochs", type=int, default=3, help="epochs of the accuracy check (0 = skip)")
+    group.add_argument(
         "--batch-sizes",
         type=int,
         nargs="+",
         default=[],
         help="also measure the fastest configuration's images/s at these batch sizes (e.g. 64 128 256 512 1024)",
     )
-    p.add_argument(
-        "--output",
-        type=Path,
-        help="write the results as JSON here (with --seeds, after every seed; seeds already there are kept)",
+
+
+def _time_to_accuracy_options(group) -> None:
+    """The options of ``--time-to-accuracy``."""
+    group.add_argument(
+        "--time-to-accuracy",
+        action="store_true",
+        help="train a fixed budget on Fashion-MNIST, then measure the test accuracy once against "
+        f"{TARGET_ACCURACY}",
     )
-    args = p.parse_args(argv)
+    group.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        help="train the fixed recipe once per seed (e.g. 0 1 2) and report the mean over these seeds and "
+        "those --output already holds",
+    )
+    group.add_argument(
+        "--name", help="with --seeds: the recipe's name in tables (e.g. 'fast'; default: --output's)"
+    )
+    group.add_argument("--epochs", type=int, default=20, help="epochs per member (fixed in advance)")
+    group.add_argument(
+        "--target",
+        type=float,
+        default=TARGET_ACCURACY,
+        help=f"test accuracy the recipe aims at (default {TARGET_ACCURACY}, the seed's)",
+    )
+    group.add_argument("--peak-lr", type=float, default=ONE_CYCLE_PEAK_LR, help="peak learning rate")
+    group.add_argument(
+        "--recipe",
+        default="seed",
+        help="changes to the seed model in notebook 05's notation, e.g. 'input_norm=bn_channel, conv_bn' or "
+        "'arch=vgg, conv_bn, flip' (default: the seed model)",
+    )
+    group.add_argument(
+        "--test-time-flips",
+        action="store_true",
+        help="count the accuracy of predictions averaged with the mirrored image's",
+    )
+    group.add_argument(
+        "--members",
+        type=int,
+        default=1,
+        help="train this many models one after the other (seeds seed, seed+1, ...) and count the accuracy of "
+        "their averaged predictions (default 1)",
+    )
+    group.add_argument(
+        "--autotune",
+        action="store_true",
+        help="let tf.data autotune the input pipeline (on TensorFlow 2.21 each epoch then lasts until the "
+        "autotuner's next wake-up; off by default)",
+    )
+
+
+def _parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``argv`` parsed by ``parser`` and checked (``--recipe`` parsed); a usage error exits with what is wrong."""
+    args = parser.parse_args(argv)
     for name in ("images", "repeats", "batch_size", "epochs", "members"):
         if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be a positive integer")
+            parser.error(f"--{name.replace('_', '-')} must be a positive integer")
     if not 0 < args.target <= 1:
-        p.error(f"--target is an accuracy between 0 and 1; got {args.target}")
+        parser.error(f"--target is an accuracy between 0 and 1; got {args.target}")
     if any(size < 1 for size in args.batch_sizes):
-        p.error("--batch-sizes must be positive integers")
+        parser.error("--batch-sizes must be positive integers")
+    if args.seeds and not args.time_to_accuracy:
+        parser.error("--seeds is for --time-to-accuracy: add --time-to-accuracy, or drop --seeds")
     if args.time_to_accuracy:
         try:
-            recipe = Recipe.parse(args.recipe)
+            args.recipe = Recipe.parse(args.recipe)
         except (TypeError, ValueError) as exc:
-            p.error(f"--recipe: {exc}")
-        settings = dict(
-            target=args.target,
-            epochs=args.epochs,
-            peak_lr=args.peak_lr,
-            batch_size=args.batch_size,
-            data_source=args.data_source,
-            recipe=recipe,
-            test_time_flips=args.test_time_flips,
-            members=args.members,
-            autotune=args.autotune,
-        )
-        if args.seeds:
-            try:
-                result = run_seeds(args.seeds, args.output, args.name, **settings)
-            except ValueError as exc:
-                p.error(f"--output: {exc}")
-            spread = (
-                f" ± {result['test_accuracy_std']:.4f}" if result["test_accuracy_std"] is not None else ""
-            )
-            last = (
-                f"Test accuracy {result['test_accuracy_mean']:.4f}{spread} over seeds {result['seeds']}, "
-                f"{result['training_minutes_median']:.1f} min of training each (median): target "
-                f"{result['target']} "
-                + ("reached by the mean" if result["reached_by_mean"] else "not reached")
-            )
-        else:
-            result = time_to_accuracy(seed=args.seed, **settings)
-            last = (
-                f"Test accuracy {result['test_accuracy']:.4f} after {result['training_minutes']:.1f} min of "
-                f"training ({args.members} x {args.epochs} epochs): target {result['target']} "
-                + ("reached" if result["reached"] else "not reached")
-            )
-    else:
-        result = run_benchmark(
-            args.dataset,
-            args.data_source,
-            args.images,
-            args.repeats,
-            args.batch_size,
-            args.parity_epochs,
-            args.seed,
-            tuple(args.batch_sizes),
-        )
-        last = (
-            f"Speed-up (ratio of median epochs): {result['speedup']:.2f}x ({result['fastest']} vs {result['baseline']}"
-            + (
-                f"; test accuracy difference {result['parity_difference_pp']:+.2f} pp)"
-                if result["parity_difference_pp"] is not None
-                else ")"
-            )
-        )
+            parser.error(f"--recipe: {exc}")
+    return args
+
+
+def _write_results(output: Path | None, result: dict) -> None:
+    """Write ``result`` to ``output`` (if any) as JSON, and say so."""
+    if output is not None:
+        write_json(output, result)
+        print(f"Results written to {output}")
+
+
+#: The options passed on to :func:`time_to_accuracy` as they are (its seed aside): its parameters' names.
+TIME_TO_ACCURACY_OPTIONS = (
+    "target",
+    "epochs",
+    "peak_lr",
+    "batch_size",
+    "data_source",
+    "recipe",
+    "test_time_flips",
+    "members",
+    "autotune",
+)
+
+
+def _time_to_accuracy_main(args: argparse.Namespace) -> tuple[dict, str]:
+    """``--time-to-accuracy``: one run into a new ``--output``, or ``--seeds`` merged into theirs (see
+    :func:`run_seeds`); the result and its summary line."""
+    settings = {key: getattr(args, key) for key in TIME_TO_ACCURACY_OPTIONS}
+    if args.seeds:
+        result = run_seeds(args.seeds, args.output, args.name, **settings)
+        return result, _series_line(result)
+    _refuse_existing(args.output)
+    result = time_to_accuracy(seed=args.seed, **settings)
+    _write_results(args.output, result)
+    return result, _run_line(result)
+
+
+def _run_line(result: dict) -> str:
+    """The summary line of one :func:`time_to_accuracy` run."""
+    return (
+        f"Test accuracy {result['test_accuracy']:.4f} after {result['training_minutes']:.1f} min of "
+        f"training ({result['members']} x {result['epochs']} epochs): target {result['target']} "
+        + ("reached" if result["reached"] else "not reached")
+    )
+
+
+def _series_line(result: dict) -> str:
+    """The summary line of a series of seeds (:func:`over_seeds`)."""
+    spread = f" ± {result['test_accuracy_std']:.4f}" if result["test_accuracy_std"] is not None else ""
+    return (
+        f"Test accuracy {result['test_accuracy_mean']:.4f}{spread} over seeds {result['seeds']}, "
+        f"{result['training_minutes_median']:.1f} min of training each (median): target {result['target']} "
+        + ("reached by the mean" if result["reached_by_mean"] else "not reached")
+    )
+
+
+def _benchmark_main(args: argparse.Namespace) -> tuple[dict, str]:
+    """The speed benchmark (:func:`run_benchmark`) into a new ``--output``; the result and its summary line."""
+    _refuse_existing(args.output)
+    result = run_benchmark(
+        args.dataset,
+        args.data_source,
+        args.images,
+        args.repeats,
+        args.batch_size,
+        args.parity_epochs,
+        args.seed,
+        tuple(args.batch_sizes),
+    )
+    _write_results(args.output, result)
+    parity_pp = result["parity_difference_pp"]
+    return result, (
+        f"Speed-up (ratio of median epochs): {result['speedup']:.2f}x ({result['fastest']} vs {result['baseline']}"
+        + (f"; test accuracy difference {parity_pp:+.2f} pp)" if parity_pp is not None else ")")
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: the time-to-accuracy run(s) or the speed benchmark; the last line printed sums it up."""
+    parser = _parser()
+    args = _parse_args(parser, argv)
+    try:
+        result, last = (_time_to_accuracy_main if args.time_to_accuracy else _benchmark_main)(args)
+    except OutputRefused as exc:
+        parser.error(f"--output: {exc}")
     if result.get("is_sample"):
         last += " [SAMPLE DATA: not representative]"
-    if args.output:
-        write_json(args.output, result)
-        print(f"Results written to {args.output}")
     print(last)
     return 0
 

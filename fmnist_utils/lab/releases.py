@@ -33,24 +33,6 @@ FIRST_RELEASE_SHA256 = {
     "t10k-labels-idx1-ubyte.gz": "0106d6dfb86a77b9299271c292262daad9001d5a44d251a3880227436b8ce3b1",
 }
 
-#: Where the first release's files came from (see the README beside them).
-FIRST_RELEASE = {
-    "repository": "zalandoresearch/fashion-mnist",
-    "commit": "9490065",
-    "date": "2017-08-26",
-    "replaced_by_commit": "658ec8c",
-    "replaced_on": "2017-08-31",
-}
-
-#: The seed notebook whose printed training logs ``seed_log`` reads.
-SEED_NOTEBOOK = {
-    "repository": "Xfan1025/Fashion-MNIST",
-    "path": "fashion-mnist.ipynb",
-    "commit": "c45234e7053031cd1d59fbf69410005c0ca067da",
-    "url": "https://github.com/Xfan1025/Fashion-MNIST/blob/c45234e7053031cd1d59fbf69410005c0ca067da/"
-    "fashion-mnist.ipynb",
-}
-
 #: Folder (relative to the repository root) and file pattern of the seed's per-epoch logs.
 SEED_LOG_DIR = Path("results") / "seed"
 SEED_LOG_NAME = "seed_2017_log_{dataset}.csv"
