@@ -47,18 +47,16 @@ BACKUP_WEIGHTS, TRAINING_METADATA = "latest.weights.h5", "training_metadata.json
 PREVIOUS = ".bkp"
 #: Ours, in a backup: the SHA-256 of each backed-up epoch's weights file, by the epoch a resume starts at.
 WEIGHTS_RECORD = "weights_sha256.json"
-#: Callbacks that record or back up a run without changing what ``fit`` computes: left out of fingerprints
-#: (so is any callback whose class sets ``changes_training = False``).
-RECORDING_CALLBACKS = (
+#: Keras' callbacks that record or back up a run without changing what ``fit`` computes: left out of
+#: fingerprints (so is any callback whose class sets ``changes_training = False``).
+RECORDING_CALLBACKS = {
     "BackupAndRestore",
     "CSVLogger",
-    "EpochTimer",
     "History",
     "ModelCheckpoint",
     "ProgbarLogger",
-    "RandomStateBackup",
     "TensorBoard",
-)
+}
 #: What every Keras callback holds while ``fit`` runs (its model, fit's parameters): state, not settings.
 KERAS_CALLBACK_STATE = frozenset(vars(keras.callbacks.Callback()))
 #: ``fit``'s settings when a run records none (runs finished before fingerprints held them).
@@ -103,37 +101,28 @@ def _described(value: Any) -> Any:
         return {str(k): _described(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
     if isinstance(value, (list, tuple)):
         return [_described(v) for v in value]
-    if isinstance(value, keras.callbacks.Callback):
-        settings = {
-            k: v
-            for k, v in vars(value).items()
-            if not k.startswith("_") and k not in KERAS_CALLBACK_STATE and _is_setting(v)
+    if isinstance(value, keras.callbacks.Callback):  # its settings: plain values, not paths (where, not what)
+        plain = {
+            k: v for k, v in vars(value).items() if k not in KERAS_CALLBACK_STATE and not k.startswith("_")
         }
-        return {"callback": type(value).__name__, **{k: _described(v) for k, v in sorted(settings.items())}}
+        settings = {k: v for k, v in plain.items() if isinstance(v, (bool, int, float, str, type(None)))}
+        return {"callback": type(value).__name__} | {
+            k: v for k, v in sorted(settings.items()) if not (isinstance(v, str) and ("/" in v or "\\" in v))
+        }
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return {"type": type(value).__name__, "repr": repr(value)}
 
 
-def _is_setting(value: Any) -> bool:
-    """A callback attribute that is a setting: a plain value, not a path (where, not what) or a model."""
-    if isinstance(value, (bool, int, float, type(None))):
-        return True
-    return isinstance(value, str) and "/" not in value and "\\" not in value
-
-
 def fit_settings(**fit_arguments: Any) -> dict[str, Any]:
-    """What ``fit`` is given beyond the run's data, epochs and batches (callbacks, ``class_weight``, ...), as
-    data for a fingerprint; callbacks that only record or back up (:data:`RECORDING_CALLBACKS`) and options
-    left at None (``fit``'s default) left out."""
-    callbacks = [c for c in fit_arguments.pop("callbacks", None) or [] if _changes_training(c)]
-    given = {key: value for key, value in fit_arguments.items() if value is not None}
+    """What else ``fit`` is given (callbacks that change training, ``class_weight``, ...) as fingerprint data."""
+    callbacks = [
+        c
+        for c in fit_arguments.pop("callbacks", None) or []
+        if type(c).__name__ not in RECORDING_CALLBACKS and getattr(c, "changes_training", True)
+    ]
+    given = {key: value for key, value in fit_arguments.items() if value is not None}  # None: fit's default
     return {"callbacks": _described(callbacks), **_described(given)}
-
-
-def _changes_training(callback: keras.callbacks.Callback) -> bool:
-    """Whether a callback can change what ``fit`` computes (one that only records or backs up cannot)."""
-    return type(callback).__name__ not in RECORDING_CALLBACKS and getattr(callback, "changes_training", True)
 
 
 def library_versions() -> dict[str, str]:
@@ -186,9 +175,7 @@ def fingerprint(
 
 
 def comparable(old: dict[str, Any], new: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A recorded fingerprint and a new one, as a run recorded before fingerprints held ``fit`` and
-    ``versions`` would have recorded both: ``fit`` at its default (those runs passed fit nothing else),
-    ``versions`` left out where not recorded."""
+    """A recorded fingerprint and a new one, ``fit`` and ``versions`` as runs recorded before them would have."""
     old = {"fit": DEFAULT_FIT} | old
     return old, (new if "versions" in old else {k: v for k, v in new.items() if k != "versions"})
 
@@ -250,8 +237,7 @@ def _stamp(folder: Path) -> dict[str, Any]:
 
 
 def _holds_backup(folder: Path) -> bool:
-    """Whether ``folder`` holds backed-up weights (the latest epoch's or, with double checkpoints, the one
-    before: either may be all a kill left)."""
+    """Whether ``folder`` holds backed-up weights, the latest epoch's or the one before (a kill may leave one)."""
     return any((folder / name).is_file() for name in (BACKUP_WEIGHTS, BACKUP_WEIGHTS + PREVIOUS))
 
 
@@ -274,8 +260,7 @@ def _remove_backups(out: Path) -> None:
 
 
 def _remove_run(out: Path) -> None:
-    """Delete a run's files and backups from ``out`` (only for ``overwrite=True`` and a run of other
-    settings, or a finished run whose model is gone)."""
+    """Delete a run's files and backups from ``out`` (``overwrite=True``, for a run of other settings only)."""
     _remove_backups(out)
     for name in RUN_FILES:
         (out / name).unlink(missing_ok=True)
@@ -288,8 +273,7 @@ def next_epoch(backup: str | os.PathLike) -> int:
 
 
 def random_state_file(backup: str | os.PathLike, epoch: int) -> Path:
-    """Where :class:`~fmnist_utils.training.RandomStateBackup` keeps the random generators a resume at
-    ``epoch`` restores."""
+    """Where the random generators a resume at ``epoch`` restores are kept."""
     return Path(backup) / f"random_state_{epoch}.npz"
 
 
@@ -302,8 +286,7 @@ def _weights_record(backup: Path) -> dict[str, str] | None:
 
 
 def record_weights(backup: str | os.PathLike) -> None:
-    """Record the SHA-256 of the backup's weights under the epoch its metadata names (call it only when Keras
-    has written both whole: at the start of an epoch, or as ``fit`` ends)."""
+    """Record the backup's weights' SHA-256 for its epoch (only once Keras has written both files whole)."""
     backup = Path(backup)
     if (backup / BACKUP_WEIGHTS).is_file() and (backup / TRAINING_METADATA).is_file():
         record = (_weights_record(backup) or {}) | {
@@ -313,26 +296,20 @@ def record_weights(backup: str | os.PathLike) -> None:
 
 
 def _whole_state(backup: Path, suffix: str, record: dict[str, str] | None) -> int | None:
-    """The epoch of the backup's pair of files ending in ``suffix`` if the pair is whole and belongs together
-    (the weights' SHA-256 is the one recorded for the metadata's epoch) with its random state; else None."""
+    """The epoch of the backup's files ending in ``suffix`` if they are whole and belong together; else None."""
+    weights = backup / (BACKUP_WEIGHTS + suffix)
     try:
         epoch = int(json.loads((backup / (TRAINING_METADATA + suffix)).read_text())["epoch"])
-        weights = backup / (BACKUP_WEIGHTS + suffix)
-        with np.load(random_state_file(backup, epoch)):
-            pass
+        np.load(random_state_file(backup, epoch)).close()
+        whole = record is None or record.get(str(epoch)) == file_sha256(weights)  # None: an older backup
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not weights.is_file() or (record is not None and record.get(str(epoch)) != file_sha256(weights)):
-        return None
-    return epoch
+    return epoch if whole and weights.is_file() else None
 
 
 def repair_backup(backup: str | os.PathLike) -> int:
-    """Leave Keras' backup holding a whole state that belongs together, and return the epoch a resume starts
-    at: the latest epoch if a kill spared it, else the one before (double checkpoints), else none (0).
-
-    A kill can stop Keras while it rewrites the weights, or between the weights and the epoch number; the
-    weights' SHA-256 recorded by :func:`record_weights` tells a whole, matching pair from such a one."""
+    """Leave Keras' backup whole after a kill at any point of its write (the recorded SHA-256 tells), and return
+    the epoch a resume starts at: the latest epoch's if it is whole, else the one before's, else 0."""
     backup = Path(backup)
     record = _weights_record(backup)
     if _whole_state(backup, "", record) is not None:
@@ -359,14 +336,8 @@ def _model_missing(out: Path) -> RunConflictError:
 def open_run(
     output_dir: str | os.PathLike, run_fingerprint: dict[str, Any], overwrite: bool = False
 ) -> RunFolder:
-    """Decide what a run with ``run_fingerprint`` does in ``output_dir``.
-
-    The folder's earlier run, if any, with the same fingerprint: a killed one resumes, a fitted one is
-    recorded, a finished one is reused, whatever ``overwrite`` says. With another fingerprint, or a finished
-    run's model missing: :class:`RunConflictError` says what is wrong and deletes nothing, unless
-    ``overwrite=True``, which removes the earlier run and starts afresh. A new run starts with no backup left
-    by an earlier one.
-    """
+    """Decide what a run does in ``output_dir``: the same run resumes or is reused (``overwrite`` or not);
+    another is refused with what differs, deleting nothing, or with ``overwrite=True`` replaced."""
     out = Path(output_dir)
     earlier = _earlier_run(out)
     if earlier is not None:
@@ -420,9 +391,8 @@ def save_model(model: keras.Model, path: str | os.PathLike) -> Path:
 def update_metrics(
     output_dir: str | os.PathLike, updates: dict[str, Any], test_data: tuple | None = None
 ) -> dict[str, Any]:
-    """Merge ``updates`` (e.g. an evaluation) into a finished run's ``metrics.json``, atomically. A test result
-    (a key naming ``test`` or ``evaluation``) needs ``test_data``, the ``(x, y)`` it was measured on: it is
-    recorded with that test set's SHA-256, and refused for a run already tested on another test set."""
+    """Merge ``updates`` into a finished run's ``metrics.json``; a test result (a key naming ``test`` or
+    ``evaluation``) only with its ``test_data``, recorded by SHA-256, and never over another test set's."""
     path = Path(output_dir) / "metrics.json"
     if not path.is_file():
         raise FileNotFoundError(f"No metrics.json in {output_dir}: train first.")
@@ -435,8 +405,7 @@ def update_metrics(
 
 
 def _test_set(path: Path, metrics: dict[str, Any], test_data: tuple | None) -> dict[str, Any]:
-    """``test_size`` and ``test_data_sha256`` of ``test_data``, if the run holds no result of another test set
-    (an earlier record without a SHA-256 is compared by size)."""
+    """``test_size`` and ``test_data_sha256`` of ``test_data``, if the run holds no result of another test set."""
     if test_data is None:
         raise ValueError(
             f"A test result for {shown_path(path)} needs test_data=(x_test, y_test), the test set."

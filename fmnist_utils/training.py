@@ -129,13 +129,9 @@ class EpochTimer(keras.callbacks.Callback):
 
 
 class RandomStateBackup(keras.callbacks.Callback):
-    """The backup's other half, listed before ``BackupAndRestore``. After each epoch it saves the model's random
-    generators (dropout, augmentation), which ``BackupAndRestore`` does not keep, one file per epoch; on
-    resume it restores those of the epoch Keras resumes at, so the pair always matches. Once Keras has written
-    an epoch's weights whole it records their SHA-256, so that a resume can tell them from weights a kill cut
-    short (:func:`fmnist_utils.runs.repair_backup`). When ``fit`` returns it sets the backup aside
-    (``fitted/``) before ``BackupAndRestore`` deletes it, so that a kill before the run's files are written
-    loses no training (:func:`finish_run` removes it after writing them)."""
+    """The backup's other half, listed before ``BackupAndRestore``: the random generators (dropout,
+    augmentation) of each epoch, restored with its weights; the SHA-256 of each epoch's weights once written
+    whole (:func:`~fmnist_utils.runs.repair_backup`); the backup set aside (``fitted/``) as ``fit`` returns."""
 
     changes_training = False
 
@@ -256,9 +252,8 @@ def _test_metrics(model: keras.Model, test_data, batch_size: int) -> dict[str, A
 
 
 def _reuse(run: RunFolder, test_data, extra: dict[str, Any] | None) -> TrainResult:
-    """A finished run's results, with a test evaluation added if asked for one it has not recorded; one
-    recorded on another test set is kept, and a request for another refused. Its ``model.keras`` must be the
-    one it saved (the SHA-256 recorded then; a run recorded before hashes gets its file's hash recorded now)."""
+    """A finished run's results and recorded epoch log, a test evaluation added if asked and not recorded;
+    refused for another test set, or a ``model.keras`` other than the one it saved (its recorded SHA-256)."""
     recorded = json.loads((run.path / "metrics.json").read_text())
     tested_on = recorded.get("test_data_sha256")
     if test_data is not None and tested_on not in (None, data_sha256(*test_data)):

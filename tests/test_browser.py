@@ -70,21 +70,17 @@ def lab(tmp_path_factory):
     """A JupyterLab server over a temporary copy of the notebooks; always shut down afterwards."""
     root = tmp_path_factory.mktemp("lab")
     use_full = bool(os.environ.get("FMNIST_DATA_DIR"))
-    for name in FIGURES:
+    for name in FIGURES:  # what a learner edits, in the one cell where they edit it
         nb = nbformat.read(project_root() / "notebooks" / name, as_version=4)
-        for params in (
-            c for c in nb.cells if {"parameters", "injected-parameters"} & set(c.metadata.get("tags", []))
-        ):
-            lines = []
-            for line in params.source.splitlines():  # the copies write into the temporary folder
-                if line.startswith("output_dir"):
-                    line = f"output_dir = {str(root / 'out')!r}"
-                if line.startswith("data_source") and not use_full:
-                    line = 'data_source = "sample"   # no full data on this machine'
-                if line.startswith("embedding_points"):  # the figures are checked, not their detail
-                    line = "embedding_points = 300"
-                lines.append(line)
-            params.source = "\n".join(lines)
+        [params] = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        lines = []
+        for line in params.source.splitlines():
+            if line.startswith("data_source") and not use_full:
+                line = 'data_source = "sample"   # no full data on this machine'
+            if line.startswith("embedding_points"):  # the figures are checked, not their detail
+                line = "embedding_points = 300"
+            lines.append(line)
+        params.source = "\n".join(lines)
         for cell in nb.cells:
             if cell.cell_type == "code":
                 cell.outputs, cell.execution_count = [], None
@@ -97,6 +93,7 @@ def lab(tmp_path_factory):
     (apputils / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
     port, token = _free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "FMNIST_PROGRESS")}
+    env["FMNIST_RUNS_DIR"] = str(root / "out")  # where a learner's runs go, here a temporary folder
     env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(_kernel_path(root)), env.get("JUPYTER_PATH")]))
     log = open(root / "jupyter.log", "w")
     proc = subprocess.Popen(

@@ -20,11 +20,11 @@ COMMITTED = [*COURSE, *APPENDIX, *sorted((ROOT / "results").rglob("*.ipynb"))]
 #: Markdown words a course notebook may hold (06 less: its research is appendix A4's); a cell's limit is
 #: test_notebooks_alone's.
 NOTEBOOK_WORDS, SPEED_NOTEBOOK_WORDS = 1_800, 1_500
-#: Code cells that print nothing by design. By tag: the parameters (the defaults, and papermill's values) and
-#: the imports. By content: cells that only define (imports, functions, classes, constants: the reusable
-#: cells). By their first line, the rest: parameter checks that pass silently, 03's network built and compiled
-#: (fit prints its log in the next cell), and 06's training that runs with source="measure" only.
-SILENT_TAGS = {"parameters", "injected-parameters", "imports"}
+#: Code cells that print nothing by design. By tag: the parameters and the imports. By content: cells that
+#: only define (imports, functions, classes, constants: the reusable cells). By their first line, the rest:
+#: parameter checks that pass silently, 03's network built and compiled (fit prints its log in the next
+#: cell), and 06's training that runs with source="measure" only.
+SILENT_TAGS = {"parameters", "imports"}
 SILENT_CELLS = {
     "03_training": ["keras.backend.clear_session()  # a fresh start"],
     "03_training_mnist": ["keras.backend.clear_session()  # a fresh start"],
@@ -82,7 +82,7 @@ def test_the_appendices_are_run_by_the_series_and_linked_from_the_course_and_rea
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.stem)
-def test_a_committed_notebook_shows_no_error_stderr_reused_run_or_machine_path(path):
+def test_a_committed_notebook_shows_no_error_stderr_or_machine_path(path):
     assert output_problems(nbformat.read(path, as_version=4)) == []
 
 

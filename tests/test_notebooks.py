@@ -216,9 +216,14 @@ def test_publish_copies_notebooks_figures_and_metrics(quick_series, tmp_path):
         run_notebooks.APPENDICES
     )
     published = nbformat.read(repo / "notebooks" / "03_training.ipynb", as_version=4)
-    injected = [c.source for c in published.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert len(injected) == 1 and 'dataset = "fashion_mnist"' in injected[0], "it shows the values that ran"
-    assert "output_dir" not in injected[0] and "progress" not in injected[0], "not where or how it wrote"
+    assert not [c for c in published.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    [parameters] = [c.source for c in published.cells if "parameters" in c.metadata.get("tags", [])]
+    assert "\nepochs = 1  # seed: 30" in parameters and "\ntrain_limit = 2000  #" in parameters, (
+        "its one parameters cell holds the values that ran, each line's comment kept"
+    )
+    assert "\noutput_dir = None  #" in parameters and '\nprogress = "auto"  #' in parameters, (
+        "not where it wrote"
+    )
     assert recorded_digest(published) == code_digest(published) and not errors(published)
     assert len({p.name for p in (repo / "assets").iterdir()}) == 12
     assert sorted(p.name for p in results.iterdir()) == [

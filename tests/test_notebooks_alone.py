@@ -32,11 +32,7 @@ def test_every_source_notebook_has_one_parameters_cell_then_validation():
     assert [p.name[:2] for p in SOURCE_NOTEBOOKS][:4] == ["01", "02", "03", "04"]
     for path in SOURCE_NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
-        code = [  # papermill's injected cell, which a published notebook keeps, sits between the two
-            c
-            for c in nb.cells
-            if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
-        ]
+        code = [c for c in nb.cells if c.cell_type == "code"]
         tagged = [i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", [])]
         assert tagged == [0], f"{path.name}: exactly one parameters cell, the first code cell"
         validation = "\n".join(c.source for c in code[1:3])

@@ -190,7 +190,7 @@ def test_a_recipes_minutes_say_when_one_seed_was_timed_or_the_pipeline_autotuned
     )
 
 
-def test_a_notebook_with_stderr_an_error_a_reused_run_or_a_machine_path_is_not_published(tmp_path):
+def test_a_notebook_with_stderr_an_error_or_a_machine_path_is_not_published(tmp_path):
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
@@ -200,7 +200,6 @@ def test_a_notebook_with_stderr_an_error_a_reused_run_or_a_machine_path_is_not_p
     cases = {
         "stderr": new_output("stream", name="stderr", text="E0000 failed call to cuInit\n"),
         "error": new_output("error", ename="ValueError", evalue="bad", traceback=[]),
-        "reused": new_output("stream", name="stdout", text="loaded from runs/x, not trained again.\n"),
         "path": new_output(
             "stream", name="stdout", text=f"results go to {_machine_path('home/ada/runs/mnist')}\n"
         ),

@@ -4,12 +4,14 @@
 then publishes it (a maintainer's step: it writes into the repository). It copies:
 
 * the executed notebooks, 06 and the appendices included, over ``notebooks/`` (Fashion-MNIST's training run becomes
-  ``notebooks/03_training.ipynb``; MNIST's is kept as ``results/seed/03_training_mnist.ipynb``). Each keeps
-  papermill's ``injected-parameters`` cell, which shows the values its outputs came from, less the paths and
-  progress style (a user's re-run writes where the defaults say), and records in its metadata
+  ``notebooks/03_training.ipynb``; MNIST's is kept as ``results/seed/03_training_mnist.ipynb``). The values
+  papermill injected are written into each notebook's ``parameters`` cell and its injected cell dropped
+  (:func:`bake_parameters`), less the paths and progress style (a user's re-run writes where the defaults say):
+  the one cell a learner edits holds the values the outputs came from. Each records in its metadata
   (``fmnist_utils.code_sha256``) the digest of the code that ran (:func:`code_digest`): a test fails for any
   committed notebook whose code changed since. Markdown stays free to edit; a changed code cell means
-  executing that notebook again, and for 03, 04 and 07 that means a full-data series run;
+  executing that notebook again: for 03 (both datasets), 04 and 07 with the series' finished run folders,
+  which 03 reuses, showing each run's recorded epoch log, so that nothing trains again;
 * the figures the README shows into ``assets/``;
 * each run's ``metrics.json`` and ``history.csv`` into ``results/seed/<dataset>-seed<N>.*`` (no weights;
   ``--metrics-only`` records just these, for another seed of one or both datasets; the data's location is
@@ -21,9 +23,9 @@ Everything is checked before anything is written: a refused run leaves the repos
 
 Only full-data seed-protocol runs are published: sample data, subsets, fewer epochs, another precision than
 float32 or other numerics are refused, and so is an executed notebook with an error, a stderr output (start-up
-lines, warnings), a path of the machine that ran it, or a training cell that reused a finished run instead of
-training. ``python -m tools.refresh`` re-executes the notebooks that train no seed-protocol run (05 and 06 in
-their published modes, the appendices) and publishes them the same way.
+lines, warnings) or a path of the machine that ran it. ``python -m tools.refresh`` re-executes the notebooks
+that train no seed-protocol run (05 and 06 in their published modes, the appendices) and publishes them the
+same way.
 
 With ``--beyond`` (or :func:`publish_beyond`) the run's ``05_beyond_the_seed`` results are published too:
 the executed notebook over ``notebooks/05_beyond_the_seed.ipynb``, ``summary.json`` and each dataset's
@@ -157,6 +159,39 @@ def drop_local_parameters(nb: nbformat.NotebookNode) -> None:
             record[key] = shown_path(record[key])
 
 
+def bake_parameters(nb: nbformat.NotebookNode) -> None:
+    """Write the values papermill injected into the ``parameters`` cell (each line's comment kept) and drop the
+    injected cell: a published notebook has one cell of parameters, holding the values its outputs came from,
+    so that what a learner edits there takes effect (:func:`code_digest` is the same before and after)."""
+    injected = [c for c in nb.cells if _tagged(c, "injected-parameters")]
+    if not injected:
+        return
+    values = {
+        n.targets[0].id: ast.get_source_segment(c.source, n.value)
+        for c in injected
+        for n in _assignments(c.source)
+    }
+    cells = [c for c in nb.cells if _tagged(c, "parameters")]
+    if len(cells) != 1:
+        raise PublishError(
+            f"papermill injected parameters into a notebook with {len(cells)} parameters cells"
+        )
+    [cell] = cells
+    lines = cell.source.splitlines()
+    for node in _assignments(cell.source):
+        name = node.targets[0].id
+        if name in values and node.lineno == node.end_lineno:
+            line = lines[node.lineno - 1]
+            lines[node.lineno - 1] = (
+                f"{line[: node.value.col_offset]}{values.pop(name)}{line[node.end_col_offset :]}"
+            )
+    if values:
+        raise PublishError(f"papermill set parameters the parameters cell does not hold: {', '.join(values)}")
+    cell.source = "\n".join(lines)
+    for c in injected:
+        nb.cells.remove(c)
+
+
 def _literal(source: str) -> str:
     """A parameter's value written one way (``'a'`` and ``"a"`` alike)."""
     try:
@@ -194,7 +229,6 @@ def recorded_digest(nb: nbformat.NotebookNode) -> str | None:
     return nb.metadata.get(DIGEST_KEY, {}).get("code_sha256")
 
 
-NOT_TRAINED = "not trained again"  # what 03 prints when it reuses a finished run instead of training it
 #: An absolute path of the machine that ran a notebook (a home, temporary or checkout folder): outputs print
 #: paths relative to the project (``fmnist_utils.params.shown_path``).
 MACHINE_PATH = re.compile(r"(?<![\w.])(/(home|root|tmp|work|mnt|Users|var/folders|private)/|[A-Z]:\\)")
@@ -208,8 +242,8 @@ def _text(output: nbformat.NotebookNode) -> str:
 
 
 def output_problems(nb: nbformat.NotebookNode) -> list[str]:
-    """What a learner must not see in an executed notebook: in its outputs errors, stderr or a skipped training;
-    anywhere (outputs, sources, metadata) a path of the machine that ran it."""
+    """What a learner must not see in an executed notebook: in its outputs errors or stderr; anywhere (outputs,
+    sources, metadata) a path of the machine that ran it."""
     problems = []
     for i, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
@@ -219,10 +253,6 @@ def output_problems(nb: nbformat.NotebookNode) -> list[str]:
                 problems.append(f"cell {i} raised {output.ename}")
             elif output.output_type == "stream" and output.name == "stderr":
                 problems.append(f"cell {i} wrote to stderr: {output.text.strip()[:80]!r}")
-            elif NOT_TRAINED in text:
-                problems.append(
-                    f"cell {i} loaded a finished run instead of training it (rerun into a new folder)"
-                )
             elif found:
                 problems.append(f"cell {i} shows a path of this machine: {text[found.start() :][:60]!r}")
     places = {"the metadata": json.dumps(nb.metadata)}
@@ -260,6 +290,7 @@ def _published_notebook(src: Path, dest: Path, links_written_in: Path | None = N
     problems = output_problems(nb)
     if problems:
         raise PublishError(f"{src.name} cannot be published: " + "; ".join(problems))
+    bake_parameters(nb)
     nb.metadata[DIGEST_KEY] = {"code_sha256": code_digest(nb)}
     text = nbformat.writes(nb)
     return (text if text.endswith("\n") else text + "\n").encode()
