@@ -810,3 +810,19 @@ def test_ensemble_selection_adds_only_what_raises_validation_accuracy(monkeypatc
     choice = ablation.choose_ensemble(result, "fashion_mnist", np.zeros((6, 28, 28)), y_val)
     assert choice["members"] == [0, 1] and choice["used"] is True
     assert choice["path"] == pytest.approx([4 / 6, 1.0]) and choice["val_accuracy"] == 1.0
+
+
+def test_a_ladder_run_one_dataset_at_a_time_keeps_the_others_rows_in_its_summary(tmp_path):
+    path, settings = tmp_path / "summary.json", {"epochs": 12, "seed": 0, "precision": "float32"}
+    ablation.write_summary(path, settings, {"mnist": {"dataset": "MNIST", "test": 0.99}})
+    merged = ablation.write_summary(
+        path, settings, {"fashion_mnist": {"dataset": "Fashion-MNIST", "test": 0.93}}
+    )
+    assert json.loads(path.read_text()) == merged
+    assert (
+        list(merged["datasets"]) == ["fashion_mnist", "mnist"] and merged["datasets"]["mnist"]["test"] == 0.99
+    )
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match="other settings; it is kept:\n  epochs: 12 -> 30"):
+        ablation.write_summary(path, settings | {"epochs": 30}, {"mnist": {"dataset": "MNIST", "test": 0.98}})
+    assert path.read_bytes() == before

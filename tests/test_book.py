@@ -68,6 +68,12 @@ def _parsed(url: str) -> _Links:
     return page
 
 
+def test_mnists_run_of_03_is_titled_as_mnists(site):
+    index = (site["html"] / "index.html").read_text()
+    titles = re.findall(r'href="results/seed/03_training_mnist.html">([^<]+)<', index)
+    assert titles and all("MNIST run" in title for title in titles), titles
+
+
 def test_the_site_needs_nothing_from_the_internet(site):
     external = re.compile(r"""<(?:script|link|img)\b[^>]*(?:src|href)=["']https?://|url\(["']?https?://""")
     files = [*site["html"].rglob("*.html"), *site["html"].rglob("*.css")]

@@ -208,8 +208,6 @@ CLAIMS = [
     ("README.md", "{} min–4 h per dataset", FASHION0, minutes, "{:.0f}"),
     (NB03, "one epoch takes about {} s (Fashion-MNIST)", FASHION0, "mean_epoch_seconds", "{:.0f}"),
     (NB03, "or {} s (MNIST)", MNIST0, "mean_epoch_seconds", "{:.0f}"),
-    (NB03, "{} or 33.3 minutes in all", FASHION0, minutes, "{:.1f}"),
-    (NB03, "37.9 or {} minutes in all", MNIST0, minutes, "{:.1f}"),
     (NB04, "it makes {} times as many mistakes", FASHION3, errors_vs_mnist_seed3, "{:.1f}"),
     (
         NB05,

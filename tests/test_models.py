@@ -50,10 +50,13 @@ def test_seed_batchnorm_normalises_the_width_axis():
     assert tuple(bn.gamma.shape) == (28,) and tuple(bn.moving_mean.shape) == (28,)
 
 
-def test_seed_initialisers():
-    conv1 = build_seed_model().get_layer("conv1")
-    assert type(conv1.kernel_initializer).__name__ == "RandomUniform"
-    assert type(conv1.bias_initializer).__name__ == "RandomNormal"
+def test_seed_initialisers_draw_uniform_kernels_and_normal_biases():
+    conv1 = build_seed_model().get_layer(
+        "conv1"
+    )  # 1,600 kernel weights, 64 biases (the seed's Keras 1 defaults)
+    kernel, bias = conv1.kernel.numpy().ravel(), conv1.bias.numpy()
+    assert np.abs(kernel).max() <= 0.05 and kernel.std() == pytest.approx(0.1 / np.sqrt(12), rel=0.1)
+    assert bias.std() == pytest.approx(0.05, rel=0.35) and np.abs(bias).max() > 0.05  # a normal's tails
 
 
 def test_corrected_variant_normalises_the_channel():

@@ -15,6 +15,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from fmnist_utils.params import project_root
+from fmnist_utils.protocol import SEED_TOTAL_PARAMS
 
 pytestmark = pytest.mark.notebooks
 NOTEBOOK_DIR = project_root() / "notebooks"
@@ -61,11 +62,16 @@ def test_every_notebook_has_one_imports_cell():
 
 
 def test_reusable_cells_build_the_model_and_optimizer_and_load_the_data():
-    model_build = _reusable_sources("02_model_build.ipynb")
-    assert "keras.Sequential(" in model_build or "keras.Model(" in model_build, (
-        "no reusable cell of 02 builds the model"
+    import keras
+
+    built: dict = {}
+    for _, cell in _tagged(NOTEBOOK_DIR / "02_model_build.ipynb", "reusable"):
+        exec(compile(cell.source, "02_model_build.ipynb", "exec"), built)
+    models = [v for v in built.values() if isinstance(v, keras.Model)]
+    assert [m.count_params() for m in models] == [SEED_TOTAL_PARAMS], (
+        "02's reusable cells build the seed model"
     )
-    assert "keras.optimizers.Adam(" in model_build, "no reusable cell of 02 builds the optimizer"
+    assert [type(v).__name__ for v in built.values() if isinstance(v, keras.optimizers.Optimizer)] == ["Adam"]
     assert re.search(r"\b(load|read)\w*\(", _reusable_sources("01_data_exploration.ipynb")), (
         "no reusable cell of 01 reads the data (calls a load...() or read...() function)"
     )
