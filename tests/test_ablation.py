@@ -253,8 +253,8 @@ def test_one_cycle_schedule_of_one_epoch_reaches_its_peak_then_decays():
     lr = np.array([float(schedule(step)) for step in range(9)])
     assert lr[0] == pytest.approx(2e-4) and lr.max() == pytest.approx(2e-3) and lr[8] == pytest.approx(0.0)
     assert int(lr.argmax()) == 4 and np.all(np.diff(lr[:5]) > 0) and np.all(np.diff(lr[4:]) < 0)
-    with pytest.raises(ValueError, match="at least 2 steps"):
-        one_cycle_schedule(steps_per_epoch=1, epochs=1)
+    single = one_cycle_schedule(steps_per_epoch=1, epochs=1, peak_lr=2e-3)  # one step: no cycle, no error
+    assert float(single(0)) == pytest.approx(2e-4)
 
 
 def test_smoothed_loss_matches_keras_categorical_smoothing():

@@ -151,12 +151,11 @@ def one_cycle_schedule(
     steps_per_epoch: int, epochs: int, peak_lr: float = 2e-3, warmup_epochs: int = 1
 ) -> keras.optimizers.schedules.LearningRateSchedule:
     """A one-cycle style schedule: linear warm-up from ``peak_lr / 10`` to ``peak_lr`` over
-    ``warmup_epochs`` (at most all epochs but one; half the steps of a one-epoch budget), then cosine decay to
-    0 at the end of ``epochs`` (Keras' ``CosineDecay``)."""
-    if steps_per_epoch < 1 or epochs < 1 or steps_per_epoch * epochs < 2:
+    ``warmup_epochs`` (at most all epochs but one; half the steps of a one-epoch budget, none of a one-step
+    one), then cosine decay to 0 at the end of ``epochs`` (Keras' ``CosineDecay``)."""
+    if steps_per_epoch < 1 or epochs < 1:
         raise ValueError(
-            "A one-cycle schedule needs steps_per_epoch >= 1, epochs >= 1 and at least 2 steps in all (one to "
-            f"rise, one to fall); got steps_per_epoch={steps_per_epoch}, epochs={epochs}."
+            f"steps_per_epoch and epochs must be >= 1; got steps_per_epoch={steps_per_epoch}, epochs={epochs}."
         )
     if warmup_epochs < 1:
         raise ValueError(f"warmup_epochs must be >= 1; got {warmup_epochs}.")
