@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import Kill
 
 from fmnist_utils import training
 from fmnist_utils.data import steps_per_epoch
@@ -334,20 +335,8 @@ def killed_at_2(small_split, tmp_path_factory):
     """A run killed as its third epoch began: Keras' backup holds epoch 2 and, double-checkpointed, epoch 1."""
     folder = tmp_path_factory.mktemp("killed_at_2")
     with pytest.raises(KeyboardInterrupt):
-        _train(folder, small_split, callbacks=[_KillBefore(2)], **EXACT)
+        _train(folder, small_split, callbacks=[Kill(2)], **EXACT)
     return folder
-
-
-class _KillBefore(keras.callbacks.Callback):
-    changes_training = False
-
-    def __init__(self, at: int):
-        super().__init__()
-        self.at = at
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.at:
-            raise KeyboardInterrupt(f"simulated kill before epoch {epoch}")
 
 
 def _truncate(path):
@@ -390,7 +379,7 @@ def test_a_backup_damaged_by_a_kill_at_any_point_of_its_write_resumes_exactly(
 def test_a_first_backup_cut_short_starts_the_run_again(small_split, tmp_path, whole):
     folder = tmp_path / "killed"
     with pytest.raises(KeyboardInterrupt):
-        _train(folder, small_split, callbacks=[_KillBefore(1)], **EXACT)
+        _train(folder, small_split, callbacks=[Kill(1)], **EXACT)
     _truncate(folder / "backup" / "latest.weights.h5")  # nothing whole to resume from, nothing to lose
     again = _train(folder, small_split, **EXACT)
     _assert_same_run(again, whole)
