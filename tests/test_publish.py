@@ -338,3 +338,16 @@ def test_a_published_record_names_the_data_source_not_a_folder_of_the_machine(tm
         text = (results / f"{name}-seed0.json").read_text()
         assert json.loads(text) == metrics | {"data_location": "FMNIST_DATA_DIR"}
         assert not MACHINE_PATH.search(text)
+
+
+def test_a_published_output_shows_a_temporary_folder_without_the_machines_temporary_root(tmp_path):
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    from tools.publish import _publish_notebook
+
+    printed = ".../tmp/tmpq24nio0b holds a killed run of another configuration\n"
+    cell = new_code_cell("print(refused)", outputs=[new_output("stream", name="stdout", text=printed)])
+    nbformat.write(new_notebook(cells=[cell]), tmp_path / "run.ipynb")
+    _publish_notebook(tmp_path / "run.ipynb", tmp_path / "out" / "run.ipynb")
+    [output] = nbformat.read(tmp_path / "out" / "run.ipynb", as_version=4).cells[0].outputs
+    assert output.text == ".../tmpq24nio0b holds a killed run of another configuration\n"

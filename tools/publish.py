@@ -7,7 +7,8 @@ then publishes it (a maintainer's step: it writes into the repository). It copie
   ``notebooks/03_training.ipynb``; MNIST's is kept as ``results/seed/03_training_mnist.ipynb``). The values
   papermill injected are written into each notebook's ``parameters`` cell and its injected cell dropped
   (:func:`bake_parameters`), less the paths and progress style (a user's re-run writes where the defaults say):
-  the one cell a learner edits holds the values the outputs came from. Each records in its metadata
+  the one cell a learner edits holds the values the outputs came from; a temporary folder printed in an
+  output is shown without the machine's temporary root (``.../tmpab12cd``). Each records in its metadata
   (``fmnist_utils.code_sha256``) the digest of the code that ran (:func:`code_digest`): a test fails for any
   committed notebook whose code changed since. Markdown stays free to edit; a changed code cell means
   executing that notebook again: for 03 (both datasets), 04 and 07 with the series' finished run folders,
@@ -234,6 +235,19 @@ def recorded_digest(nb: nbformat.NotebookNode) -> str | None:
 MACHINE_PATH = re.compile(r"(?<![\w.])(/(home|root|tmp|work|mnt|Users|var/folders|private)/|[A-Z]:\\)")
 
 
+#: A temporary folder as ``shown_path`` prints it (``.../tmp/tmpab12cd``): the system's temporary root is the
+#: machine's, so a published output shows the folder alone (``.../tmpab12cd``).
+TEMPORARY_FOLDER = re.compile(r"\.\.\./tmp/(tmp\w+)")
+
+
+def elide_temporary_folders(nb: nbformat.NotebookNode) -> None:
+    """Show a temporary folder in printed outputs without the machine's temporary root."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream":
+                output.text = TEMPORARY_FOLDER.sub(r".../\1", output.text)
+
+
 def _text(output: nbformat.NotebookNode) -> str:
     """What an output shows as text: a stream, or every text rendering (plain, HTML, LaTeX) of a result."""
     if output.output_type == "stream":
@@ -291,6 +305,7 @@ def _published_notebook(src: Path, dest: Path, links_written_in: Path | None = N
     if problems:
         raise PublishError(f"{src.name} cannot be published: " + "; ".join(problems))
     bake_parameters(nb)
+    elide_temporary_folders(nb)
     nb.metadata[DIGEST_KEY] = {"code_sha256": code_digest(nb)}
     text = nbformat.writes(nb)
     return (text if text.endswith("\n") else text + "\n").encode()
