@@ -398,14 +398,15 @@ def update_metrics(
         raise FileNotFoundError(f"No metrics.json in {output_dir}: train first.")
     metrics = json.loads(path.read_text())
     if any("test" in key or "evaluation" in key for key in updates):
-        updates = updates | _test_set(path, metrics, test_data)
+        updates = updates | check_test_set(path, metrics, test_data)
     metrics |= updates
     write_json(path, metrics)
     return metrics
 
 
-def _test_set(path: Path, metrics: dict[str, Any], test_data: tuple | None) -> dict[str, Any]:
-    """``test_size`` and ``test_data_sha256`` of ``test_data``, if the run holds no result of another test set."""
+def check_test_set(path: Path, metrics: dict[str, Any], test_data: tuple | None) -> dict[str, Any]:
+    """``test_size`` and ``test_data_sha256`` of ``test_data``, if the run (its ``metrics.json`` at ``path``)
+    holds no result of another test set."""
     if test_data is None:
         raise ValueError(
             f"A test result for {shown_path(path)} needs test_data=(x_test, y_test), the test set."
@@ -414,8 +415,9 @@ def _test_set(path: Path, metrics: dict[str, Any], test_data: tuple | None) -> d
     earlier = {key: metrics[key] for key in tested if key in metrics}
     if any(tested[key] != value for key, value in earlier.items()):
         raise RunConflictError(
-            f"{shown_path(path)} holds a test result on another test set ({metrics.get('test_size')} "
-            "images); it is kept. Record this one in another run's folder."
+            f"The run in {shown_path(path.parent)} was tested on another test set ({metrics.get('test_size')} "
+            "images); its recorded test result is kept. Evaluate its model.keras yourself, or train in another "
+            "folder."
         )
     return tested
 

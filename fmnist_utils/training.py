@@ -30,6 +30,7 @@ from fmnist_utils.runs import (
     FITTED,
     RunConflictError,
     RunFolder,
+    check_test_set,
     data_sha256,
     file_sha256,
     fingerprint,
@@ -256,12 +257,8 @@ def _reuse(run: RunFolder, test_data, extra: dict[str, Any] | None) -> TrainResu
     refused for another test set, or a ``model.keras`` other than the one it saved (its recorded SHA-256)."""
     recorded = json.loads((run.path / "metrics.json").read_text())
     tested_on = recorded.get("test_data_sha256")
-    if test_data is not None and tested_on not in (None, data_sha256(*test_data)):
-        raise RunConflictError(
-            f"The finished run in {run.path.name}/ was tested on another test set ({recorded['test_size']:,} "
-            "images); its recorded test result is kept. Evaluate its model.keras yourself, or train in another "
-            "folder."
-        )
+    if test_data is not None and tested_on is not None:
+        check_test_set(run.path / "metrics.json", recorded, test_data)  # refuses another test set
     model_sha256 = file_sha256(run.model_path)
     if recorded.get("model_sha256", model_sha256) != model_sha256:
         raise RunConflictError(
