@@ -11,6 +11,7 @@ The lesson is in the notebooks; this package keeps what they share:
 * ``training``: ``start_run`` / ``finish_run`` around ``fit``, the callbacks, ``train`` for scripts;
 * ``evaluation``: predictions, metrics, confusions, embeddings;
 * ``plots``: the course's figures;
+* ``tables``: a pandas Styler shown as text too (registered on import, in IPython);
 * ``comparison``: our runs beside the seed's results, the seed spread;
 * ``run_notebooks``: run the series with papermill.
 
@@ -24,3 +25,8 @@ import os as _os
 _os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 __version__ = "0.1.0"
+
+from fmnist_utils.tables import show_stylers_as_text as _show_stylers_as_text  # noqa: E402
+
+# A table a notebook shows as a Styler reads in any text view of the notebook too (diffs, terminals).
+_show_stylers_as_text()

@@ -135,8 +135,8 @@ def seed_learning_rate(
 ) -> keras.optimizers.schedules.LearningRateSchedule:
     """Legacy Keras ``decay`` as a Keras 3 schedule: ``lr_t = initial / (1 + decay * t)``, t = optimizer steps.
 
-    Keras 3 silently ignores ``Adam(decay=...)`` (only a warning), which would train at a constant
-    1e-3; ``InverseTimeDecay`` with ``decay_steps=1`` and no staircase is the exact equivalent.
+    Keras 3 drops ``Adam(decay=...)`` with only a warning, which would train at a constant 1e-3;
+    ``InverseTimeDecay`` with ``decay_steps=1`` and no staircase is the exact equivalent.
     """
     return keras.optimizers.schedules.InverseTimeDecay(
         initial, decay_steps=1, decay_rate=decay, staircase=False

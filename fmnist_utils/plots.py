@@ -240,12 +240,8 @@ def per_class_accuracy(
         rotation=45,
         ha="right",
     )
-    ax.set(
-        title=title,
-        xlabel="class",
-        ylabel="accuracy",
-        ylim=(max(0.0, float(long["accuracy"].min()) - 0.05), 1.0),
-    )
+    ax.set(title=title, xlabel="class", ylabel="accuracy", ylim=(0.0, 1.0))  # from 0: bar lengths compare
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # beside the bars, not on one
     return finish(fig, save_to)
 
 
@@ -257,13 +253,13 @@ def per_class_sorted(
     fig, axes = plt.subplots(
         1, len(accuracies), figsize=(5.5 * len(accuracies), 3.8), sharex=True, squeeze=False
     )
-    lowest = min(float(pd.Series(s).min()) for s in accuracies.values())
     for ax, (label, series) in zip(axes[0], accuracies.items()):
         ordered = pd.Series(series).sort_values()
         ax.barh([str(name) for name in ordered.index], ordered.to_numpy(), color="tab:blue")
         for y, value in enumerate(ordered.to_numpy()):
             ax.text(value, y, f" {value:.1%}", va="center", fontsize=8)
-        ax.set(title=label, xlabel="test accuracy (recall)", xlim=(max(0.0, lowest - 0.05), 1.04))
+        ax.set(title=label, xlabel="test accuracy (recall)", xlim=(0.0, 1.15))  # from 0: lengths compare
+        ax.invert_yaxis()  # the hardest class on top
     fig.suptitle(title)
     return finish(fig, save_to)
 
@@ -281,7 +277,9 @@ def misclassified_gallery(
     ``classes`` (indices) shows only mistakes on those true classes."""
     idx = misclassified_indices(evaluation, limit=n, classes=classes)
     rows = max(1, int(np.ceil(len(idx) / cols)))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 1.9), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(cols * 1.6, rows * 2.3), squeeze=False
+    )  # room for 2-line titles
     names = evaluation.class_names
     for ax in axes.ravel():
         _hide_ticks(ax)
@@ -301,18 +299,26 @@ def misclassified_gallery(
 
 
 def prediction_bars(
-    x: np.ndarray, evaluation: Evaluation, indices, title: str = "Predicted probabilities", save_to=None
+    x: np.ndarray,
+    evaluation: Evaluation,
+    indices,
+    title: str = "Predicted probabilities",
+    save_to=None,
+    images: str = "test image",
 ) -> plt.Figure:
-    """For each index: the image and a bar chart of the 10 class probabilities (true class in green)."""
+    """For each index: the image and a bar chart of the 10 class probabilities (true class in green), each row
+    titled by ``images`` and its index."""
     indices = list(indices)
     fig, axes = plt.subplots(
-        len(indices), 2, figsize=(9, 1.9 * len(indices)), squeeze=False, gridspec_kw={"width_ratios": [1, 4]}
+        len(indices), 2, figsize=(9, 2.1 * len(indices)), squeeze=False, gridspec_kw={"width_ratios": [1, 4]}
     )
     names = evaluation.class_names
     for (ax_img, ax_bar), i in zip(axes, indices):
         ax_img.imshow(x[i], cmap="gray_r", vmin=0, vmax=255)
         _hide_ticks(ax_img)
-        ax_img.set_xlabel(f"#{i}", fontsize=8)
+        true, predicted = names[evaluation.y_true[i]], names[evaluation.y_pred[i]]
+        verdict = f"true {true}, right" if true == predicted else f"true {true} → predicted {predicted}"
+        ax_bar.set_title(f"{images} #{i}: {verdict}", fontsize=8, loc="left")
         colors = ["tab:gray"] * len(names)
         colors[evaluation.y_pred[i]] = "tab:red"
         colors[evaluation.y_true[i]] = "tab:green"

@@ -76,16 +76,28 @@ def resolve_progress(progress: str = "auto") -> int:
     return {"bar": 1, "epoch": 2, "none": 0}[progress]
 
 
+#: The CPU features that decide the seed network's speed (AVX-512 and AMX: several times AVX2's).
+SPEED_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_tile")
+
+
+def _cpuinfo() -> tuple[str, list[str]]:
+    """This CPU's model name and its :data:`SPEED_FLAGS` (Linux's /proc/cpuinfo; elsewhere the platform's name)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    fields: dict[str, str] = {}
+    for line in lines:
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())  # the first processor's
+    present = fields.get("flags", "").split()
+    cpu = fields.get("model name") or platform.processor() or platform.machine()
+    return cpu, [flag for flag in SPEED_FLAGS if flag in present]
+
+
 def machine_info() -> dict[str, Any]:
     """The hardware and software a run used (for metrics files and benchmark tables), on any Keras backend."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu, cpu_flags = _cpuinfo()
     backend, gpus, versions = keras.backend.backend(), [], {}
     if backend == "tensorflow":
         import tensorflow as tf
@@ -103,6 +115,7 @@ def machine_info() -> dict[str, Any]:
         )
     return {
         "cpu": cpu,
+        "cpu_flags": cpu_flags,
         "cpu_count": os.cpu_count(),
         "gpus": gpus,
         "platform": platform.platform(),
@@ -112,6 +125,22 @@ def machine_info() -> dict[str, Any]:
         "keras": keras.__version__,
         "numpy": np.__version__,
     }
+
+
+def step_seconds(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int, steps: int = 3) -> float:
+    """Median seconds of one training step on this machine, timed on a copy of the compiled ``model`` (its own
+    weights and optimizer untouched) after one warm-up step."""
+    copy = keras.models.clone_model(model)
+    optimizer = type(model.optimizer).from_config(model.optimizer.get_config())
+    copy.compile(optimizer=optimizer, loss=model.loss, jit_compile=model.jit_compile)
+    batch = (x[:batch_size], y[:batch_size])
+    copy.train_on_batch(*batch)  # builds the step: not timed
+    seconds = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        copy.train_on_batch(*batch)
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds))
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -29,7 +29,6 @@ SILENT_CELLS = {
     "03_training": ["keras.backend.clear_session()  # a fresh start"],
     "03_training_mnist": ["keras.backend.clear_session()  # a fresh start"],
     "06_train_fast": ["fast_epochs = recipes[", "import time"],  # and the reusable recipe (its loss object)
-    "07_your_own_images": ['check_int("image_size", image_size, minimum=8)'],
     "A1_why_not_09323": ['check_choice("data_source", data_source, ("auto", "sample"))'],
     "A2_precision_and_hardware": ["for precision in precisions:"],
     "A3_ablation_ladder": ['published_root = resolve_dir("published_dir"'],

@@ -256,10 +256,11 @@ def test_publish_copies_notebooks_figures_and_metrics(quick_series, tmp_path):
 def test_your_own_images_compares_three_starts_on_the_demo_folder(quick_series):
     """07 on scikit-learn's digit scans written as PNG folders, starting from the two models 03 just saved."""
     results = pd.read_csv(quick_series / "your_own_images" / "results.csv", dtype={"images per class": str})
-    starts = ["from scratch", "MNIST convolutions", "Fashion-MNIST convolutions"]
-    assert results["start"].tolist() == starts * 3
-    assert results["images per class"].tolist() == ["5"] * 3 + ["20"] * 3 + ["all"] * 3
-    assert results["training images"].tolist() == [50] * 3 + [200] * 3 + [1257] * 3
+    trained = ["MNIST convolutions", "Fashion-MNIST convolutions"]
+    small = ["from scratch", "frozen random convolutions", *trained]  # the control runs at the small sizes
+    assert results["start"].tolist() == small * 2 + ["from scratch", *trained]
+    assert results["images per class"].tolist() == ["5"] * 4 + ["20"] * 4 + ["all"] * 3
+    assert results["training images"].tolist() == [50] * 4 + [200] * 4 + [1257] * 3
     assert results["test accuracy"].between(0, 1).all() and (results["epochs run"] == 1).all()
     figures = {p.name for p in (quick_series / "your_own_images" / "figures").iterdir()}
     assert figures == {

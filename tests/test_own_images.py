@@ -46,12 +46,17 @@ def test_a_good_folder_is_counted_and_stray_files_are_skipped(tmp_path, check, c
     folder = _image_folder(tmp_path / "pets", {"cat": 10, "dog": 12})
     (folder / "cat" / "notes.txt").write_text("not an image")
     (folder / "dog" / "labels.csv").write_text("a,b")
-    (folder / "dog" / "clip.gif").write_bytes(b"GIF89a")  # Keras cannot read GIFs in grayscale
     assert check(folder) == {"cat": 10, "dog": 12}
-    assert (
-        "Skipped 3 files that are not .png/.jpg/.jpeg/.bmp images (.csv, .gif, .txt)"
-        in capsys.readouterr().out
-    )
+    assert "Skipped 2 files that are not .png/.jpg/.jpeg/.bmp images (.csv, .txt)" in capsys.readouterr().out
+
+
+def test_a_gif_is_refused_before_keras_lists_it_and_fails_in_grayscale(tmp_path, check):
+    folder = _image_folder(tmp_path / "pets", {"cat": 10, "dog": 12})
+    (folder / "dog" / "clip.gif").write_bytes(b"GIF89a")
+    with pytest.raises(
+        ValueError, match=r"holds GIF files.*\(1: dog/clip.gif\): convert them to PNG or remove"
+    ):
+        check(folder)
 
 
 @pytest.mark.parametrize(

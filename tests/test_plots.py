@@ -261,3 +261,33 @@ def test_heatmap_overlays_and_image_rows_draw_one_panel_per_entry():
     assert len([ax for ax in fig.axes if ax.images]) == 8
     assert [fig.axes[0].get_ylabel(), fig.axes[4].get_ylabel()] == ["original", "flipped"]
     plt.close(fig)
+
+
+def test_per_class_bars_start_at_zero_with_the_legend_beside_them():
+    fig = plots.per_class_accuracy({"run": pd.Series([0.7, 0.99], index=["Shirt", "Trouser"])})
+    ax = fig.axes[0]
+    assert ax.get_ylim() == (0.0, 1.0)
+    assert ax.get_legend().get_bbox_to_anchor().x0 >= ax.get_window_extent().x1 - 1  # outside the bars
+    plt.close(fig)
+
+
+def test_sorted_per_class_bars_put_the_hardest_class_on_top_from_zero():
+    fig = plots.per_class_sorted({"clothes": pd.Series([0.99, 0.7, 0.9], index=["Trouser", "Shirt", "Coat"])})
+    ax = fig.axes[0]
+    top_first = sorted(ax.get_yticklabels(), key=lambda t: t.get_position()[1])
+    assert [t.get_text() for t in top_first] == ["Shirt", "Coat", "Trouser"] and ax.yaxis_inverted()
+    assert ax.get_xlim()[0] == 0.0
+    plt.close(fig)
+
+
+def test_prediction_bars_name_the_true_and_the_predicted_class_of_each_row():
+    evaluation = _evaluation()
+    wrong = int(np.flatnonzero(evaluation.y_pred != evaluation.y_true)[0])
+    right = int(np.flatnonzero(evaluation.y_pred == evaluation.y_true)[0])
+    fig = plots.prediction_bars(X[:100], evaluation, [right, wrong])
+    titles = [fig.axes[k].get_title(loc="left") for k in (1, 3)]
+    assert titles == [
+        f"test image #{right}: true {NAMES[Y[right]]}, right",
+        f"test image #{wrong}: true {NAMES[Y[wrong]]} → predicted {NAMES[evaluation.y_pred[wrong]]}",
+    ]
+    plt.close(fig)

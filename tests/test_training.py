@@ -13,7 +13,15 @@ import pytest
 from fmnist_utils.models import build_seed_model, compile_seed_model
 from fmnist_utils.params import project_root
 from fmnist_utils.runs import RunFolder, load_run
-from fmnist_utils.training import resolve_progress, run_callbacks, set_seed, train
+from fmnist_utils.training import (
+    SPEED_FLAGS,
+    machine_info,
+    resolve_progress,
+    run_callbacks,
+    set_seed,
+    step_seconds,
+    train,
+)
 
 
 def test_short_real_training_on_the_sample(fashion_sample, tmp_path, capsys):
@@ -93,3 +101,19 @@ def test_notebook_03_backs_up_its_run_as_the_package_does(tmp_path):
     [backup] = [c for c in written if ast.unparse(c.func).endswith("BackupAndRestore")]
     settings = {k.arg: ast.literal_eval(k.value) for k in backup.keywords}
     assert settings == {"double_checkpoint": True} == {"double_checkpoint": package[-1].double_checkpoint}
+
+
+def test_timing_a_step_trains_a_copy_and_leaves_the_model_as_built(small_split):
+    (x_train, y_train), _ = small_split
+    model = compile_seed_model(build_seed_model())
+    before = [w.copy() for w in model.get_weights()]
+    seconds = step_seconds(model, x_train, y_train, batch_size=64, steps=2)
+    assert seconds > 0
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    assert int(model.optimizer.iterations.numpy()) == 0
+
+
+def test_the_machine_record_names_the_cpu_features_that_decide_speed():
+    flags = machine_info()["cpu_flags"]
+    assert set(flags) <= set(SPEED_FLAGS)
+    assert flags == [f for f in SPEED_FLAGS if f in flags]  # in one order on every machine

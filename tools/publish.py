@@ -55,8 +55,9 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+import pandas as pd
 
-from fmnist_utils.comparison import DATASET_LABELS, protocol_notes
+from fmnist_utils.comparison import DATASET_LABELS, error_ratio, protocol_notes
 from fmnist_utils.files import atomic_path, write_text
 from fmnist_utils.params import project_root, shown_path
 from fmnist_utils.protocol import SEED_RESULTS
@@ -368,35 +369,67 @@ def seed_records(results_dir: Path) -> dict[Path, dict]:
     return {p: json.loads(p.read_text()) for name in DATASETS for p in results_dir.glob(f"{name}-seed*.json")}
 
 
+def _runs(records: dict[Path, dict], name: str) -> list[dict]:
+    """The seed records of dataset ``name``, in order of random seed."""
+    runs = [r for p, r in records.items() if fnmatch(p.name, f"{name}-seed*.json")]
+    return sorted(runs, key=lambda r: r["seed"])
+
+
+def _timing_row(name: str, record: dict) -> str:
+    """One run's row of the timing table: its random seed, machine, seconds per epoch and training minutes
+    (blank for a record without its total)."""
+    machine = record["machine"]
+    gpus = f", {', '.join(machine['gpus'])}" if machine["gpus"] else ""
+    minutes = f"{record['total_seconds'] / 60:.1f}" if "total_seconds" in record else ""
+    shared = "cores shared with other jobs" if record.get("timing_shared_cores") else ""
+    return (
+        f"| {DATASET_LABELS[name]} | {record['seed']} | {machine['cpu']} ({machine['cpu_count']} cores){gpus} | "
+        f"{record['mean_epoch_seconds']:.0f} | {minutes} | {shared} |"
+    )
+
+
+def errors_ratio(records: dict[Path, dict]) -> str:
+    """A sentence: Fashion-MNIST's test errors over MNIST's (:func:`fmnist_utils.comparison.error_ratio` over
+    the random seeds published for both), or "" unless two or more are."""
+    runs = pd.DataFrame(
+        [
+            {"dataset": path.name.split("-seed")[0], "seed": r["seed"], "test_accuracy": r["test_accuracy"]}
+            for path, r in records.items()
+        ]
+    )
+    ratio = error_ratio(runs) if not runs.empty else {"seeds": 0}
+    if ratio["seeds"] < 2:
+        return ""
+    return (
+        f"\nTest errors on Fashion-MNIST over those on MNIST: {ratio['ratio_of_means']:.1f}× (the ratio of the mean "
+        f"test errors over the {ratio['seeds']} random seeds run on both); random seed by random seed, "
+        f"{ratio['lowest']:.1f}× to {ratio['highest']:.1f}×.\n"
+    )
+
+
 def summary_table(records: dict[Path, dict]) -> str:
-    """Markdown table over seed records (:func:`seed_records`): test accuracy mean ± std, seconds per epoch,
-    hardware."""
-    lines = [
-        "| dataset | seeds | test accuracy (mean ± std) | per seed | seed (2017) | s / epoch | hardware |",
-        "|---|---|---|---|---|---|---|",
+    """Markdown over seed records (:func:`seed_records`): each dataset's test accuracy (mean ± std) beside the
+    2017 notebook's, the ratio of test errors (:func:`errors_ratio`), then each run's machine and time."""
+    accuracy = [
+        "| dataset | random seeds | test accuracy (mean ± std) | per random seed | 2017 notebook |",
+        "|---|---|---|---|---|",
+    ]
+    timing = [
+        "\n| dataset | random seed | machine | s / epoch (mean) | training minutes | note |",
+        "|---|---|---|---|---|---|",
     ]
     for name in DATASETS:
-        runs = [r for p, r in sorted(records.items()) if fnmatch(p.name, f"{name}-seed*.json")]
+        runs = _runs(records, name)
         if not runs:
             continue
         acc = np.array([r["test_accuracy"] for r in runs])
-        std = f" ± {acc.std(ddof=1):.4f}" if len(acc) > 1 else " (one seed)"
+        std = f" ± {acc.std(ddof=1):.4f}" if len(acc) > 1 else " (one random seed)"
         per_seed = ", ".join(f"{r['seed']}: {r['test_accuracy']:.4f}" for r in runs)
-        epoch_s = np.mean([r["mean_epoch_seconds"] for r in runs])
-        hardware = ", ".join(
-            sorted(
-                {
-                    f"{r['machine']['cpu']} ({r['machine']['cpu_count']} cores)"
-                    + (f", {', '.join(r['machine']['gpus'])}" if r["machine"]["gpus"] else "")
-                    for r in runs
-                }
-            )
+        accuracy.append(
+            f"| {DATASET_LABELS[name]} | {len(acc)} | {acc.mean():.4f}{std} | {per_seed} | {SEED_RESULTS[name]:.4f} |"
         )
-        lines.append(
-            f"| {DATASET_LABELS[name]} | {len(acc)} | {acc.mean():.4f}{std} | {per_seed} | "
-            f"{SEED_RESULTS[name]:.4f} | {epoch_s:.0f} | {hardware} |"
-        )
-    return "\n".join(lines) + "\n"
+        timing += [_timing_row(name, r) for r in runs]
+    return "\n".join(accuracy) + "\n" + errors_ratio(records) + "\n".join(timing) + "\n"
 
 
 def _timing_note(recipe: dict) -> str:
@@ -587,8 +620,9 @@ def beyond_table(summary: dict) -> str:
     test accuracy (measured once) against the seed's, and the training of what was tested
     (the winning trial, or every member of the ensemble)."""
     lines = [
-        "| dataset | best recipe (chosen on validation) | validation: the ladder's first step (seed recipe) → best | "
-        "**test, best recipe** (measured once) | seed (2017) | training of what is tested |",
+        "| dataset | best recipe (chosen on validation) | "
+        "validation: the ladder's first step (the seed's network) → best | "
+        "**test, best recipe** (measured once) | 2017 notebook | training of what is tested |",
         "|---|---|---|---|---|---|",
     ]
     for name, row in summary["datasets"].items():

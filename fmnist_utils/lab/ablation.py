@@ -558,12 +558,12 @@ DISPLAY_LABELS = {
     # the ablation table
     "change": "change tried",
     "gain_pp": "gain over best so far (pp)",
-    "seed_spread_pp": "seed-to-seed spread (pp)",
+    "seed_spread_pp": "range over the winner's random seeds (pp)",
     "larger_than_spread": "larger than the spread",
     "seconds_per_epoch": "s / epoch",
     # summarize's rows
     "best_recipe_text": "best recipe (chosen on validation)",
-    "val_accuracy_seed_recipe": "val accuracy: seed recipe (the ladder's first step)",
+    "val_accuracy_seed_recipe": "val accuracy: the seed's network (the ladder's first step)",
     "val_accuracy_best_recipe": "val accuracy: best recipe",
     "test_accuracy_best_recipe": "test accuracy: best recipe (measured once)",
     "seed_2017_test_accuracy": "seed 2017 test accuracy",
