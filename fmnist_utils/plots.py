@@ -277,9 +277,8 @@ def misclassified_gallery(
     ``classes`` (indices) shows only mistakes on those true classes."""
     idx = misclassified_indices(evaluation, limit=n, classes=classes)
     rows = max(1, int(np.ceil(len(idx) / cols)))
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(cols * 1.6, rows * 2.3), squeeze=False
-    )  # room for 2-line titles
+    # each row's height leaves room for its 2-line titles
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.6, rows * 2.3), squeeze=False)
     names = evaluation.class_names
     for ax in axes.ravel():
         _hide_ticks(ax)
