@@ -3,7 +3,10 @@ pandas alone gives ``<pandas.io.formats.style.Styler at 0x...>``."""
 
 from __future__ import annotations
 
-from pandas.io.formats.style import Styler
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
 
 #: Separates the cells of Styler.to_string before they are aligned (a character no table holds).
 _CELL = "\x1f"
@@ -29,4 +32,7 @@ def show_stylers_as_text() -> None:
         return
     shell = get_ipython()
     if shell is not None:
-        shell.display_formatter.formatters["text/plain"].for_type(Styler, _pretty)
+        # by name: importing the package does not import pandas; IPython binds the printer once a Styler shows
+        shell.display_formatter.formatters["text/plain"].for_type_by_name(
+            "pandas.io.formats.style", "Styler", _pretty
+        )
