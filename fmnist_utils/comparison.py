@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from fmnist_utils.data import DISPLAY_NAMES
 from fmnist_utils.params import project_root
@@ -78,6 +79,8 @@ def published_seed_runs(results_dir: str | os.PathLike | None = None, also: list
                 "test_accuracy": m["test_accuracy"],
                 "final_val_accuracy": m["final_val_accuracy"],
                 "mean_epoch_seconds": m["mean_epoch_seconds"],
+                "total_seconds": m.get("total_seconds", np.nan),
+                "cores_shared": bool(m.get("timing_shared_cores")),
                 "cpu": m["machine"]["cpu"],
                 "cpu_count": m["machine"]["cpu_count"],
                 "gpus": m["machine"]["gpus"],
@@ -99,6 +102,38 @@ def seed_spread(runs, test_images: int = 10_000) -> Any:
     table["2017 notebook"] = [SEED_RESULTS[name] for name in table.index]
     table["mean minus 2017 (points)"] = 100 * (table["mean"] - table["2017 notebook"])
     return table.rename(index=DATASET_LABELS)
+
+
+def gap_to_2017(row: pd.Series) -> dict[str, Any]:
+    """Where the 2017 notebook's accuracy lies against a row of :func:`seed_spread`, read two ways. Tested on our
+    test images: in standard deviations of one more run of ours, s·√(1 + 1/n), and against that run's 95 %
+    prediction interval (Student's t, n − 1 degrees of freedom). Tested on other images: in standard deviations
+    of the difference, which adds both test sets' sampling error, √(s²(1 + 1/n) + 2·se²)."""
+    n, std, se = row["runs (random seeds)"], row["std"], row["test-set standard error"]
+    one_more = std * np.sqrt(1 + 1 / n)
+    half_width = stats.t.ppf(0.975, n - 1) * one_more
+    gap = row["2017 notebook"] - row["mean"]
+    return {
+        "gap": gap,
+        "same_images": gap / one_more,
+        "interval": (row["mean"] - half_width, row["mean"] + half_width),
+        "other_images": gap / np.sqrt(one_more**2 + 2 * se**2),
+    }
+
+
+def gap_sentence(label: str, row: pd.Series) -> str:
+    """:func:`gap_to_2017` as the sentence 03, 04 and appendix A1 print."""
+    gap = gap_to_2017(row)
+    low, high = gap["interval"]
+    side = "above" if gap["gap"] > 0 else "below"
+    inside = "inside" if low <= row["2017 notebook"] <= high else "outside"
+    return (
+        f"{label}: the 2017 notebook's {row['2017 notebook']:.4f} against our mean {row['mean']:.4f} "
+        f"({int(row['runs (random seeds)'])} runs). Tested on our test images, it lies {abs(gap['same_images']):.1f} "
+        f"standard deviations of one more of our runs {side} our mean, {inside} the 95 % range where one more "
+        f"run would land ({low:.4f} to {high:.4f}). Tested on other images, {abs(gap['other_images']):.1f} "
+        "standard deviations of the difference (our runs' spread and both test sets' sampling error)."
+    )
 
 
 def error_ratio(runs, of: str = "fashion_mnist", to: str = "mnist") -> dict[str, float]:

@@ -298,6 +298,7 @@ def test_notebook_runs_in_jupyterlab(lab, notebook, tmp_path):
             unsaved = (lab["root"] / notebook).stat().st_mtime_ns
             page.keyboard.press("Control+s")
             _wait_for_save(page, lab["root"] / notebook, unsaved)
+            page.keyboard.press("Control+b")  # hide the file browser: the screenshot shows the notebook alone
             images.nth(min(1, images.count() - 1)).scroll_into_view_if_needed()  # show a rendered figure
             screenshot(page, tmp_path / f"jupyterlab_{notebook.removesuffix('.ipynb')}.png")
         finally:

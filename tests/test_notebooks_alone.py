@@ -71,6 +71,7 @@ REJECTED = {
         ({"trial_images": 50}, "Parameter 'trial_images' must be 0 (no trial) or at least 100; got 50"),
         ({"trial_epochs": 0}, "Parameter 'trial_epochs' must be an integer >= 1; got 0"),
         ({"source": "cached"}, "Parameter 'source' must be one of 'published', 'train'; got 'cached'"),
+        ({"data_source": "sample"}, "Parameter 'data_source' must be 'auto' with source='published'"),
         (
             {"published_dir": "/nonexistent/beyond"},
             "Parameter 'published_dir': no summary.json in /nonexistent/beyond",

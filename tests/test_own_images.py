@@ -110,6 +110,20 @@ def test_notebook_07_network_is_the_seed_network_with_its_own_classes():
     assert build(5).output_shape == (None, 5)
 
 
+def test_input_statistics_normalise_each_pixel_column_of_the_training_images():
+    cells = _cells("def build_seed_cnn")
+    rng = np.random.default_rng(0)
+    images = rng.normal(100.0, 1.0, (50, 28, 28, 1)) * np.linspace(1, 40, 28)[None, None, :, None]
+    model = cells["set_input_statistics"](cells["build_seed_cnn"](3), images.astype("float32"))
+    normalised = keras.ops.convert_to_numpy(model.get_layer("input_bn")(images, training=False))
+    np.testing.assert_allclose(normalised.mean(axis=(0, 1, 3)), 0, atol=1e-3)
+    np.testing.assert_allclose(normalised.std(axis=(0, 1, 3)), 1, atol=1e-2)
+    untouched = keras.ops.convert_to_numpy(
+        cells["build_seed_cnn"](3).get_layer("input_bn")(images, training=False)
+    )
+    assert untouched.mean() > 50, "Keras starts the moving mean at 0: raw pixels pass almost unscaled"
+
+
 def test_transfer_keeps_the_trained_convolutions_frozen_under_a_new_head():
     trained = build_seed_model()
     model = _cells("def transfer_model")["transfer_model"](trained, 4)
@@ -146,6 +160,7 @@ def test_notebook_07_trains_on_a_folder_of_colour_jpegs_of_another_size(tmp_path
     results = pd.read_csv(tmp_path / "run" / "results.csv")
     assert results[["images per class", "start", "training images"]].values.tolist() == [
         ["2", "from scratch", 6],
+        ["2", "frozen random convolutions", 6],  # the control needs no trained model
         ["all", "from scratch", 25],  # 36 images, 11 held out (30 %, rounded up)
     ]
     assert not (tmp_path / "run" / "digits").exists(), "the demo folder is written only when it is used"

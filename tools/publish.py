@@ -403,7 +403,8 @@ def errors_ratio(records: dict[Path, dict]) -> str:
     return (
         f"\nTest errors on Fashion-MNIST over those on MNIST: {ratio['ratio_of_means']:.1f}× (the ratio of the mean "
         f"test errors over the {ratio['seeds']} random seeds run on both); random seed by random seed, "
-        f"{ratio['lowest']:.1f}× to {ratio['highest']:.1f}×.\n"
+        f"{ratio['lowest']:.1f}× to {ratio['highest']:.1f}×; one run against one run, any pairing, "
+        f"{ratio['lowest_any']:.1f}× to {ratio['highest_any']:.1f}×.\n"
     )
 
 
